@@ -1,2 +1,21 @@
+//! mcpgate's core: a `no_std`, sans-IO OAuth 2.1 proxy and bearer-token guard for MCP servers.
+//!
+//! The core performs no I/O and reads no clock or entropy of its own: hosts (the Envoy
+//! proxy-wasm filter, the Cloudflare Worker) hand it requests, the time and random bytes, and
+//! carry out what it answers.
 #![no_std]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 extern crate alloc;
+
+pub mod config;
+pub mod encoding;
+pub mod jwt;

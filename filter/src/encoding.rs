@@ -1,0 +1,72 @@
+//! Strict decoders applied before any JSON parser sees untrusted bytes.
+
+use alloc::vec::Vec;
+use base64ct::{Base64UrlUnpadded, Encoding};
+
+/// Decodes unpadded, canonical base64url (RFC 7515 §2). Padding, the standard alphabet,
+/// whitespace and non-zero trailing bits are all rejected.
+pub fn b64url_decode(input: &str) -> Option<Vec<u8>> {
+    Base64UrlUnpadded::decode_vec(input).ok()
+}
+
+/// Encodes bytes as unpadded base64url.
+pub fn b64url_encode(input: &[u8]) -> alloc::string::String {
+    Base64UrlUnpadded::encode_string(input)
+}
+
+/// Returns true when the JSON text never nests objects/arrays deeper than `max_depth`.
+///
+/// This is a lexical pre-check, run before `serde_json`, so hostile input cannot make the
+/// parser recurse deeply. Malformed JSON is left for the parser to reject.
+pub fn json_depth_within(input: &[u8], max_depth: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in input {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max_depth {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_is_strict() {
+        assert_eq!(b64url_decode("aGk").as_deref(), Some(&b"hi"[..]));
+        assert_eq!(b64url_decode("aGk="), None, "padding");
+        assert_eq!(b64url_decode("a+8"), None, "standard alphabet");
+        assert_eq!(b64url_decode("aGl"), None, "non-zero trailing bits");
+        assert_eq!(b64url_decode("aG k"), None, "whitespace");
+        assert_eq!(b64url_encode(b"hi"), "aGk");
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        assert!(json_depth_within(br#"{"a":[{"b":1}]}"#, 3));
+        assert!(!json_depth_within(br#"{"a":[{"b":1}]}"#, 2));
+        assert!(json_depth_within(br#"{"a":"[[[[[[["}"#, 1), "brackets in strings");
+        assert!(json_depth_within(br#"{"a":"\"[[[["}"#, 1), "escaped quote");
+    }
+}

@@ -1,0 +1,12 @@
+//! End-to-end test support for mcpgate.
+//!
+//! * [`cognito`] — an AWS Cognito user-pool emulator (hosted-UI OAuth endpoints, JWKS,
+//!   Cognito-shaped tokens, fault injection);
+//! * [`demo_mcp`] — a small MCP server (rmcp, streamable HTTP) used as the upstream;
+//! * [`harness`] — process, port and polling helpers for tests that run real Envoy.
+//! * [`jwt`] — decoding helpers for asserting on token contents.
+
+pub mod cognito;
+pub mod demo_mcp;
+pub mod harness;
+pub mod jwt;
