@@ -149,12 +149,14 @@ impl DecodedJwt {
 /// Decode a compact JWT's header and payload without verifying anything.
 pub fn decode_unverified(token: &str) -> anyhow::Result<DecodedJwt> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(_s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(_s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         anyhow::bail!("not a compact JWS (three segments expected)");
     };
     let decode = |seg: &str| -> anyhow::Result<Map<String, Value>> {
-        let bytes = b64url_decode(seg).ok_or_else(|| anyhow::anyhow!("segment is not base64url"))?;
+        let bytes =
+            b64url_decode(seg).ok_or_else(|| anyhow::anyhow!("segment is not base64url"))?;
         match serde_json::from_slice(&bytes)? {
             Value::Object(m) => Ok(m),
             _ => anyhow::bail!("segment is not a JSON object"),

@@ -128,10 +128,7 @@ impl CognitoConfig {
     /// Reject configurations the emulator cannot serve.
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.pool_id.is_empty(), "pool_id must not be empty");
-        anyhow::ensure!(
-            !self.pool_id.contains('/'),
-            "pool_id must not contain '/'"
-        );
+        anyhow::ensure!(!self.pool_id.contains('/'), "pool_id must not contain '/'");
         for c in &self.clients {
             for g in &c.allowed_grant_types {
                 anyhow::ensure!(

@@ -219,10 +219,7 @@ fn validate_authz(
             ))
         }
         (Some(_), Some(_)) => {
-            return Err(fail(
-                "invalid_request",
-                "unsupported code_challenge_method",
-            ))
+            return Err(fail("invalid_request", "unsupported code_challenge_method"))
         }
     }
     Ok(AuthzRequest {
@@ -270,7 +267,12 @@ fn login_page(req: &AuthzRequest, message: Option<&str>) -> Response {
         field("nonce", v);
     }
     let msg = message
-        .map(|m| format!("  <p class=\"error\" id=\"loginErrorMessage\">{}</p>\n", html_escape(m)))
+        .map(|m| {
+            format!(
+                "  <p class=\"error\" id=\"loginErrorMessage\">{}</p>\n",
+                html_escape(m)
+            )
+        })
         .unwrap_or_default();
     let page = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Signin</title></head>\n<body>\n\
@@ -611,7 +613,10 @@ pub(crate) async fn userinfo(State(state): State<SharedState>, headers: HeaderMa
     let Some(token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
     else {
         return invalid_token("Access token is missing");
@@ -692,11 +697,17 @@ mod tests {
     #[test]
     fn client_authentication_basic_and_post() {
         let mut h = HeaderMap::new();
-        let basic = base64::engine::general_purpose::STANDARD.encode("m2m-client:m2m-client-secret");
-        h.insert(header::AUTHORIZATION, format!("Basic {basic}").parse().unwrap());
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode("m2m-client:m2m-client-secret");
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Basic {basic}").parse().unwrap(),
+        );
         let none = HashMap::new();
         assert_eq!(
-            authenticate_client(&clients(), &h, &none).unwrap().client_id,
+            authenticate_client(&clients(), &h, &none)
+                .unwrap()
+                .client_id,
             "m2m-client"
         );
         let post: HashMap<String, String> = [

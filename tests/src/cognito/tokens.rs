@@ -159,11 +159,10 @@ pub(crate) fn issue_machine_token(
 ) -> TokenResponse {
     let iat = now_secs();
     let lifetime = inner.config.token_lifetime_secs;
-    let access_token =
-        inner
-            .keys
-            .active()
-            .sign(&machine_claims(issuer, client_id, scopes, iat, lifetime));
+    let access_token = inner
+        .keys
+        .active()
+        .sign(&machine_claims(issuer, client_id, scopes, iat, lifetime));
     TokenResponse {
         id_token: None,
         access_token,
