@@ -66,7 +66,10 @@ mod tests {
     fn nesting_is_bounded() {
         assert!(json_depth_within(br#"{"a":[{"b":1}]}"#, 3));
         assert!(!json_depth_within(br#"{"a":[{"b":1}]}"#, 2));
-        assert!(json_depth_within(br#"{"a":"[[[[[[["}"#, 1), "brackets in strings");
+        assert!(
+            json_depth_within(br#"{"a":"[[[[[[["}"#, 1),
+            "brackets in strings"
+        );
         assert!(json_depth_within(br#"{"a":"\"[[[["}"#, 1), "escaped quote");
     }
 }

@@ -115,17 +115,38 @@ mod tests {
     #[test]
     fn exp_must_be_a_plain_integer() {
         let now = 1_000;
-        assert_eq!(claims(r#"{"exp":2000}"#).unwrap().check_time(now, 0), Ok(2000));
-        for bad in [r#""2000""#, "2000.5", "-5", "1e400", "253402300800", "true", "[1]"] {
+        assert_eq!(
+            claims(r#"{"exp":2000}"#).unwrap().check_time(now, 0),
+            Ok(2000)
+        );
+        for bad in [
+            r#""2000""#,
+            "2000.5",
+            "-5",
+            "1e400",
+            "253402300800",
+            "true",
+            "[1]",
+        ] {
             let c = claims(&alloc::format!(r#"{{"exp":{bad}}}"#));
             match c {
-                Ok(c) => assert_eq!(c.check_time(now, 0), Err(TokenError::InvalidClaim("exp")), "{bad}"),
+                Ok(c) => assert_eq!(
+                    c.check_time(now, 0),
+                    Err(TokenError::InvalidClaim("exp")),
+                    "{bad}"
+                ),
                 Err(e) => assert_eq!(e, TokenError::BadJson, "{bad}"),
             }
         }
-        assert_eq!(claims("{}").unwrap().check_time(now, 0), Err(TokenError::MissingClaim("exp")));
+        assert_eq!(
+            claims("{}").unwrap().check_time(now, 0),
+            Err(TokenError::MissingClaim("exp"))
+        );
         let null = claims(r#"{"exp":null}"#).unwrap();
-        assert_eq!(null.check_time(now, 0), Err(TokenError::MissingClaim("exp")));
+        assert_eq!(
+            null.check_time(now, 0),
+            Err(TokenError::MissingClaim("exp"))
+        );
     }
 
     #[test]
@@ -143,17 +164,29 @@ mod tests {
 
     #[test]
     fn duplicate_known_claims_are_rejected() {
-        assert_eq!(claims(r#"{"sub":"a","sub":"b"}"#).unwrap_err(), TokenError::BadJson);
-        assert_eq!(claims(r#"{"exp":1,"exp":2}"#).unwrap_err(), TokenError::BadJson);
+        assert_eq!(
+            claims(r#"{"sub":"a","sub":"b"}"#).unwrap_err(),
+            TokenError::BadJson
+        );
+        assert_eq!(
+            claims(r#"{"exp":1,"exp":2}"#).unwrap_err(),
+            TokenError::BadJson
+        );
     }
 
     #[test]
     fn wrongly_typed_claims_are_rejected() {
         assert_eq!(claims(r#"{"sub":5}"#).unwrap_err(), TokenError::BadJson);
-        assert_eq!(claims(r#"{"cognito:groups":"admins"}"#).unwrap_err(), TokenError::BadJson);
+        assert_eq!(
+            claims(r#"{"cognito:groups":"admins"}"#).unwrap_err(),
+            TokenError::BadJson
+        );
         assert_eq!(claims("[]").unwrap_err(), TokenError::BadJson);
         let c = claims(r#"{"aud":5}"#).unwrap();
-        assert_eq!(c.audience_contains("x"), Err(TokenError::InvalidClaim("aud")));
+        assert_eq!(
+            c.audience_contains("x"),
+            Err(TokenError::InvalidClaim("aud"))
+        );
         let c = claims(r#"{"scp":{"a":1}}"#).unwrap();
         assert_eq!(c.scopes(), Err(TokenError::InvalidClaim("scp")));
     }

@@ -156,7 +156,10 @@ impl KeySet {
         let raw: RawSet = serde_json::from_slice(doc).map_err(|_| JwksError::Malformed)?;
         let mut set = KeySet::default();
         for value in raw.keys {
-            match serde_json::from_value::<RawJwk>(value).ok().and_then(parse_jwk) {
+            match serde_json::from_value::<RawJwk>(value)
+                .ok()
+                .and_then(parse_jwk)
+            {
                 Some(jwk) if set.keys.len() < MAX_KEYS => set.keys.push(jwk),
                 _ => set.skipped += 1,
             }
@@ -273,7 +276,7 @@ fn parse_jwk(raw: RawJwk) -> Option<Jwk> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::testdata::*;
+    use crate::jwt::tests::vectors::*;
 
     #[test]
     fn rfc7517_appendix_a_public_keys_parse() {
@@ -309,9 +312,15 @@ mod tests {
     #[test]
     fn documents_that_are_not_key_sets_are_refused() {
         assert_eq!(KeySet::from_json(b"[]").unwrap_err(), JwksError::Malformed);
-        assert_eq!(KeySet::from_json(b"{\"keys\":{}}").unwrap_err(), JwksError::Malformed);
+        assert_eq!(
+            KeySet::from_json(b"{\"keys\":{}}").unwrap_err(),
+            JwksError::Malformed
+        );
         let deep = alloc::format!("{{\"keys\":[{}{}]}}", "[".repeat(10), "]".repeat(10));
-        assert_eq!(KeySet::from_json(deep.as_bytes()).unwrap_err(), JwksError::Malformed);
+        assert_eq!(
+            KeySet::from_json(deep.as_bytes()).unwrap_err(),
+            JwksError::Malformed
+        );
         let big = alloc::vec![b' '; MAX_JWKS_BYTES + 1];
         assert_eq!(KeySet::from_json(&big).unwrap_err(), JwksError::TooLarge);
     }
@@ -325,7 +334,8 @@ mod tests {
             TokenError::UnknownKid
         );
         assert_eq!(
-            set.select(Algorithm::Es256, Some("2011-04-29")).unwrap_err(),
+            set.select(Algorithm::Es256, Some("2011-04-29"))
+                .unwrap_err(),
             TokenError::KeyMismatch
         );
         // Exactly one RSA key: a token without kid may use it.
@@ -335,7 +345,13 @@ mod tests {
             n = RFC7515_A2_N
         );
         let set = KeySet::from_json(two.as_bytes()).unwrap();
-        assert_eq!(set.select(Algorithm::Rs256, None).unwrap_err(), TokenError::AmbiguousKey);
-        assert_eq!(set.select(Algorithm::EdDsa, None).unwrap_err(), TokenError::UnknownKid);
+        assert_eq!(
+            set.select(Algorithm::Rs256, None).unwrap_err(),
+            TokenError::AmbiguousKey
+        );
+        assert_eq!(
+            set.select(Algorithm::EdDsa, None).unwrap_err(),
+            TokenError::UnknownKid
+        );
     }
 }

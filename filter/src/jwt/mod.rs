@@ -15,8 +15,6 @@ pub mod jwks;
 pub mod policy;
 pub mod signature;
 #[cfg(test)]
-pub(crate) mod testdata;
-#[cfg(test)]
 mod tests;
 
 pub use alg::{Algorithm, AlgorithmSet};

@@ -46,21 +46,15 @@ pub(crate) fn verify_rsa(
         }
     }
     let result = match alg {
-        Algorithm::Rs256 => rsa::Pkcs1v15Sign::new::<Sha256>().verify(
-            &key.key,
-            &Sha256::digest(message),
-            signature,
-        ),
-        Algorithm::Rs384 => rsa::Pkcs1v15Sign::new::<Sha384>().verify(
-            &key.key,
-            &Sha384::digest(message),
-            signature,
-        ),
-        Algorithm::Rs512 => rsa::Pkcs1v15Sign::new::<Sha512>().verify(
-            &key.key,
-            &Sha512::digest(message),
-            signature,
-        ),
+        Algorithm::Rs256 => {
+            rsa::Pkcs1v15Sign::new::<Sha256>().verify(&key.key, &Sha256::digest(message), signature)
+        }
+        Algorithm::Rs384 => {
+            rsa::Pkcs1v15Sign::new::<Sha384>().verify(&key.key, &Sha384::digest(message), signature)
+        }
+        Algorithm::Rs512 => {
+            rsa::Pkcs1v15Sign::new::<Sha512>().verify(&key.key, &Sha512::digest(message), signature)
+        }
         Algorithm::Ps256 => {
             rsa::pss::Pss::<Sha256>::new().verify(&key.key, &Sha256::digest(message), signature)
         }

@@ -6,8 +6,10 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use serde_json::json;
 
-use super::testdata::*;
+pub(crate) mod vectors;
+
 use super::*;
+use vectors::*;
 
 fn keys() -> KeySet {
     KeySet::from_json(test_jwks().as_bytes()).unwrap()
@@ -66,8 +68,13 @@ fn rfc7515_a2_rs256_example_verifies_with_its_published_key() {
     let compact = compact::Compact::parse(RFC7515_A2_TOKEN, 16384).unwrap();
     assert_eq!(compact.alg, Algorithm::Rs256);
     let key = keys.select(compact.alg, None).unwrap();
-    key.verify(compact.alg, compact.signing_input.as_bytes(), &compact.signature, None)
-        .unwrap();
+    key.verify(
+        compact.alg,
+        compact.signing_input.as_bytes(),
+        &compact.signature,
+        None,
+    )
+    .unwrap();
     let claims = claims::Claims::from_json(&compact.payload().unwrap()).unwrap();
     assert_eq!(claims.iss.as_deref(), Some("joe"));
     // The example expired in 2011: the full policy says so, after the signature passed.
@@ -76,7 +83,10 @@ fn rfc7515_a2_rs256_example_verifies_with_its_published_key() {
         AlgorithmSet::COGNITO,
         AudienceRule::Audience("x".to_string()),
     );
-    assert_eq!(policy.verify(RFC7515_A2_TOKEN, &keys, NOW, None), Err(TokenError::Expired));
+    assert_eq!(
+        policy.verify(RFC7515_A2_TOKEN, &keys, NOW, None),
+        Err(TokenError::Expired)
+    );
 }
 
 #[test]
@@ -90,7 +100,12 @@ fn rfc7515_a2_signature_bit_flip_fails() {
     let compact = compact::Compact::parse(&token, 16384).unwrap();
     let key = keys.select(compact.alg, None).unwrap();
     assert_eq!(
-        key.verify(compact.alg, compact.signing_input.as_bytes(), &compact.signature, None),
+        key.verify(
+            compact.alg,
+            compact.signing_input.as_bytes(),
+            &compact.signature,
+            None
+        ),
         Err(TokenError::BadSignature)
     );
 }
@@ -101,8 +116,13 @@ fn rfc8037_a4_ed25519_example_verifies() {
     let compact = compact::Compact::parse(RFC8037_A4_TOKEN, 16384).unwrap();
     assert_eq!(compact.alg, Algorithm::EdDsa);
     let key = keys.select(compact.alg, None).unwrap();
-    key.verify(compact.alg, compact.signing_input.as_bytes(), &compact.signature, None)
-        .unwrap();
+    key.verify(
+        compact.alg,
+        compact.signing_input.as_bytes(),
+        &compact.signature,
+        None,
+    )
+    .unwrap();
     assert_eq!(compact.payload().unwrap(), b"Example of Ed25519 signing");
 }
 
@@ -118,7 +138,10 @@ fn test_signing_keys_match_published_public_keys() {
         let token = sign(header, &claims);
         let mut policy = cognito_access_policy();
         policy.algorithms = AlgorithmSet::ASYMMETRIC;
-        assert!(policy.verify(&token, &keys(), NOW, None).is_ok(), "{header}");
+        assert!(
+            policy.verify(&token, &keys(), NOW, None).is_ok(),
+            "{header}"
+        );
     }
 }
 
@@ -139,7 +162,9 @@ fn cognito_access_token_yields_identity() {
 #[test]
 fn cognito_id_token_yields_identity_with_email() {
     let token = rs256(&cognito_id_claims());
-    let id = cognito_id_policy().verify(&token, &keys(), NOW, None).unwrap();
+    let id = cognito_id_policy()
+        .verify(&token, &keys(), NOW, None)
+        .unwrap();
     assert_eq!(id.username.as_deref(), Some("alice"));
     assert_eq!(id.email.as_deref(), Some("alice@example.com"));
 }
@@ -162,19 +187,29 @@ fn access_token_is_not_an_id_token() {
 #[test]
 fn access_token_without_token_use_is_refused() {
     let token = rs256(&without(cognito_access_claims(), "token_use"));
-    assert_eq!(verify_access(&token), Err(TokenError::MissingClaim("token_use")));
+    assert_eq!(
+        verify_access(&token),
+        Err(TokenError::MissingClaim("token_use"))
+    );
 }
 
 #[test]
 fn access_token_of_another_app_client_is_refused() {
-    let token = rs256(&with(cognito_access_claims(), "client_id", json!("other-client")));
+    let token = rs256(&with(
+        cognito_access_claims(),
+        "client_id",
+        json!("other-client"),
+    ));
     assert_eq!(verify_access(&token), Err(TokenError::WrongAudience));
 }
 
 #[test]
 fn access_token_without_client_id_is_refused() {
     let token = rs256(&without(cognito_access_claims(), "client_id"));
-    assert_eq!(verify_access(&token), Err(TokenError::MissingClaim("client_id")));
+    assert_eq!(
+        verify_access(&token),
+        Err(TokenError::MissingClaim("client_id"))
+    );
 }
 
 #[test]
@@ -215,7 +250,11 @@ fn wrong_issuer_is_refused() {
 
 #[test]
 fn issuer_must_match_exactly() {
-    let token = rs256(&with(cognito_access_claims(), "iss", json!(format!("{POOL_ISSUER}/"))));
+    let token = rs256(&with(
+        cognito_access_claims(),
+        "iss",
+        json!(format!("{POOL_ISSUER}/")),
+    ));
     assert_eq!(verify_access(&token), Err(TokenError::WrongIssuer));
 }
 
@@ -247,12 +286,19 @@ fn all_required_scopes_must_be_present() {
     let mut policy = cognito_access_policy();
     policy.required_scopes = vec!["openid".to_string(), "profile".to_string()];
     let token = rs256(&cognito_access_claims());
-    assert_eq!(policy.verify(&token, &keys(), NOW, None), Err(TokenError::InsufficientScope));
+    assert_eq!(
+        policy.verify(&token, &keys(), NOW, None),
+        Err(TokenError::InsufficientScope)
+    );
 }
 
 #[test]
 fn scp_array_satisfies_required_scopes() {
-    let claims = with(without(cognito_access_claims(), "scope"), "scp", json!(["openid"]));
+    let claims = with(
+        without(cognito_access_claims(), "scope"),
+        "scp",
+        json!(["openid"]),
+    );
     assert!(verify_access(&rs256(&claims)).is_ok());
 }
 
@@ -328,19 +374,28 @@ fn hs256_signed_with_the_rsa_public_key_is_refused() {
     // Even with HS256 allowed, a published RSA key is never an HMAC key.
     let mut policy = cognito_access_policy();
     policy.algorithms = AlgorithmSet::of(&[Algorithm::Hs256, Algorithm::Rs256]);
-    assert_eq!(policy.verify(&token, &keys(), NOW, None), Err(TokenError::KeyMismatch));
+    assert_eq!(
+        policy.verify(&token, &keys(), NOW, None),
+        Err(TokenError::KeyMismatch)
+    );
 }
 
 #[test]
 fn algorithm_outside_allow_list_is_refused() {
-    let token = sign(r#"{"alg":"ES256","kid":"ec1"}"#, &cognito_access_claims().to_string());
+    let token = sign(
+        r#"{"alg":"ES256","kid":"ec1"}"#,
+        &cognito_access_claims().to_string(),
+    );
     assert_eq!(verify_access(&token), Err(TokenError::AlgorithmNotAllowed));
 }
 
 #[test]
 fn alg_and_key_type_mismatch_is_refused() {
     // ES256 token naming the RSA key.
-    let token = sign(r#"{"alg":"ES256","kid":"rsa1"}"#, &cognito_access_claims().to_string());
+    let token = sign(
+        r#"{"alg":"ES256","kid":"rsa1"}"#,
+        &cognito_access_claims().to_string(),
+    );
     assert_eq!(
         oidc_policy().verify(&token, &keys(), NOW, None),
         Err(TokenError::KeyMismatch)
@@ -368,7 +423,10 @@ fn crit_header_is_refused() {
 
 #[test]
 fn unknown_kid_is_refused() {
-    let token = sign(r#"{"alg":"RS256","kid":"../../etc/passwd"}"#, &cognito_access_claims().to_string());
+    let token = sign(
+        r#"{"alg":"RS256","kid":"../../etc/passwd"}"#,
+        &cognito_access_claims().to_string(),
+    );
     assert_eq!(verify_access(&token), Err(TokenError::UnknownKid));
 }
 
@@ -396,15 +454,23 @@ fn tampered_payload_fails_signature() {
     let token = rs256(&cognito_access_claims());
     let mut parts: alloc::vec::Vec<&str> = token.split('.').collect();
     let forged = crate::encoding::b64url_encode(
-        with(cognito_access_claims(), "username", json!("mallory")).to_string().as_bytes(),
+        with(cognito_access_claims(), "username", json!("mallory"))
+            .to_string()
+            .as_bytes(),
     );
     parts[1] = &forged;
-    assert_eq!(verify_access(&parts.join(".")), Err(TokenError::BadSignature));
+    assert_eq!(
+        verify_access(&parts.join(".")),
+        Err(TokenError::BadSignature)
+    );
 }
 
 #[test]
 fn signature_of_wrong_length_fails() {
-    let token = sign(r#"{"alg":"ES256","kid":"ec1"}"#, &cognito_access_claims().to_string());
+    let token = sign(
+        r#"{"alg":"ES256","kid":"ec1"}"#,
+        &cognito_access_claims().to_string(),
+    );
     let (input, _) = token.rsplit_once('.').unwrap();
     let token = format!("{input}.{}", crate::encoding::b64url_encode(&[1u8; 63]));
     assert_eq!(
@@ -432,25 +498,42 @@ fn wrong_segment_count_is_refused() {
 fn padded_base64_is_refused() {
     let token = rs256(&cognito_access_claims());
     let (h, rest) = token.split_once('.').unwrap();
-    assert_eq!(verify_access(&format!("{h}=.{rest}")), Err(TokenError::BadBase64));
+    assert_eq!(
+        verify_access(&format!("{h}=.{rest}")),
+        Err(TokenError::BadBase64)
+    );
 }
 
 #[test]
 fn header_that_is_not_json_is_refused() {
-    let token = format!("{}.e30.AA", crate::encoding::b64url_encode(b"\xff\xfe not json"));
+    let token = format!(
+        "{}.e30.AA",
+        crate::encoding::b64url_encode(b"\xff\xfe not json")
+    );
     assert_eq!(verify_access(&token), Err(TokenError::BadJson));
 }
 
 #[test]
 fn deeply_nested_header_is_refused() {
-    let header = format!(r#"{{"alg":"RS256","x":{}1{}}}"#, "[".repeat(50), "]".repeat(50));
-    let token = format!("{}.e30.AA", crate::encoding::b64url_encode(header.as_bytes()));
+    let header = format!(
+        r#"{{"alg":"RS256","x":{}1{}}}"#,
+        "[".repeat(50),
+        "]".repeat(50)
+    );
+    let token = format!(
+        "{}.e30.AA",
+        crate::encoding::b64url_encode(header.as_bytes())
+    );
     assert_eq!(verify_access(&token), Err(TokenError::TooDeep));
 }
 
 #[test]
 fn deeply_nested_claims_are_refused_after_signature() {
-    let claims = with(cognito_access_claims(), "x", serde_json::from_str(&format!("{}1{}", "[".repeat(20), "]".repeat(20))).unwrap());
+    let claims = with(
+        cognito_access_claims(),
+        "x",
+        serde_json::from_str(&format!("{}1{}", "[".repeat(20), "]".repeat(20))).unwrap(),
+    );
     assert_eq!(verify_access(&rs256(&claims)), Err(TokenError::TooDeep));
 }
 
@@ -472,10 +555,18 @@ fn payload_that_is_not_an_object_is_refused() {
 
 #[test]
 fn oidc_audience_must_contain_configured_value() {
-    let claims = with(cognito_id_claims(), "aud", json!(["a", "https://mcp.example.com/mcp"]));
+    let claims = with(
+        cognito_id_claims(),
+        "aud",
+        json!(["a", "https://mcp.example.com/mcp"]),
+    );
     let token = sign(r#"{"alg":"EdDSA","kid":"ed1"}"#, &claims.to_string());
     assert!(oidc_policy().verify(&token, &keys(), NOW, None).is_ok());
-    let claims = with(cognito_id_claims(), "aud", json!("https://mcp.example.com/other"));
+    let claims = with(
+        cognito_id_claims(),
+        "aud",
+        json!("https://mcp.example.com/other"),
+    );
     let token = sign(r#"{"alg":"EdDSA","kid":"ed1"}"#, &claims.to_string());
     assert_eq!(
         oidc_policy().verify(&token, &keys(), NOW, None),
@@ -492,7 +583,11 @@ fn hs256_with_a_local_secret_verifies_and_wrong_secret_fails() {
     }]);
     let mut policy = oidc_policy();
     policy.algorithms = AlgorithmSet::of(&[Algorithm::Hs256]);
-    let claims = with(cognito_id_claims(), "aud", json!("https://mcp.example.com/mcp"));
+    let claims = with(
+        cognito_id_claims(),
+        "aud",
+        json!("https://mcp.example.com/mcp"),
+    );
     let token = sign(r#"{"alg":"HS256","kid":"k1"}"#, &claims.to_string());
     assert!(policy.verify(&token, &local, NOW, None).is_ok());
     let other = KeySet::from_keys(vec![Jwk {
@@ -500,7 +595,10 @@ fn hs256_with_a_local_secret_verifies_and_wrong_secret_fails() {
         alg: Some(Algorithm::Hs256),
         material: KeyMaterial::Hmac(HmacKey::new(b"another-secret".to_vec())),
     }]);
-    assert_eq!(policy.verify(&token, &other, NOW, None), Err(TokenError::BadSignature));
+    assert_eq!(
+        policy.verify(&token, &other, NOW, None),
+        Err(TokenError::BadSignature)
+    );
     assert!(!format!("{:?}", other).contains("another-secret"));
 }
 
@@ -519,7 +617,9 @@ impl NativeRsa for FakeNative {
 fn native_rsa_verdict_is_used_when_offered() {
     let token = rs256(&cognito_access_claims());
     let policy = cognito_access_policy();
-    assert!(policy.verify(&token, &keys(), NOW, Some(&FakeNative(true))).is_ok());
+    assert!(policy
+        .verify(&token, &keys(), NOW, Some(&FakeNative(true)))
+        .is_ok());
     assert_eq!(
         policy.verify(&token, &keys(), NOW, Some(&FakeNative(false))),
         Err(TokenError::BadSignature)
@@ -537,5 +637,8 @@ fn every_error_has_a_safe_description() {
         assert!(!err.description().is_empty());
         assert!(!err.reason().is_empty());
     }
-    assert_eq!(TokenError::MissingClaim("exp").to_string(), "required claim missing: exp");
+    assert_eq!(
+        TokenError::MissingClaim("exp").to_string(),
+        "required claim missing: exp"
+    );
 }

@@ -1,11 +1,30 @@
 //! Published test vectors (RFC 7515, RFC 7517, RFC 8037) and helpers that mint tokens with
-//! their private keys, for tests only.
+//! their private keys, for tests and benchmarks only. Self-contained (no `crate::` paths) so
+//! the benchmarks can include this same file.
+#![allow(dead_code)]
+
+extern crate alloc;
 
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
+use alloc::vec::Vec;
+use base64ct::{Base64UrlUnpadded, Encoding};
 
-use crate::encoding::{b64url_decode, b64url_encode};
+fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+    Base64UrlUnpadded::decode_vec(s).ok()
+}
+
+fn b64url_encode(b: &[u8]) -> String {
+    Base64UrlUnpadded::encode_string(b)
+}
+
+fn hs256(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(msg);
+    mac.finalize().into_bytes().to_vec()
+}
 
 /// RFC 7515 Appendix A.2 RSA key (also used as "the Cognito pool key" in tests).
 pub const RFC7515_A2_N: &str = "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ";
@@ -88,7 +107,7 @@ pub fn sign(header: &str, claims: &str) -> String {
             let key = ed25519_dalek::SigningKey::from_bytes(&d);
             key.sign(input.as_bytes()).to_bytes().to_vec()
         }
-        "HS256" => crate::jwt::signature::hs256(HMAC_SECRET, input.as_bytes()).to_vec(),
+        "HS256" => hs256(HMAC_SECRET, input.as_bytes()),
         other => panic!("test helper cannot sign {other}"),
     };
     format!("{input}.{}", b64url_encode(&sig))
