@@ -272,19 +272,124 @@ pub async fn wait_for_http_status(
     .await
 }
 
-/// Start Envoy with `config_yaml` (written next to its log), one worker, hot restart off (so
-/// several instances can run at once). Wait for readiness with [`wait_for_http_status`] on the
-/// admin `/ready` endpoint.
-pub fn spawn_envoy(name: &str, config_yaml: &str) -> anyhow::Result<ChildProcess> {
-    let bin = envoy_bin()?;
-    let config_path = log_dir()?.join(format!("{}.yaml", unique_name(name)));
-    std::fs::write(&config_path, config_yaml)?;
-    let mut cmd = Command::new(bin);
-    cmd.arg("--config-path")
-        .arg(&config_path)
-        .args(["--concurrency", "1", "--disable-hot-restart"])
-        .args(["--log-level", "info"]);
-    ChildProcess::spawn(name, cmd)
+/// A running Envoy (see [`EnvoyProcess::start`]).
+#[derive(Debug)]
+pub struct EnvoyProcess {
+    /// The process; dropping the `EnvoyProcess` kills it.
+    pub child: ChildProcess,
+    /// `http://127.0.0.1:{admin port}`.
+    pub admin_url: String,
+    /// The configuration file Envoy was started with (kept next to its log).
+    pub config_path: PathBuf,
+}
+
+impl EnvoyProcess {
+    /// Start Envoy with `config_yaml` (written under `target/e2e-logs/`), one worker, hot restart
+    /// off (so several instances can run at once), `extra_args` appended, and wait until the
+    /// admin `/ready` answers 200. Use `port_value: 0` everywhere: the admin port is read from
+    /// `--admin-address-path`, listener ports with [`EnvoyProcess::listener_port`].
+    pub async fn start(
+        name: &str,
+        config_yaml: &str,
+        extra_args: &[&str],
+        deadline: impl IntoDeadline,
+    ) -> anyhow::Result<Self> {
+        let deadline = deadline.into_deadline();
+        let bin = envoy_bin()?;
+        let stem = unique_name(name);
+        let dir = log_dir()?;
+        let config_path = dir.join(format!("{stem}.yaml"));
+        let admin_path = dir.join(format!("{stem}.admin"));
+        std::fs::write(&config_path, config_yaml)?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("--config-path")
+            .arg(&config_path)
+            .arg("--admin-address-path")
+            .arg(&admin_path)
+            .args(["--concurrency", "1", "--disable-hot-restart"])
+            .args(["--log-level", "info"])
+            .args(extra_args);
+        let mut child = ChildProcess::spawn(name, cmd)?;
+        let admin = wait_until(deadline, "Envoy to write its admin address", || {
+            let exited = child.try_exit_status();
+            let admin = std::fs::read_to_string(&admin_path)
+                .ok()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty());
+            async move {
+                match (exited, admin) {
+                    (_, Some(a)) => Some(Ok(a)),
+                    (Some(status), None) => Some(Err(status)),
+                    (None, None) => None,
+                }
+            }
+        })
+        .await;
+        let admin = match admin {
+            Ok(Ok(a)) => a,
+            Ok(Err(status)) => anyhow::bail!(
+                "Envoy exited with {status}; log {}:\n{}",
+                child.log_path().display(),
+                child.log_tail(40)
+            ),
+            Err(e) => anyhow::bail!(
+                "{e}; log {}:\n{}",
+                child.log_path().display(),
+                child.log_tail(40)
+            ),
+        };
+        let admin_url = format!("http://{admin}");
+        if let Err(e) = wait_for_http_status(&format!("{admin_url}/ready"), 200, deadline).await {
+            anyhow::bail!(
+                "{e}; log {}:\n{}",
+                child.log_path().display(),
+                child.log_tail(40)
+            );
+        }
+        Ok(Self {
+            child,
+            admin_url,
+            config_path,
+        })
+    }
+
+    /// The port a named listener is bound to (from the admin `/listeners?format=json`).
+    pub async fn listener_port(&self, listener: &str) -> anyhow::Result<u16> {
+        let v: serde_json::Value = http_client()
+            .get(format!("{}/listeners?format=json", self.admin_url))
+            .send()
+            .await?
+            .json()
+            .await?;
+        v["listener_statuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["name"] == listener)
+            .and_then(|l| l["local_address"]["socket_address"]["port_value"].as_u64())
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or_else(|| anyhow::anyhow!("no listener {listener} in {v}"))
+    }
+
+    /// A counter or gauge from the admin `/stats?format=json` (e.g. `http.ingress.downstream_rq_2xx`).
+    pub async fn stat(&self, name: &str) -> anyhow::Result<Option<u64>> {
+        let v: serde_json::Value = http_client()
+            .get(format!(
+                "{}/stats?format=json&filter=^{}$",
+                self.admin_url,
+                name.replace('.', "\\.")
+            ))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(v["stats"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["name"] == name)
+            .and_then(|s| s["value"].as_u64()))
+    }
 }
 
 #[cfg(test)]

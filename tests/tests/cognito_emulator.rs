@@ -526,7 +526,8 @@ async fn client_credentials_issues_machine_tokens() {
 #[tokio::test]
 async fn token_endpoint_error_bodies() {
     let idp = start().await;
-    let cases: Vec<(Option<(&str, &str)>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Option<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             Some(("m2m-client", "wrong")),
             vec![("grant_type", "client_credentials")],

@@ -174,7 +174,7 @@ fn validate_authz(
         return Err(AuthzError::Page("invalid_request"));
     };
     let redirect_uri = non_empty(p, "redirect_uri").unwrap_or_default().to_owned();
-    if !client.redirect_uris.iter().any(|u| *u == redirect_uri) {
+    if !client.redirect_uris.contains(&redirect_uri) {
         return Err(AuthzError::Page("redirect_mismatch"));
     }
     let st = p.get("state").cloned();
