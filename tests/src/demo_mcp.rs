@@ -188,14 +188,36 @@ impl DemoMcp {
     pub async fn start_on(addr: SocketAddr) -> anyhow::Result<DemoMcpHandle> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router()).await;
-        });
+        let task = tokio::spawn(serve(listener, router()));
         Ok(DemoMcpHandle { addr, task })
     }
 }
 
-/// A running demo server; dropping it stops the server.
+/// Accept loop owning its connections: aborting it (on drop of the handle) closes them all, so
+/// a test can make the upstream disappear, open connections included.
+async fn serve(listener: TcpListener, router: axum::Router) {
+    use tower::ServiceExt as _;
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            router.clone().oneshot(req.map(axum::body::Body::new))
+        });
+        conns.spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+/// A running demo server; dropping it stops the server and closes its connections.
 #[derive(Debug)]
 pub struct DemoMcpHandle {
     addr: SocketAddr,

@@ -211,3 +211,22 @@ async fn count_answers_an_sse_stream_whose_events_arrive_over_time() {
         "events arrived together: {arrivals:?}"
     );
 }
+
+#[tokio::test]
+async fn dropping_the_handle_closes_the_server() {
+    let server = DemoMcp::start().await.unwrap();
+    let url = format!("{}/healthz", server.base_url());
+    let http = http_client();
+    assert_eq!(
+        http.get(&url).send().await.unwrap().text().await.unwrap(),
+        "ok"
+    );
+    drop(server);
+    // The pooled keep-alive connection is closed too, and nothing accepts new ones.
+    mcpgate_e2e::harness::wait_until(Duration::from_secs(5), "the server to go away", || {
+        let r = http.get(&url).send();
+        async move { r.await.is_err().then_some(()) }
+    })
+    .await
+    .unwrap();
+}
