@@ -18,4 +18,17 @@ extern crate alloc;
 
 pub mod config;
 pub mod encoding;
+pub mod form;
+pub mod gate;
+pub mod http;
 pub mod jwt;
+pub mod keys;
+pub mod pkce;
+mod routes;
+pub mod seal;
+#[cfg(test)]
+mod testutil;
+
+pub use config::Config;
+pub use gate::{Continuation, Gate};
+pub use http::{Env, Forward, HttpRequest, HttpResponse, Outcome, Random, Reply, Request, Response, StoreOp};

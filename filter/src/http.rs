@@ -1,0 +1,153 @@
+//! The sans-IO boundary: what a host hands the core and what the core answers.
+//!
+//! A host calls [`crate::Gate::handle`] with a [`Request`] and an [`Env`], then carries out the
+//! [`Outcome`]: answer locally, forward upstream, or perform a host call ([`Outcome::Fetch`],
+//! [`Outcome::Store`], [`Outcome::NeedKeys`]) and give the result back through
+//! [`crate::Gate::resume`], which answers with another outcome.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::jwt::KeySet;
+use crate::gate::Continuation;
+
+/// An incoming request. Header names must be lower-case (as Envoy and the Fetch API give them).
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Path and query, as received (`/authorize?client_id=...`).
+    pub path: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body, for routes where [`crate::Gate::needs_body`] said so; empty otherwise.
+    pub body: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// The value of a header that must appear at most once. `Err` when it appears twice.
+    pub fn header(&self, name: &str) -> Result<Option<&'a str>, ()> {
+        let mut found = None;
+        for (k, v) in self.headers {
+            if k.eq_ignore_ascii_case(name) {
+                if found.is_some() {
+                    return Err(());
+                }
+                found = Some(*v);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Path without the query string.
+    pub fn path_only(&self) -> &'a str {
+        self.path.split_once('?').map_or(self.path, |(p, _)| p)
+    }
+
+    pub fn query(&self) -> &'a str {
+        self.path.split_once('?').map_or("", |(_, q)| q)
+    }
+}
+
+/// A response the host sends to the client as is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// For metrics and logs only, never sent: why a request was refused (`"expired"`,
+    /// `"missing_token"`, `"invalid_grant"`, …); `None` for successful answers.
+    pub reason: Option<&'static str>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Let the request continue to the upstream MCP server, with these header changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Forward {
+    /// Headers to remove first (the client's `Authorization`, spoofed identity headers).
+    pub remove_headers: Vec<String>,
+    /// Headers to set afterwards (the verified identity).
+    pub set_headers: Vec<(String, String)>,
+}
+
+/// An outbound HTTP request the core needs (IdP token endpoint, JWKS, CIMD document).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Largest response body the core will look at; the host may stop reading beyond it.
+    pub max_response_bytes: usize,
+}
+
+/// What came back from an [`HttpRequest`]. `status` 0 means the host could not get an
+/// answer at all (connection failure, timeout).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// A one-time-use or revocation record in the optional store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Create `key` unless it exists, expiring after `ttl` seconds. Replies whether it was
+    /// created (true: first use).
+    PutIfAbsent { key: String, ttl: u64 },
+    /// Replies whether `key` exists.
+    Exists { key: String },
+}
+
+/// What the host brings back to [`crate::Gate::resume`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Http(HttpResponse),
+    /// The answer to a [`StoreOp`]: `true` = created / exists.
+    Store(bool),
+    /// The host refreshed (or decided not to refresh) the IdP's keys; the new set, if any,
+    /// is in the [`Env`] passed to `resume`.
+    Keys,
+}
+
+/// The core's answer for one step of a request.
+#[derive(Debug)]
+pub enum Outcome {
+    Respond(Response),
+    Forward(Forward),
+    /// Perform the request, then `resume` with [`Reply::Http`].
+    Fetch {
+        request: HttpRequest,
+        resume: Continuation,
+    },
+    /// Perform the store operation, then `resume` with [`Reply::Store`].
+    Store { op: StoreOp, resume: Continuation },
+    /// A token names a key the host's copy of the IdP's key set lacks (or there is none):
+    /// refresh it if allowed (rate limited), then `resume` with [`Reply::Keys`].
+    NeedKeys { resume: Continuation },
+}
+
+/// A source of cryptographically secure random bytes, provided by the host.
+pub trait Random {
+    fn fill(&mut self, buf: &mut [u8]);
+}
+
+/// Per-call facts from the host: the time, randomness and read-only cached state.
+pub struct Env<'a> {
+    /// Seconds since the Unix epoch.
+    pub now: u64,
+    pub random: &'a mut dyn Random,
+    /// The IdP's current key set, if the host has one.
+    pub upstream_keys: Option<&'a KeySet>,
+    /// Whether a store is configured: when false, no [`Outcome::Store`] is ever produced.
+    pub store: bool,
+    /// A native RSA verifier (Envoy's `verify_signature`), if the host has one.
+    pub native_rsa: Option<&'a dyn crate::jwt::NativeRsa>,
+}
