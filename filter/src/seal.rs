@@ -68,7 +68,7 @@ pub fn seal<T: Serialize>(
     let key = ring.current()?;
     let mut plaintext = Vec::with_capacity(256);
     plaintext.extend_from_slice(&exp.to_be_bytes());
-    serde_json::to_writer(&mut plaintext, value).ok()?;
+    plaintext.extend_from_slice(&serde_json::to_vec(value).ok()?);
     let mut nonce = [0u8; 24];
     random.fill(&mut nonce);
     let ciphertext = key
