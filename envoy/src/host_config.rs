@@ -1,0 +1,163 @@
+//! The Envoy-only configuration keys, read next to the core's keys from the plugin JSON.
+//!
+//! | key | default | meaning |
+//! | --- | --- | --- |
+//! | `clusters` | (required) | URL authority (`host` or `host:port`) → Envoy cluster name, for every IdP URL |
+//! | `idp_timeout_ms` | 5000 | timeout of each call to the IdP |
+//! | `jwks_refresh_seconds` | 600 | refresh the IdP's JWKS when older than this |
+//! | `jwks_max_stale_seconds` | 86400 | keep serving the last good JWKS this long while refreshes fail |
+//! | `jwks_min_refetch_seconds` | 30 | at most one refetch per this period for tokens naming an unknown `kid` |
+//! | `store` | `"shared_data"` | one-time-use / revocation store: `"shared_data"` (per Envoy process) or `"none"` |
+
+use std::collections::BTreeMap;
+
+use mcpgate_filter::config::{Config, ConfigError};
+use serde_json::Value;
+
+/// The keys this host reads from the plugin configuration.
+pub const HOST_KEYS: &[&str] = &[
+    "clusters",
+    "idp_timeout_ms",
+    "jwks_refresh_seconds",
+    "jwks_max_stale_seconds",
+    "jwks_min_refetch_seconds",
+    "store",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    SharedData,
+    None,
+}
+
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// URL authority → cluster name.
+    pub clusters: BTreeMap<String, String>,
+    pub idp_timeout_ms: u64,
+    pub jwks_refresh_seconds: u64,
+    pub jwks_max_stale_seconds: u64,
+    pub jwks_min_refetch_seconds: u64,
+    pub store: StoreKind,
+}
+
+fn err(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+fn uint(
+    host: &BTreeMap<String, Value>,
+    key: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match host.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| err(key, format!("must be an integer from {min} to {max}"))),
+    }
+}
+
+/// `scheme://authority/...` → (scheme, authority, path-and-query). `None` for anything else.
+pub fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (rest.get(..i)?, rest.get(i..)?),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return None;
+    }
+    Some((scheme, authority, path))
+}
+
+impl HostConfig {
+    /// Reads and validates the host keys; every IdP URL of `config` must have a cluster.
+    pub fn parse(host: &BTreeMap<String, Value>, config: &Config) -> Result<Self, ConfigError> {
+        let mut clusters = BTreeMap::new();
+        match host.get("clusters") {
+            None => {}
+            Some(Value::Object(m)) => {
+                for (authority, cluster) in m {
+                    let key = format!("clusters.{authority}");
+                    let valid_authority = !authority.is_empty()
+                        && authority
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b));
+                    if !valid_authority {
+                        return Err(err(&key, "must be a URL authority like host or host:port"));
+                    }
+                    match cluster {
+                        Value::String(c) if !c.is_empty() => {
+                            clusters.insert(authority.to_ascii_lowercase(), c.clone());
+                        }
+                        _ => return Err(err(&key, "must be a non-empty Envoy cluster name")),
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(err(
+                    "clusters",
+                    "must be an object of URL authority → Envoy cluster name",
+                ))
+            }
+        }
+        let up = &config.upstream;
+        let mut needed: Vec<(&str, &str)> = vec![
+            ("upstream.token_endpoint", up.token_endpoint.as_str()),
+            ("upstream.jwks_uri", up.jwks_uri.as_str()),
+        ];
+        if let Some(u) = &up.revocation_endpoint {
+            needed.push(("upstream.revocation_endpoint", u.as_str()));
+        }
+        if let Some(u) = &up.userinfo_endpoint {
+            needed.push(("upstream.userinfo_endpoint", u.as_str()));
+        }
+        for (name, url) in needed {
+            let Some((_, authority, _)) = split_url(url) else {
+                return Err(err(name, "must be an http(s) URL"));
+            };
+            if !clusters.contains_key(&authority.to_ascii_lowercase()) {
+                return Err(err(
+                    "clusters",
+                    format!("no Envoy cluster for {authority} (needed by {name})"),
+                ));
+            }
+        }
+        let store = match host.get("store") {
+            None => StoreKind::SharedData,
+            Some(Value::String(s)) if s == "shared_data" => StoreKind::SharedData,
+            Some(Value::String(s)) if s == "none" => StoreKind::None,
+            Some(_) => return Err(err("store", "must be \"shared_data\" or \"none\"")),
+        };
+        let jwks_refresh_seconds = uint(host, "jwks_refresh_seconds", 600, 1, 86_400)?;
+        let jwks_max_stale_seconds = uint(host, "jwks_max_stale_seconds", 86_400, 1, 30 * 86_400)?;
+        if jwks_max_stale_seconds < jwks_refresh_seconds {
+            return Err(err(
+                "jwks_max_stale_seconds",
+                "must not be smaller than jwks_refresh_seconds",
+            ));
+        }
+        Ok(Self {
+            clusters,
+            idp_timeout_ms: uint(host, "idp_timeout_ms", 5000, 100, 60_000)?,
+            jwks_refresh_seconds,
+            jwks_max_stale_seconds,
+            jwks_min_refetch_seconds: uint(host, "jwks_min_refetch_seconds", 30, 0, 3600)?,
+            store,
+        })
+    }
+
+    /// The cluster serving `url`, with the URL's scheme, authority and path.
+    pub fn route<'u>(&self, url: &'u str) -> Option<(&str, &'u str, &'u str, &'u str)> {
+        let (scheme, authority, path) = split_url(url)?;
+        let cluster = self.clusters.get(&authority.to_ascii_lowercase())?;
+        Some((cluster.as_str(), scheme, authority, path))
+    }
+}

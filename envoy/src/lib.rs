@@ -1,0 +1,37 @@
+//! mcpgate as an Envoy HTTP filter: a proxy-wasm (0.2.5) host for the `mcpgate-filter` core,
+//! built for `wasm32-wasip1` and run by Envoy's V8 runtime.
+//!
+//! * [`root`] — configuration (core keys plus the Envoy-only keys of [`host_config`]), ticks;
+//! * [`http_context`] — one request: body buffering, outcomes, resumption after host calls;
+//! * [`outcome`] — local responses, header changes, outbound IdP calls;
+//! * [`jwks`] — the IdP's key set, fetched once per Envoy process and shared by all workers;
+//! * [`store`] — the one-time-use / revocation store on shared data;
+//! * [`native_rsa`] — Envoy's native `verify_signature` foreign function;
+//! * [`metrics`] — `mcpgate.*` counters.
+//!
+//! A panic traps the VM and fails every request of its worker, so this crate denies
+//! `unwrap`, `expect`, `panic!` and indexing.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod host_config;
+pub mod http_context;
+pub mod jwks;
+pub mod metrics;
+pub mod native_rsa;
+pub mod outcome;
+pub mod root;
+pub mod store;
+pub mod vm;
+
+use proxy_wasm::traits::RootContext;
+use proxy_wasm::types::LogLevel;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(root::Root::default()) });
+}}

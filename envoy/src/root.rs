@@ -1,0 +1,113 @@
+//! The root context of a VM: reads and validates the plugin configuration, creates request
+//! contexts, and keeps the IdP's key set fresh from `on_tick`.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use mcpgate_filter::config::parse_json;
+use mcpgate_filter::Gate;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType};
+
+use crate::host_config::{HostConfig, StoreKind, HOST_KEYS};
+use crate::http_context::HttpCtx;
+use crate::jwks::{self, Trigger};
+use crate::metrics::Metrics;
+use crate::native_rsa::EnvoyRsa;
+use crate::outcome;
+use crate::store;
+use crate::vm::{now_secs, Vm};
+
+const TICK: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+pub struct Root {
+    vm: Option<Rc<Vm>>,
+    /// The JWKS fetch this root context has in flight.
+    jwks_call: Option<u32>,
+}
+
+impl Root {
+    fn configure(&mut self) -> Result<(), String> {
+        let json = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            .map_err(|e| format!("cannot read the plugin configuration: {e:?}"))?
+            .unwrap_or_default();
+        let env = |name: &str| std::env::var(name).ok();
+        let parsed = parse_json(&json, HOST_KEYS, &env).map_err(|e| e.to_string())?;
+        let host = HostConfig::parse(&parsed.host, &parsed.config).map_err(|e| e.to_string())?;
+        let gate = Gate::new(parsed.config).map_err(|e| e.to_string())?;
+        if host.store == StoreKind::SharedData {
+            store::init();
+        }
+        jwks::init_lease();
+        self.vm = Some(Rc::new(Vm {
+            gate,
+            host,
+            jwks: Default::default(),
+            metrics: Metrics::new(),
+            native_rsa: EnvoyRsa::default(),
+        }));
+        Ok(())
+    }
+
+    /// Loads a newer shared key set, and fetches one when due and this VM wins the lease.
+    fn refresh_keys(&mut self) {
+        let Some(vm) = &self.vm else {
+            return;
+        };
+        vm.jwks.borrow_mut().sync();
+        if self.jwks_call.is_none() {
+            self.jwks_call = vm.start_jwks_fetch(Trigger::Tick);
+        }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if self.jwks_call != Some(token_id) {
+            return;
+        }
+        self.jwks_call = None;
+        if let Some(vm) = &self.vm {
+            let resp =
+                outcome::read_call_response(body_size, mcpgate_filter::jwt::jwks::MAX_JWKS_BYTES);
+            vm.jwks
+                .borrow_mut()
+                .complete(&resp, now_secs(), &vm.metrics);
+        }
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        if let Err(e) = self.configure() {
+            log::error!("mcpgate: refusing the plugin configuration: {e}");
+            return false;
+        }
+        if hostcalls::set_tick_period(TICK).is_err() {
+            log::warn!("mcpgate: cannot set the tick period; the JWKS is refreshed on demand only");
+        }
+        // First fetch right away (the tick retries if the cluster is not ready yet).
+        self.refresh_keys();
+        true
+    }
+
+    fn on_tick(&mut self) {
+        self.refresh_keys();
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(HttpCtx::new(self.vm.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}

@@ -1,0 +1,95 @@
+//! What one VM (one Envoy worker or the main thread) shares between its root context and its
+//! request contexts: the configured core, host settings, the key-set cache, metrics. Plus the
+//! host's clock and randomness.
+
+use std::cell::RefCell;
+
+use mcpgate_filter::{Env, Gate, Random};
+
+use crate::host_config::{HostConfig, StoreKind};
+use crate::jwks::{self, Trigger};
+use crate::metrics::Metrics;
+use crate::native_rsa::EnvoyRsa;
+use crate::outcome;
+
+pub struct Vm {
+    pub gate: Gate,
+    pub host: HostConfig,
+    pub jwks: RefCell<jwks::Cache>,
+    pub metrics: Metrics,
+    pub native_rsa: EnvoyRsa,
+}
+
+/// Milliseconds since the Unix epoch, from the host.
+pub fn now_ms() -> u64 {
+    proxy_wasm::hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+pub fn now_secs() -> u64 {
+    now_ms() / 1000
+}
+
+/// WASI `random_get` through `getrandom`. A failure is remembered: the caller then discards
+/// the outcome instead of using predictable bytes.
+#[derive(Default)]
+struct HostRandom {
+    failed: bool,
+}
+
+impl Random for HostRandom {
+    fn fill(&mut self, buf: &mut [u8]) {
+        if getrandom::fill(buf).is_err() {
+            self.failed = true;
+            buf.fill(0);
+        }
+    }
+}
+
+/// The entropy source failed; the request must be refused.
+#[derive(Debug)]
+pub struct RandomFailed;
+
+impl Vm {
+    /// Runs `f` with a fresh [`Env`]: now, randomness, this VM's key set, the store flag and
+    /// the native RSA verifier.
+    pub fn with_env<R>(&self, f: impl FnOnce(&Gate, &mut Env) -> R) -> Result<R, RandomFailed> {
+        let now = now_secs();
+        let keys = self.jwks.borrow().current(now, &self.host);
+        let mut random = HostRandom::default();
+        let mut env = Env {
+            now,
+            random: &mut random,
+            upstream_keys: keys.as_deref(),
+            store: self.host.store == StoreKind::SharedData,
+            native_rsa: Some(&self.native_rsa),
+        };
+        let r = f(&self.gate, &mut env);
+        if random.failed {
+            log::error!("mcpgate: the host's random source failed");
+            return Err(RandomFailed);
+        }
+        Ok(r)
+    }
+
+    /// Starts a JWKS fetch when one is due for `trigger` and this VM wins the shared lease.
+    /// Returns the call token to wait for.
+    pub fn start_jwks_fetch(&self, trigger: Trigger) -> Option<u32> {
+        let now_ms = now_ms();
+        let cache = self.jwks.borrow();
+        if !cache.wants_refresh(trigger, now_ms / 1000, &self.host) {
+            return None;
+        }
+        let previous = cache.try_lease(trigger, now_ms, &self.host)?;
+        match outcome::dispatch(&self.host, &self.gate.jwks_request()) {
+            Ok(token) => Some(token),
+            Err(e) => {
+                log::warn!("mcpgate: cannot fetch the JWKS now: {e}");
+                cache.release(false, Some(previous));
+                None
+            }
+        }
+    }
+}
