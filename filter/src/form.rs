@@ -140,8 +140,14 @@ mod tests {
 
     #[test]
     fn duplicates_bad_escapes_and_invalid_utf8_are_refused() {
-        assert_eq!(Params::parse("a=1&a=2"), Err(FormError::Duplicate("a".into())));
-        assert_eq!(Params::parse("a%3D=1&a%3d=2"), Err(FormError::Duplicate("a=".into())));
+        assert_eq!(
+            Params::parse("a=1&a=2"),
+            Err(FormError::Duplicate("a".into()))
+        );
+        assert_eq!(
+            Params::parse("a%3D=1&a%3d=2"),
+            Err(FormError::Duplicate("a=".into()))
+        );
         assert_eq!(Params::parse("a=%zz"), Err(FormError::BadEncoding));
         assert_eq!(Params::parse("a=%2"), Err(FormError::BadEncoding));
         assert_eq!(Params::parse("a=%ff"), Err(FormError::BadEncoding));

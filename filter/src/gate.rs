@@ -1,8 +1,14 @@
 //! The entry point hosts call: [`Gate::handle`] routes a request, [`Gate::resume`] continues
-//! it after a host call.
+//! it after a host call. Everything derivable from the configuration is derived once here.
 
-use crate::config::{Config, ConfigError};
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use crate::config::{Config, ConfigError, Provider, SigningAlgorithm};
 use crate::http::{Env, HttpRequest, Outcome, Reply, Request};
+use crate::jwt::{Algorithm, AlgorithmSet, AudienceRule, Policy};
+use crate::keys::KeyRing;
 
 /// Where a paused request resumes. Opaque to hosts: they hold it while the host call runs.
 #[derive(Debug)]
@@ -11,11 +17,210 @@ pub struct Continuation(pub(crate) crate::routes::Step);
 /// The configured proxy. Immutable after construction; share it across requests.
 pub struct Gate {
     pub(crate) cfg: Config,
+    pub(crate) ring: KeyRing,
+    /// The proxy's own access tokens.
+    pub(crate) own: Policy,
+    /// Upstream access tokens returned to the proxy at the callback (Cognito only).
+    pub(crate) upstream_access: Option<Policy>,
+    /// Upstream ID tokens returned to the proxy.
+    pub(crate) upstream_id: Policy,
+    /// IdP access tokens presented directly on the MCP endpoint (`accepted_client_ids`).
+    pub(crate) direct: Option<Policy>,
+    pub(crate) paths: Paths,
+    /// Incoming headers removed from every forwarded request.
+    pub(crate) strip_headers: Vec<String>,
+    pub(crate) cookies: Cookies,
+}
+
+/// Absolute paths of every route, with the base URL's path prefix applied.
+pub(crate) struct Paths {
+    pub mcp: String,
+    pub callback: String,
+    pub register: String,
+    pub authorize: String,
+    pub consent: String,
+    pub token: String,
+    pub revoke: String,
+    pub jwks: String,
+    pub prm: Vec<String>,
+    pub as_metadata: Vec<String>,
+    pub resource_metadata_url: String,
+}
+
+/// Cookie names and attributes: `__Host-` and `Secure` when the proxy is served over https.
+pub(crate) struct Cookies {
+    pub csrf: String,
+    pub binding: String,
+    pub approvals: String,
+    pub attributes: &'static str,
+}
+
+fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("")
 }
 
 impl Gate {
     pub fn new(cfg: Config) -> Result<Self, ConfigError> {
-        Ok(Self { cfg })
+        let ring =
+            KeyRing::new(&cfg.jwt_signing_keys, cfg.signing_algorithm).ok_or(ConfigError {
+                key: "jwt_signing_key".into(),
+                problem: "could not derive keys".into(),
+            })?;
+        let leeway = cfg.leeway_seconds;
+        let extra: Vec<String> = cfg.claim_headers.iter().map(|(c, _)| c.clone()).collect();
+        let with_limits = |mut p: Policy| {
+            p.leeway = leeway;
+            p.max_token_bytes = cfg.max_token_bytes;
+            p.extra_claims = extra.clone();
+            p
+        };
+        let own_alg = match cfg.signing_algorithm {
+            SigningAlgorithm::Hs256 => Algorithm::Hs256,
+            SigningAlgorithm::Es256 => Algorithm::Es256,
+            SigningAlgorithm::EdDsa => Algorithm::EdDsa,
+        };
+        let mut own = with_limits(Policy::new(
+            cfg.issuer_url.clone(),
+            AlgorithmSet::of(&[own_alg]),
+            AudienceRule::Audience(cfg.resource_url()),
+        ));
+        own.required_scopes = cfg.required_scopes.clone();
+        let upstream_algs = match cfg.provider {
+            Provider::Cognito => AlgorithmSet::COGNITO,
+            Provider::Oidc => AlgorithmSet::ASYMMETRIC,
+        };
+        let issuer = cfg.upstream.issuer.clone();
+        let (upstream_access, upstream_id, direct) = match cfg.provider {
+            Provider::Cognito => {
+                let access = with_limits(Policy::new(
+                    issuer.clone(),
+                    upstream_algs,
+                    AudienceRule::CognitoAccess {
+                        client_ids: alloc::vec![cfg.client_id.clone()],
+                    },
+                ));
+                let id = with_limits(Policy::new(
+                    issuer.clone(),
+                    upstream_algs,
+                    AudienceRule::CognitoId {
+                        client_id: cfg.client_id.clone(),
+                    },
+                ));
+                let direct = (!cfg.accepted_client_ids.is_empty()).then(|| {
+                    let mut p = with_limits(Policy::new(
+                        issuer.clone(),
+                        upstream_algs,
+                        AudienceRule::CognitoAccess {
+                            client_ids: cfg.accepted_client_ids.clone(),
+                        },
+                    ));
+                    p.required_scopes = cfg.accepted_client_scopes.clone();
+                    p
+                });
+                (Some(access), id, direct)
+            }
+            Provider::Oidc => {
+                let id = with_limits(Policy::new(
+                    issuer.clone(),
+                    upstream_algs,
+                    AudienceRule::Audience(cfg.client_id.clone()),
+                ));
+                let direct = (!cfg.accepted_client_ids.is_empty()).then(|| {
+                    let mut p = with_limits(Policy::new(
+                        issuer.clone(),
+                        upstream_algs,
+                        AudienceRule::Audience(cfg.resource_url()),
+                    ));
+                    p.required_scopes = cfg.accepted_client_scopes.clone();
+                    p
+                });
+                (None, id, direct)
+            }
+        };
+        let base = path_of(&cfg.base_url).to_string();
+        let issuer_path = path_of(&cfg.issuer_url).to_string();
+        let mcp = format!("{base}{}", cfg.mcp_path);
+        let mut prm = alloc::vec![
+            format!("/.well-known/oauth-protected-resource{mcp}"),
+            "/.well-known/oauth-protected-resource".to_string(),
+        ];
+        let mut as_metadata = alloc::vec![
+            format!("/.well-known/oauth-authorization-server{issuer_path}"),
+            format!("/.well-known/openid-configuration{issuer_path}"),
+            format!("{issuer_path}/.well-known/openid-configuration"),
+        ];
+        if !base.is_empty() {
+            prm.push(format!(
+                "{base}/.well-known/oauth-protected-resource{}",
+                cfg.mcp_path
+            ));
+            prm.push(format!("{base}/.well-known/oauth-protected-resource"));
+            as_metadata.push(format!("{base}/.well-known/oauth-authorization-server"));
+        }
+        if !issuer_path.is_empty() {
+            as_metadata.push("/.well-known/oauth-authorization-server".to_string());
+        }
+        as_metadata.dedup();
+        let origin_len = cfg.base_url.len() - base.len();
+        let origin = cfg.base_url.get(..origin_len).unwrap_or(&cfg.base_url);
+        let paths = Paths {
+            callback: format!("{base}{}", cfg.redirect_path),
+            register: format!("{base}/register"),
+            authorize: format!("{base}/authorize"),
+            consent: format!("{base}/consent"),
+            token: format!("{base}/token"),
+            revoke: format!("{base}/revoke"),
+            jwks: format!("{base}/.well-known/jwks.json"),
+            resource_metadata_url: format!("{origin}/.well-known/oauth-protected-resource{mcp}"),
+            mcp,
+            prm,
+            as_metadata,
+        };
+        let h = &cfg.identity_headers;
+        let mut strip_headers: Vec<String> = [
+            &h.sub,
+            &h.username,
+            &h.groups,
+            &h.scope,
+            &h.client_id,
+            &h.email,
+        ]
+        .into_iter()
+        .cloned()
+        .chain(cfg.claim_headers.iter().map(|(_, header)| header.clone()))
+        .collect();
+        strip_headers.sort();
+        strip_headers.dedup();
+        let secure = cfg.base_url.starts_with("https://");
+        let cookie = |name: &str| {
+            if secure {
+                format!("__Host-mcpgate-{name}")
+            } else {
+                format!("mcpgate-{name}")
+            }
+        };
+        let cookies = Cookies {
+            csrf: cookie("csrf"),
+            binding: cookie("binding"),
+            approvals: cookie("approvals"),
+            attributes: if secure {
+                "Path=/; HttpOnly; Secure; SameSite=Lax"
+            } else {
+                "Path=/; HttpOnly; SameSite=Lax"
+            },
+        };
+        Ok(Self {
+            own,
+            upstream_access,
+            upstream_id,
+            direct,
+            paths,
+            strip_headers,
+            cookies,
+            ring,
+            cfg,
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -42,8 +247,14 @@ impl Gate {
             method: "GET",
             url: self.cfg.upstream.jwks_uri.clone(),
             headers: alloc::vec![("accept".into(), "application/json".into())],
-            body: alloc::vec::Vec::new(),
+            body: Vec::new(),
             max_response_bytes: crate::jwt::jwks::MAX_JWKS_BYTES,
+            cacheable: false,
         }
+    }
+
+    /// The key ring's public JWKS (ES256/EdDSA signing only).
+    pub fn public_jwks(&self) -> Option<serde_json::Value> {
+        self.ring.public_jwks()
     }
 }

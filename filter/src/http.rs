@@ -8,8 +8,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::jwt::KeySet;
 use crate::gate::Continuation;
+use crate::jwt::KeySet;
 
 /// An incoming request. Header names must be lower-case (as Envoy and the Fetch API give them).
 #[derive(Clone, Copy, Debug)]
@@ -23,13 +23,13 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    /// The value of a header that must appear at most once. `Err` when it appears twice.
-    pub fn header(&self, name: &str) -> Result<Option<&'a str>, ()> {
+    /// The value of a header that must appear at most once.
+    pub fn header(&self, name: &str) -> Result<Option<&'a str>, DuplicateHeader> {
         let mut found = None;
         for (k, v) in self.headers {
             if k.eq_ignore_ascii_case(name) {
                 if found.is_some() {
-                    return Err(());
+                    return Err(DuplicateHeader);
                 }
                 found = Some(*v);
             }
@@ -46,6 +46,10 @@ impl<'a> Request<'a> {
         self.path.split_once('?').map_or("", |(_, q)| q)
     }
 }
+
+/// A header that must appear once appeared more often.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DuplicateHeader;
 
 /// A response the host sends to the client as is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +89,9 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
     /// Largest response body the core will look at; the host may stop reading beyond it.
     pub max_response_bytes: usize,
+    /// The host may answer from an HTTP cache that honours the response's `Cache-Control`
+    /// (Client ID Metadata Documents).
+    pub cacheable: bool,
 }
 
 /// What came back from an [`HttpRequest`]. `status` 0 means the host could not get an
@@ -128,10 +135,15 @@ pub enum Outcome {
         resume: Continuation,
     },
     /// Perform the store operation, then `resume` with [`Reply::Store`].
-    Store { op: StoreOp, resume: Continuation },
+    Store {
+        op: StoreOp,
+        resume: Continuation,
+    },
     /// A token names a key the host's copy of the IdP's key set lacks (or there is none):
     /// refresh it if allowed (rate limited), then `resume` with [`Reply::Keys`].
-    NeedKeys { resume: Continuation },
+    NeedKeys {
+        resume: Continuation,
+    },
 }
 
 /// A source of cryptographically secure random bytes, provided by the host.

@@ -54,17 +54,26 @@ impl KeyRing {
             let (signer, material, jwk_alg) = match alg {
                 SigningAlgorithm::Hs256 => {
                     let k = expand(&hk, "token-hs256").to_vec();
-                    (Signer::Hs256(k.clone()), KeyMaterial::Hmac(HmacKey::new(k)), Algorithm::Hs256)
+                    (
+                        Signer::Hs256(k.clone()),
+                        KeyMaterial::Hmac(HmacKey::new(k)),
+                        Algorithm::Hs256,
+                    )
                 }
                 SigningAlgorithm::Es256 => {
-                    let sk = p256::ecdsa::SigningKey::from_slice(&expand(&hk, "token-es256")).ok()?;
+                    let sk =
+                        p256::ecdsa::SigningKey::from_slice(&expand(&hk, "token-es256")).ok()?;
                     let vk = *sk.verifying_key();
                     (Signer::Es256(sk), KeyMaterial::EcP256(vk), Algorithm::Es256)
                 }
                 SigningAlgorithm::EdDsa => {
                     let sk = ed25519_dalek::SigningKey::from_bytes(&expand(&hk, "token-ed25519"));
                     let vk = sk.verifying_key();
-                    (Signer::EdDsa(sk), KeyMaterial::Ed25519(vk), Algorithm::EdDsa)
+                    (
+                        Signer::EdDsa(sk),
+                        KeyMaterial::Ed25519(vk),
+                        Algorithm::EdDsa,
+                    )
                 }
             };
             verify.push(Jwk {
@@ -72,7 +81,11 @@ impl KeyRing {
                 alg: Some(jwk_alg),
                 material,
             });
-            keys.push(RingKey { kid, cipher, signer });
+            keys.push(RingKey {
+                kid,
+                cipher,
+                signer,
+            });
         }
         if keys.is_empty() {
             return None;

@@ -24,11 +24,16 @@ pub mod http;
 pub mod jwt;
 pub mod keys;
 pub mod pkce;
+pub mod redirect_uri;
+pub mod respond;
 mod routes;
 pub mod seal;
+pub mod store;
 #[cfg(test)]
 mod testutil;
 
 pub use config::Config;
 pub use gate::{Continuation, Gate};
-pub use http::{Env, Forward, HttpRequest, HttpResponse, Outcome, Random, Reply, Request, Response, StoreOp};
+pub use http::{
+    Env, Forward, HttpRequest, HttpResponse, Outcome, Random, Reply, Request, Response, StoreOp,
+};

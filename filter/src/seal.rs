@@ -147,15 +147,29 @@ mod tests {
         let r = ring(&[A]);
         let s = seal(&r, Kind::Code, &"hello", 100, &mut SeqRandom(1)).unwrap();
         assert_eq!(unseal::<String>(&r, Kind::Code, &s, 99).unwrap(), "hello");
-        assert_eq!(unseal::<String>(&r, Kind::Code, &s, 100), Err(SealError::Expired));
+        assert_eq!(
+            unseal::<String>(&r, Kind::Code, &s, 100),
+            Err(SealError::Expired)
+        );
     }
 
     #[test]
     fn kinds_never_swap() {
         let r = ring(&[A]);
         let s = seal(&r, Kind::RefreshToken, &"x", 100, &mut SeqRandom(1)).unwrap();
-        for other in [Kind::ClientId, Kind::Transaction, Kind::State, Kind::Code, Kind::ConsentBinding, Kind::Approvals] {
-            assert_eq!(unseal::<String>(&r, other, &s, 0), Err(SealError::Invalid), "{other:?}");
+        for other in [
+            Kind::ClientId,
+            Kind::Transaction,
+            Kind::State,
+            Kind::Code,
+            Kind::ConsentBinding,
+            Kind::Approvals,
+        ] {
+            assert_eq!(
+                unseal::<String>(&r, other, &s, 0),
+                Err(SealError::Invalid),
+                "{other:?}"
+            );
         }
     }
 
@@ -169,7 +183,11 @@ mod tests {
             let mut t = raw.clone();
             t[i / 8] ^= 1 << (i % 8);
             let forged = alloc::format!("{kid}.{}", b64url_encode(&t));
-            assert_eq!(unseal::<String>(&r, Kind::Code, &forged, 0), Err(SealError::Invalid), "bit {i}");
+            assert_eq!(
+                unseal::<String>(&r, Kind::Code, &forged, 0),
+                Err(SealError::Invalid),
+                "bit {i}"
+            );
         }
     }
 
@@ -177,12 +195,27 @@ mod tests {
     fn truncation_and_garbage_are_malformed_or_invalid() {
         let r = ring(&[A]);
         let s = seal(&r, Kind::Code, &"payload", 100, &mut SeqRandom(1)).unwrap();
-        assert_eq!(unseal::<String>(&r, Kind::Code, &s[..s.len() - 4], 0), Err(SealError::Invalid));
-        assert_eq!(unseal::<String>(&r, Kind::Code, &s[..20], 0), Err(SealError::Malformed));
-        assert_eq!(unseal::<String>(&r, Kind::Code, "no-dot", 0), Err(SealError::Malformed));
-        assert_eq!(unseal::<String>(&r, Kind::Code, "kid.***", 0), Err(SealError::Malformed));
+        assert_eq!(
+            unseal::<String>(&r, Kind::Code, &s[..s.len() - 4], 0),
+            Err(SealError::Invalid)
+        );
+        assert_eq!(
+            unseal::<String>(&r, Kind::Code, &s[..20], 0),
+            Err(SealError::Malformed)
+        );
+        assert_eq!(
+            unseal::<String>(&r, Kind::Code, "no-dot", 0),
+            Err(SealError::Malformed)
+        );
+        assert_eq!(
+            unseal::<String>(&r, Kind::Code, "kid.***", 0),
+            Err(SealError::Malformed)
+        );
         let long = "a".repeat(MAX_SEALED_BYTES + 1);
-        assert_eq!(unseal::<String>(&r, Kind::Code, &long, 0), Err(SealError::Malformed));
+        assert_eq!(
+            unseal::<String>(&r, Kind::Code, &long, 0),
+            Err(SealError::Malformed)
+        );
     }
 
     #[test]
@@ -192,9 +225,15 @@ mod tests {
         let rotated = ring(&[B, A]);
         assert_eq!(unseal::<String>(&rotated, Kind::Code, &s, 0).unwrap(), "v");
         let fresh = seal(&rotated, Kind::Code, &"w", 100, &mut SeqRandom(2)).unwrap();
-        assert!(!fresh.starts_with(s.split('.').next().unwrap()), "new values use the new kid");
+        assert!(
+            !fresh.starts_with(s.split('.').next().unwrap()),
+            "new values use the new kid"
+        );
         let retired = ring(&[B]);
-        assert_eq!(unseal::<String>(&retired, Kind::Code, &s, 0), Err(SealError::UnknownKey));
+        assert_eq!(
+            unseal::<String>(&retired, Kind::Code, &s, 0),
+            Err(SealError::UnknownKey)
+        );
     }
 
     #[test]
@@ -204,6 +243,9 @@ mod tests {
         let other = ring(&[B]);
         let other_kid = other.current().unwrap().kid.clone();
         let forged = alloc::format!("{other_kid}.{}", s.split_once('.').unwrap().1);
-        assert_eq!(unseal::<String>(&other, Kind::Code, &forged, 0), Err(SealError::Invalid));
+        assert_eq!(
+            unseal::<String>(&other, Kind::Code, &forged, 0),
+            Err(SealError::Invalid)
+        );
     }
 }

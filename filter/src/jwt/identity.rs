@@ -20,6 +20,9 @@ pub struct Identity {
     pub client_id: Option<String>,
     /// `exp`, seconds since the epoch.
     pub exp: u64,
+    pub jti: Option<String>,
+    /// Claims named in [`crate::jwt::Policy::extra_claims`], as header-ready strings.
+    pub extra: Vec<(String, String)>,
 }
 
 impl Identity {
@@ -36,6 +39,8 @@ impl Identity {
             email: claims.email,
             client_id: claims.client_id,
             exp,
+            jti: claims.jti,
+            extra: Vec::new(),
         })
     }
 
@@ -45,5 +50,27 @@ impl Identity {
 
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
+    }
+}
+
+/// Renders a claim value for a header: strings as is, numbers and booleans as JSON, arrays of
+/// those joined by commas; objects and nulls are skipped.
+pub fn claim_text(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(alloc::format!("{n}")),
+        Value::Bool(b) => Some(String::from(if *b { "true" } else { "false" })),
+        Value::Array(items) => {
+            let parts: Option<Vec<String>> = items
+                .iter()
+                .map(|i| match i {
+                    Value::Array(_) => None,
+                    other => claim_text(other),
+                })
+                .collect();
+            parts.map(|p| p.join(","))
+        }
+        _ => None,
     }
 }

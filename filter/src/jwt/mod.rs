@@ -15,7 +15,7 @@ pub mod jwks;
 pub mod policy;
 pub mod signature;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use alg::{Algorithm, AlgorithmSet};
 pub use error::{BearerError, TokenError};

@@ -37,6 +37,8 @@ pub struct Policy {
     pub required_scopes: Vec<String>,
     pub leeway: u64,
     pub max_token_bytes: usize,
+    /// Further claims to copy into [`Identity::extra`] (e.g. `custom:tenant`).
+    pub extra_claims: Vec<String>,
 }
 
 impl Policy {
@@ -48,6 +50,7 @@ impl Policy {
             required_scopes: Vec::new(),
             leeway: DEFAULT_LEEWAY_SECONDS,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            extra_claims: Vec::new(),
         }
     }
 
@@ -70,8 +73,19 @@ impl Policy {
             &compact.signature,
             native,
         )?;
-        let claims = Claims::from_json(&compact.payload()?)?;
-        self.check_claims(claims, now)
+        let payload = compact.payload()?;
+        let claims = Claims::from_json(&payload)?;
+        let mut identity = self.check_claims(claims, now)?;
+        if !self.extra_claims.is_empty() {
+            let all: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&payload).map_err(|_| TokenError::BadJson)?;
+            for name in &self.extra_claims {
+                if let Some(text) = all.get(name).and_then(super::identity::claim_text) {
+                    identity.extra.push((name.clone(), text));
+                }
+            }
+        }
+        Ok(identity)
     }
 
     /// Applies the claim rules to already authenticated claims.

@@ -1,0 +1,218 @@
+//! Response builders in each protocol's own format: OAuth error JSON (RFC 6749 §5.2),
+//! `WWW-Authenticate` challenges (RFC 6750 §3), redirects and hardened HTML pages.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::http::Response;
+
+fn h(k: &str, v: &str) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+/// Adds a member to a JSON object built by this crate (a no-op on anything else).
+pub fn insert(doc: &mut serde_json::Value, key: &str, value: serde_json::Value) {
+    if let Some(o) = doc.as_object_mut() {
+        o.insert(key.to_string(), value);
+    }
+}
+
+pub fn json(status: u16, value: &serde_json::Value) -> Response {
+    Response {
+        status,
+        headers: vec![
+            h("content-type", "application/json"),
+            h("cache-control", "no-store"),
+            h("pragma", "no-cache"),
+        ],
+        body: serde_json::to_vec(value).unwrap_or_default(),
+        reason: None,
+    }
+}
+
+/// An OAuth error response. `reason` is the metrics label.
+pub fn oauth_error(status: u16, error: &'static str, description: &str) -> Response {
+    let mut r = json(
+        status,
+        &serde_json::json!({ "error": error, "error_description": description }),
+    );
+    r.reason = Some(error);
+    r
+}
+
+pub fn redirect(location: &str) -> Response {
+    Response {
+        status: 302,
+        headers: vec![h("location", location), h("cache-control", "no-store")],
+        body: Vec::new(),
+        reason: None,
+    }
+}
+
+/// A page that may not be framed, runs no script and loads nothing.
+pub fn html(status: u16, body: String) -> Response {
+    Response {
+        status,
+        headers: vec![
+            h("content-type", "text/html; charset=utf-8"),
+            h("cache-control", "no-store"),
+            h("x-frame-options", "DENY"),
+            h(
+                "content-security-policy",
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+            h("referrer-policy", "no-referrer"),
+            h("x-content-type-options", "nosniff"),
+        ],
+        body: body.into_bytes(),
+        reason: None,
+    }
+}
+
+/// A plain error page for errors that must not redirect (unknown client, bad redirect URI).
+pub fn error_page(status: u16, error: &'static str, description: &str) -> Response {
+    let mut r = html(
+        status,
+        format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Authorization error</title></head>\
+             <body><h1>Authorization error</h1><p><code>{}</code>: {}</p></body></html>",
+            escape(error),
+            escape(description)
+        ),
+    );
+    r.reason = Some(error);
+    r
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Quotes a value for an auth-param (RFC 9110 §11.2): backslash-escapes `"` and `\`.
+fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        if !c.is_control() {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A Bearer challenge (RFC 6750 §3, RFC 9728 §5.1) with a JSON body in the same terms.
+pub fn bearer_challenge(
+    status: u16,
+    error: Option<&'static str>,
+    description: Option<&str>,
+    resource_metadata: &str,
+    scope: &str,
+    reason: &'static str,
+) -> Response {
+    let mut params = vec![format!("resource_metadata={}", quoted(resource_metadata))];
+    if !scope.is_empty() {
+        params.push(format!("scope={}", quoted(scope)));
+    }
+    if let Some(e) = error {
+        params.push(format!("error={}", quoted(e)));
+    }
+    if let Some(d) = description {
+        params.push(format!("error_description={}", quoted(d)));
+    }
+    let challenge = format!("Bearer {}", params.join(", "));
+    let body = match error {
+        Some(e) => {
+            serde_json::json!({ "error": e, "error_description": description.unwrap_or("") })
+        }
+        None => {
+            serde_json::json!({ "error": "unauthorized", "error_description": "bearer token required" })
+        }
+    };
+    let mut r = json(status, &body);
+    r.headers.push(h("www-authenticate", &challenge));
+    r.reason = Some(reason);
+    with_cors(r)
+}
+
+/// Lets browser-based clients read the answer, including the challenge header.
+pub fn with_cors(mut r: Response) -> Response {
+    r.headers.push(h("access-control-allow-origin", "*"));
+    r.headers
+        .push(h("access-control-expose-headers", "WWW-Authenticate"));
+    r
+}
+
+/// Answers a CORS preflight for the public OAuth endpoints.
+pub fn preflight(methods: &str) -> Response {
+    Response {
+        status: 204,
+        headers: vec![
+            h("access-control-allow-origin", "*"),
+            h("access-control-allow-methods", methods),
+            h(
+                "access-control-allow-headers",
+                "authorization, content-type, mcp-protocol-version",
+            ),
+            h("access-control-max-age", "86400"),
+        ],
+        body: Vec::new(),
+        reason: None,
+    }
+}
+
+pub fn set_cookie(r: &mut Response, cookie: String) {
+    r.headers.push(("set-cookie".to_string(), cookie));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            escape("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(quoted("a\"b\\c\r\n"), "\"a\\\"b\\\\c\"");
+    }
+
+    #[test]
+    fn challenge_shape() {
+        let r = bearer_challenge(
+            401,
+            Some("invalid_token"),
+            Some("token expired"),
+            "https://x/.well-known/oauth-protected-resource/mcp",
+            "openid",
+            "expired",
+        );
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Bearer resource_metadata=\"https://x/.well-known/oauth-protected-resource/mcp\", scope=\"openid\", error=\"invalid_token\", error_description=\"token expired\"")
+        );
+        assert_eq!(
+            r.header("access-control-expose-headers"),
+            Some("WWW-Authenticate")
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! `GET|POST /authorize`: checks the client (registered or a Client ID Metadata Document),
+//! the redirect URI, PKCE and the resource, then shows consent or goes to the IdP.
+//!
+//! Until the client and redirect URI are known good, errors are a 400 page, never a
+//! redirect; afterwards they go back to the client with `error`, `state` and `iss`.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use serde::Deserialize;
+
+use super::records::{ClientRecord, Transaction};
+use super::{consent, cookie, form_body, register, Step};
+use crate::config::ConsentMode;
+use crate::form::{self, Params};
+use crate::gate::Gate;
+use crate::http::{Env, HttpRequest, HttpResponse, Outcome, Reply, Request, Response};
+use crate::respond::{error_page, redirect};
+use crate::seal::{self, Kind};
+use crate::{pkce, redirect_uri};
+
+/// Largest Client ID Metadata Document accepted.
+pub const MAX_CIMD_BYTES: usize = 5 * 1024;
+/// Longest `state` accepted from a client.
+const MAX_STATE: usize = 1024;
+
+/// The authorization request's parameters.
+#[derive(Clone, Debug, Default)]
+pub struct AuthParams {
+    response_type: Option<String>,
+    client_id: String,
+    redirect_uri: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    state: Option<String>,
+    scope: Option<String>,
+    resource: Option<String>,
+}
+
+impl AuthParams {
+    fn from(p: &Params) -> Option<Self> {
+        let s = |k: &str| p.get(k).map(String::from);
+        Some(Self {
+            response_type: s("response_type"),
+            client_id: s("client_id")?,
+            redirect_uri: s("redirect_uri"),
+            code_challenge: s("code_challenge"),
+            code_challenge_method: s("code_challenge_method"),
+            state: s("state"),
+            scope: s("scope"),
+            resource: s("resource"),
+        })
+    }
+}
+
+/// A client as `/authorize` sees it.
+pub(super) struct Client {
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+}
+
+/// Paused on fetching a Client ID Metadata Document.
+#[derive(Debug)]
+pub struct Resume {
+    params: AuthParams,
+    approvals: Option<String>,
+}
+
+pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
+    let params = if req.method == "POST" {
+        form_body(req)
+    } else {
+        Params::parse(req.query()).map_err(super::form_error)
+    };
+    let params = match params {
+        Ok(p) => p,
+        Err(r) => return page(400, "invalid_request", &error_text(&r)),
+    };
+    let Some(ap) = AuthParams::from(&params) else {
+        return page(400, "invalid_request", "client_id is required");
+    };
+    let approvals = cookie(req, &gate.cookies.approvals).map(String::from);
+    if ap.client_id.starts_with("https://") {
+        if let Err(e) = check_cimd_url(&ap.client_id) {
+            return page(400, "invalid_client", e);
+        }
+        return Outcome::Fetch {
+            request: HttpRequest {
+                method: "GET",
+                url: ap.client_id.clone(),
+                headers: alloc::vec![("accept".into(), "application/json".into())],
+                body: Vec::new(),
+                max_response_bytes: MAX_CIMD_BYTES,
+                cacheable: true,
+            },
+            resume: Step::Authorize(Resume {
+                params: ap,
+                approvals,
+            })
+            .into(),
+        };
+    }
+    match seal::unseal::<ClientRecord>(&gate.ring, Kind::ClientId, &ap.client_id, env.now) {
+        Ok(rec) => {
+            let client = Client {
+                name: rec.name,
+                redirect_uris: rec.redirect_uris,
+            };
+            with_client(gate, ap, client, approvals.as_deref(), env)
+        }
+        Err(_) => page(400, "invalid_client", "unknown client_id"),
+    }
+}
+
+pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
+    let Reply::Http(resp) = reply else {
+        return page(500, "server_error", "unexpected host reply");
+    };
+    match cimd_client(gate, &k.params.client_id, &resp) {
+        Ok(client) => with_client(gate, k.params, client, k.approvals.as_deref(), env),
+        Err(e) => page(400, "invalid_client", e),
+    }
+}
+
+fn page(status: u16, error: &'static str, description: &str) -> Outcome {
+    Outcome::Respond(error_page(status, error, description))
+}
+
+fn error_text(r: &Response) -> String {
+    serde_json::from_slice::<serde_json::Value>(&r.body)
+        .ok()
+        .and_then(|v| v.get("error_description")?.as_str().map(String::from))
+        .unwrap_or_else(|| "malformed request".to_string())
+}
+
+/// A CIMD `client_id` must be an https URL with a path, no fragment, userinfo or dot segments.
+fn check_cimd_url(url: &str) -> Result<(), &'static str> {
+    let parsed = redirect_uri::parse(url).map_err(|_| "client_id URL is not a valid https URL")?;
+    if !parsed.https || parsed.rest.is_empty() || parsed.rest == "/" {
+        return Err("client_id URL must be https with a path");
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Cimd {
+    client_id: String,
+    redirect_uris: Vec<String>,
+    client_name: Option<String>,
+    token_endpoint_auth_method: Option<String>,
+}
+
+fn cimd_client(gate: &Gate, url: &str, resp: &HttpResponse) -> Result<Client, &'static str> {
+    if resp.status != 200 {
+        return Err("client metadata document could not be fetched");
+    }
+    if resp.body.len() > MAX_CIMD_BYTES {
+        return Err("client metadata document larger than 5 KiB");
+    }
+    if !crate::encoding::json_depth_within(&resp.body, 4) {
+        return Err("client metadata document nested too deeply");
+    }
+    let doc: Cimd =
+        serde_json::from_slice(&resp.body).map_err(|_| "client metadata document is not valid")?;
+    if doc.client_id != url {
+        return Err("client metadata document client_id does not match its URL");
+    }
+    if doc
+        .token_endpoint_auth_method
+        .as_deref()
+        .is_some_and(|m| m != "none")
+    {
+        return Err(
+            "client metadata document asks for a client authentication method other than none",
+        );
+    }
+    register::check_redirect_uris(gate, &doc.redirect_uris)
+        .map_err(|_| "client metadata document has an invalid redirect_uri")?;
+    if let Some(name) = &doc.client_name {
+        register::check_name(name)?;
+    }
+    Ok(Client {
+        name: doc.client_name,
+        redirect_uris: doc.redirect_uris,
+    })
+}
+
+/// An error sent back to the client's redirect URI (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
+pub(super) fn error_redirect(
+    gate: &Gate,
+    redirect_uri: &str,
+    error: &'static str,
+    description: &str,
+    state: Option<&str>,
+) -> Response {
+    let mut pairs = alloc::vec![("error", error), ("error_description", description)];
+    if let Some(s) = state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", gate.cfg.issuer_url.as_str()));
+    let mut r = redirect(&append_query(redirect_uri, &form::build(&pairs)));
+    r.reason = Some(error);
+    r
+}
+
+pub(super) fn append_query(uri: &str, query: &str) -> String {
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    alloc::format!("{uri}{sep}{query}")
+}
+
+fn scope_ok(s: &str) -> bool {
+    s.len() <= 1024
+        && s.bytes()
+            .all(|b| b == b' ' || ((0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\'))
+}
+
+/// The scopes asked of the IdP: the client's request plus the required scopes.
+fn upstream_scope(gate: &Gate, requested: Option<&str>) -> String {
+    let mut scopes: Vec<&str> = gate
+        .cfg
+        .required_scopes
+        .iter()
+        .map(String::as_str)
+        .collect();
+    for s in requested.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+        if !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    scopes.join(" ")
+}
+
+fn with_client(
+    gate: &Gate,
+    ap: AuthParams,
+    client: Client,
+    approvals: Option<&str>,
+    env: &mut Env,
+) -> Outcome {
+    let redirect_uri = match &ap.redirect_uri {
+        Some(requested) => {
+            if !client
+                .redirect_uris
+                .iter()
+                .any(|r| redirect_uri::matches(r, requested))
+            {
+                return page(
+                    400,
+                    "invalid_request",
+                    "redirect_uri is not registered for this client",
+                );
+            }
+            requested.clone()
+        }
+        None => match client.redirect_uris.as_slice() {
+            [only] => only.clone(),
+            _ => return page(400, "invalid_request", "redirect_uri is required"),
+        },
+    };
+    let state = ap.state.as_deref();
+    if state.is_some_and(|s| s.len() > MAX_STATE) {
+        return page(400, "invalid_request", "state too long");
+    }
+    let fail = |error, description: &str| {
+        Outcome::Respond(error_redirect(
+            gate,
+            &redirect_uri,
+            error,
+            description,
+            state,
+        ))
+    };
+    if ap.response_type.as_deref() != Some("code") {
+        return fail("unsupported_response_type", "response_type must be code");
+    }
+    let Some(challenge) = ap.code_challenge.as_deref() else {
+        return fail("invalid_request", "code_challenge is required (PKCE)");
+    };
+    if ap.code_challenge_method.as_deref() != Some("S256") {
+        return fail("invalid_request", "code_challenge_method must be S256");
+    }
+    if !pkce::valid_challenge(challenge) {
+        return fail(
+            "invalid_request",
+            "code_challenge is not a valid S256 challenge",
+        );
+    }
+    let resource = gate.cfg.resource_url();
+    if let Some(r) = ap.resource.as_deref() {
+        if r != resource && r.strip_suffix('/') != Some(resource.as_str()) {
+            return fail(
+                "invalid_target",
+                "resource is not this server's MCP endpoint",
+            );
+        }
+    }
+    if let Some(s) = ap.scope.as_deref() {
+        if !scope_ok(s) {
+            return fail("invalid_scope", "scope contains invalid characters");
+        }
+    }
+    let txn = Transaction {
+        txn: form::random_token(env.random, 16),
+        client_id: ap.client_id,
+        client_name: client.name,
+        redirect_uri,
+        code_challenge: challenge.to_string(),
+        scope: upstream_scope(gate, ap.scope.as_deref()),
+        state: ap.state,
+        resource,
+        upstream_verifier: form::random_token(env.random, 32),
+    };
+    let resp = match gate.cfg.consent {
+        ConsentMode::Off => consent::approve(gate, txn, None, env),
+        ConsentMode::Remember if consent::remembered(gate, approvals, &txn.client_id, env.now) => {
+            consent::approve(gate, txn, None, env)
+        }
+        _ => consent::page(gate, &txn, env),
+    };
+    Outcome::Respond(resp)
+}

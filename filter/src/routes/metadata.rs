@@ -1,0 +1,66 @@
+//! Discovery documents: RFC 9728 protected-resource metadata, RFC 8414 authorization-server
+//! metadata (also served as OpenID configuration) and the proxy's public JWKS.
+
+use serde_json::json;
+
+use crate::gate::Gate;
+use crate::http::Response;
+use crate::respond;
+
+pub(super) fn protected_resource(gate: &Gate) -> Response {
+    let c = &gate.cfg;
+    cacheable(respond::json(
+        200,
+        &json!({
+            "resource": c.resource_url(),
+            "authorization_servers": [c.issuer_url],
+            "scopes_supported": c.required_scopes,
+            "bearer_methods_supported": ["header"],
+        }),
+    ))
+}
+
+pub(super) fn authorization_server(gate: &Gate) -> Response {
+    let c = &gate.cfg;
+    let b = &c.base_url;
+    let mut doc = json!({
+        "issuer": c.issuer_url,
+        "authorization_endpoint": alloc::format!("{b}/authorize"),
+        "token_endpoint": alloc::format!("{b}/token"),
+        "registration_endpoint": alloc::format!("{b}/register"),
+        "revocation_endpoint": alloc::format!("{b}/revoke"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "scopes_supported": c.required_scopes,
+        "authorization_response_iss_parameter_supported": true,
+        "client_id_metadata_document_supported": true,
+    });
+    if gate.public_jwks().is_some() {
+        respond::insert(
+            &mut doc,
+            "jwks_uri",
+            json!(alloc::format!("{b}/.well-known/jwks.json")),
+        );
+    }
+    cacheable(respond::json(200, &doc))
+}
+
+pub(super) fn jwks(gate: &Gate) -> Response {
+    let doc = gate.public_jwks().unwrap_or_else(|| json!({ "keys": [] }));
+    cacheable(respond::json(200, &doc))
+}
+
+/// Metadata may be cached briefly by clients and CDNs.
+fn cacheable(mut r: Response) -> Response {
+    for (k, v) in r.headers.iter_mut() {
+        if k == "cache-control" {
+            *v = "public, max-age=300".into();
+        }
+    }
+    r.headers.retain(|(k, _)| k != "pragma");
+    r
+}

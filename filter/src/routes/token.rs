@@ -1,0 +1,405 @@
+//! `POST /token`: the `authorization_code` and `refresh_token` grants (RFC 6749 §4.1.3, §6),
+//! issuing the proxy's own JWT access tokens and sealed, rotating refresh tokens.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use base64ct::{Base64, Encoding};
+use serde_json::{json, Map, Value};
+
+use super::records::{Code, Grant, CODE_SECONDS};
+use super::upstream::{self, UpstreamError, VerifyError};
+use super::{form_body, Step};
+use crate::encoding::b64url_encode;
+use crate::form;
+use crate::gate::Gate;
+use crate::http::{Env, Outcome, Reply, Request, Response, StoreOp};
+use crate::keys::Signer;
+use crate::pkce;
+use crate::respond::{self, oauth_error};
+use crate::seal::{self, Kind, SealError};
+
+/// Paused on a store operation or an IdP call.
+#[derive(Debug)]
+pub enum Resume {
+    /// The code's single use was recorded (reply: created?).
+    CodeConsumed(Grant),
+    /// Checked whether the refresh token's family was revoked (reply: exists?).
+    FamilyChecked(Grant),
+    /// Recorded the refresh token's single use (reply: created?).
+    RefreshConsumed(Grant),
+    /// Reuse detected; the family is now revoked.
+    FamilyRevoked,
+    /// The IdP answered the refresh (reply: HTTP).
+    Refreshed(Grant),
+    /// The IdP's keys were refreshed to verify its new tokens.
+    RefreshedKeys(Grant, upstream::TokenSet),
+}
+
+fn invalid_grant(description: &str) -> Response {
+    oauth_error(400, "invalid_grant", description)
+}
+
+fn invalid_client(description: &str) -> Response {
+    let mut r = oauth_error(401, "invalid_client", description);
+    r.headers
+        .push(("www-authenticate".into(), "Basic realm=\"mcpgate\"".into()));
+    r
+}
+
+fn unavailable() -> Response {
+    let mut r = oauth_error(
+        503,
+        "temporarily_unavailable",
+        "the identity provider is unavailable; try again",
+    );
+    r.headers.push(("retry-after".into(), "5".into()));
+    r
+}
+
+/// The client id from HTTP Basic (public clients may send an empty secret) or the form.
+fn client_id(req: &Request, form: &form::Params) -> Result<String, Response> {
+    let basic = match req.header("authorization") {
+        Err(_) => {
+            return Err(oauth_error(
+                400,
+                "invalid_request",
+                "duplicate authorization header",
+            ))
+        }
+        Ok(Some(h)) => Some(h),
+        Ok(None) => None,
+    };
+    let from_basic = match basic {
+        Some(h) => {
+            let creds = h
+                .strip_prefix("Basic ")
+                .and_then(|b| Base64::decode_vec(b.trim()).ok())
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| invalid_client("malformed Basic credentials"))?;
+            let (id, _secret) = creds
+                .split_once(':')
+                .ok_or_else(|| invalid_client("malformed Basic credentials"))?;
+            Some(form::decode(id).map_err(|_| invalid_client("malformed Basic credentials"))?)
+        }
+        None => None,
+    };
+    match (from_basic, form.get("client_id")) {
+        (Some(a), Some(b)) if a != b => {
+            Err(invalid_client("client_id differs between header and body"))
+        }
+        (Some(a), _) => Ok(a),
+        (None, Some(b)) => Ok(b.to_string()),
+        (None, None) => Err(invalid_client("client_id is required")),
+    }
+}
+
+pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
+    let out = |r| Outcome::Respond(r);
+    let form = match form_body(req) {
+        Ok(f) => f,
+        Err(r) => return out(r),
+    };
+    let client = match client_id(req, &form) {
+        Ok(c) => c,
+        Err(r) => return out(r),
+    };
+    match form.get("grant_type") {
+        Some("authorization_code") => authorization_code(gate, &form, &client, env),
+        Some("refresh_token") => refresh_token(gate, &form, &client, env),
+        Some(_) => out(oauth_error(
+            400,
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        )),
+        None => out(oauth_error(
+            400,
+            "invalid_request",
+            "grant_type is required",
+        )),
+    }
+}
+
+fn authorization_code(gate: &Gate, form: &form::Params, client: &str, env: &mut Env) -> Outcome {
+    let out = |r| Outcome::Respond(r);
+    let Some(code) = form.get("code") else {
+        return out(oauth_error(400, "invalid_request", "code is required"));
+    };
+    let code: Code = match seal::unseal(&gate.ring, Kind::Code, code, env.now) {
+        Ok(c) => c,
+        Err(SealError::Expired) => return out(invalid_grant("authorization code expired")),
+        Err(_) => return out(invalid_grant("invalid authorization code")),
+    };
+    if code.grant.client_id != client {
+        return out(invalid_grant(
+            "authorization code was issued to another client",
+        ));
+    }
+    if form.get("redirect_uri") != Some(code.redirect_uri.as_str()) {
+        return out(invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    let Some(verifier) = form.get("code_verifier") else {
+        return out(oauth_error(
+            400,
+            "invalid_request",
+            "code_verifier is required (PKCE)",
+        ));
+    };
+    if !pkce::verify(verifier, &code.code_challenge) {
+        return out(invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
+    }
+    if let Some(r) = form.get("resource") {
+        if r != code.grant.resource && r.strip_suffix('/') != Some(code.grant.resource.as_str()) {
+            return out(oauth_error(
+                400,
+                "invalid_target",
+                "resource is not this server's MCP endpoint",
+            ));
+        }
+    }
+    if env.store {
+        return Outcome::Store {
+            op: StoreOp::PutIfAbsent {
+                key: format!("mcpgate:code:{}", code.grant.jti),
+                ttl: CODE_SECONDS,
+            },
+            resume: Step::Token(Resume::CodeConsumed(code.grant)).into(),
+        };
+    }
+    out(issue(gate, code.grant, env))
+}
+
+fn refresh_token(gate: &Gate, form: &form::Params, client: &str, env: &mut Env) -> Outcome {
+    let out = |r| Outcome::Respond(r);
+    let Some(token) = form.get("refresh_token") else {
+        return out(oauth_error(
+            400,
+            "invalid_request",
+            "refresh_token is required",
+        ));
+    };
+    let mut grant: Grant = match seal::unseal(&gate.ring, Kind::RefreshToken, token, env.now) {
+        Ok(g) => g,
+        Err(SealError::Expired) => return out(invalid_grant("refresh token expired")),
+        Err(_) => return out(invalid_grant("invalid refresh token")),
+    };
+    if grant.client_id != client {
+        return out(invalid_grant("refresh token was issued to another client"));
+    }
+    if let Some(requested) = form.get("scope") {
+        let granted: Vec<&str> = grant.scope.split(' ').collect();
+        if !requested
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .all(|s| granted.contains(&s))
+        {
+            return out(oauth_error(
+                400,
+                "invalid_scope",
+                "scope may only narrow the original grant",
+            ));
+        }
+        grant.scope = requested
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    if env.store {
+        return Outcome::Store {
+            op: StoreOp::Exists {
+                key: format!("mcpgate:family:{}", grant.family),
+            },
+            resume: Step::Token(Resume::FamilyChecked(grant)).into(),
+        };
+    }
+    refresh_upstream(gate, grant)
+}
+
+fn refresh_upstream(gate: &Gate, grant: Grant) -> Outcome {
+    match &grant.upstream_refresh {
+        Some(rt) => Outcome::Fetch {
+            request: upstream::refresh(gate, rt),
+            resume: Step::Token(Resume::Refreshed(grant)).into(),
+        },
+        None => Outcome::Respond(invalid_grant(
+            "the identity provider issued no refresh token",
+        )),
+    }
+}
+
+pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
+    let out = |r| Outcome::Respond(r);
+    match (k, reply) {
+        (Resume::CodeConsumed(grant), Reply::Store(first)) => {
+            if first {
+                out(issue(gate, grant, env))
+            } else {
+                out(invalid_grant("authorization code already used"))
+            }
+        }
+        (Resume::FamilyChecked(grant), Reply::Store(revoked)) => {
+            if revoked {
+                return out(invalid_grant("refresh token revoked"));
+            }
+            let ttl = gate.cfg.refresh_token_lifetime;
+            Outcome::Store {
+                op: StoreOp::PutIfAbsent {
+                    key: format!("mcpgate:refresh:{}", grant.jti),
+                    ttl,
+                },
+                resume: Step::Token(Resume::RefreshConsumed(grant)).into(),
+            }
+        }
+        (Resume::RefreshConsumed(grant), Reply::Store(first)) => {
+            if first {
+                return refresh_upstream(gate, grant);
+            }
+            // A rotated-out refresh token came back: someone holds a copy. Revoke the family.
+            Outcome::Store {
+                op: StoreOp::PutIfAbsent {
+                    key: format!("mcpgate:family:{}", grant.family),
+                    ttl: gate.cfg.refresh_token_lifetime,
+                },
+                resume: Step::Token(Resume::FamilyRevoked).into(),
+            }
+        }
+        (Resume::FamilyRevoked, Reply::Store(_)) => out(invalid_grant(
+            "refresh token reuse detected; the grant was revoked",
+        )),
+        (Resume::Refreshed(grant), Reply::Http(resp)) => {
+            match upstream::parse_token_response(&resp) {
+                Ok(tokens) => after_refresh(gate, grant, tokens, false, env),
+                Err(UpstreamError::Unavailable) => out(unavailable()),
+                Err(_) => out(invalid_grant("the identity provider refused the refresh")),
+            }
+        }
+        (Resume::RefreshedKeys(grant, tokens), Reply::Keys) => {
+            after_refresh(gate, grant, tokens, true, env)
+        }
+        _ => out(oauth_error(500, "server_error", "unexpected host reply")),
+    }
+}
+
+fn after_refresh(
+    gate: &Gate,
+    mut grant: Grant,
+    tokens: upstream::TokenSet,
+    retried: bool,
+    env: &mut Env,
+) -> Outcome {
+    match upstream::verify(gate, &tokens, env) {
+        Ok(id) => {
+            if id.sub != grant.sub {
+                return Outcome::Respond(invalid_grant(
+                    "the identity provider returned another user",
+                ));
+            }
+            grant.username = id.username.or(grant.username);
+            grant.groups = id.groups;
+            grant.email = id.email.or(grant.email);
+            if !id.extra.is_empty() {
+                grant.extra = id.extra;
+            }
+            // Cognito does not rotate refresh tokens; keep the old one unless a new one came.
+            if tokens.refresh_token.is_some() {
+                grant.upstream_refresh = tokens.refresh_token;
+            }
+            grant.upstream_expires_in = tokens.expires_in.unwrap_or(grant.upstream_expires_in);
+            Outcome::Respond(issue(gate, grant, env))
+        }
+        Err(VerifyError::NeedKeys) if !retried => Outcome::NeedKeys {
+            resume: Step::Token(Resume::RefreshedKeys(grant, tokens)).into(),
+        },
+        Err(VerifyError::NeedKeys) if env.upstream_keys.is_none() => {
+            Outcome::Respond(unavailable())
+        }
+        Err(_) => Outcome::Respond(invalid_grant(
+            "the identity provider returned a token that failed verification",
+        )),
+    }
+}
+
+/// Issues an access token and a rotated refresh token for `grant`.
+fn issue(gate: &Gate, mut grant: Grant, env: &mut Env) -> Response {
+    let lifetime = grant
+        .upstream_expires_in
+        .clamp(60, gate.cfg.access_token_max_lifetime);
+    let Some(access) = access_token(gate, &grant, lifetime, env) else {
+        return oauth_error(500, "server_error", "could not issue a token");
+    };
+    let mut body = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "scope": grant.scope,
+    });
+    if grant.upstream_refresh.is_some() {
+        grant.jti = form::random_token(env.random, 12);
+        let exp = env.now + gate.cfg.refresh_token_lifetime;
+        match seal::seal(&gate.ring, Kind::RefreshToken, &grant, exp, env.random) {
+            Some(rt) => respond::insert(&mut body, "refresh_token", json!(rt)),
+            None => return oauth_error(500, "server_error", "could not issue a token"),
+        }
+    }
+    respond::json(200, &body)
+}
+
+/// The proxy's access token: a JWT with `kid`, audience-bound to the MCP resource.
+pub(crate) fn access_token(
+    gate: &Gate,
+    grant: &Grant,
+    lifetime: u64,
+    env: &mut Env,
+) -> Option<String> {
+    let key = gate.ring.current()?;
+    let alg = match key.signer {
+        Signer::Hs256(_) => "HS256",
+        Signer::Es256(_) => "ES256",
+        Signer::EdDsa(_) => "EdDSA",
+    };
+    let header = json!({ "alg": alg, "typ": "at+jwt", "kid": key.kid });
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(gate.cfg.issuer_url));
+    claims.insert("aud".into(), json!(grant.resource));
+    claims.insert("sub".into(), json!(grant.sub));
+    claims.insert("client_id".into(), json!(grant.client_id));
+    claims.insert("scope".into(), json!(grant.scope));
+    claims.insert("iat".into(), json!(env.now));
+    claims.insert("exp".into(), json!(env.now + lifetime));
+    claims.insert("jti".into(), json!(form::random_token(env.random, 12)));
+    if let Some(u) = &grant.username {
+        claims.insert("username".into(), json!(u));
+    }
+    if !grant.groups.is_empty() {
+        claims.insert("groups".into(), json!(grant.groups));
+    }
+    if let Some(e) = &grant.email {
+        claims.insert("email".into(), json!(e));
+    }
+    for (k, v) in &grant.extra {
+        claims.entry(k.clone()).or_insert_with(|| json!(v));
+    }
+    let input = format!(
+        "{}.{}",
+        b64url_encode(&serde_json::to_vec(&header).ok()?),
+        b64url_encode(&serde_json::to_vec(&Value::Object(claims)).ok()?)
+    );
+    let signature: Vec<u8> = match &key.signer {
+        Signer::Hs256(k) => crate::jwt::signature::hs256(k, input.as_bytes()).to_vec(),
+        Signer::Es256(k) => {
+            use p256::ecdsa::signature::Signer as _;
+            let sig: p256::ecdsa::Signature = k.sign(input.as_bytes());
+            sig.to_bytes().to_vec()
+        }
+        Signer::EdDsa(k) => {
+            use ed25519_dalek::Signer as _;
+            k.sign(input.as_bytes()).to_bytes().to_vec()
+        }
+    };
+    Some(format!("{input}.{}", b64url_encode(&signature)))
+}
