@@ -664,6 +664,130 @@ fn secret_value(v: &Value, key: &str, env: EnvLookup) -> Result<Secret, ConfigEr
     }
 }
 
+/// Keys whose value is a list (`a,b c` or a JSON array in a variable).
+const LIST_KEYS: &[&str] = &[
+    "required_scopes",
+    "allowed_client_redirect_uris",
+    "previous_jwt_signing_keys",
+    "accepted_client_ids",
+    "accepted_client_scopes",
+];
+/// Keys whose value is JSON in a variable.
+const JSON_KEYS: &[&str] = &["identity_headers", "claim_headers", "group_rules"];
+/// Keys whose value is an integer.
+const INT_KEYS: &[&str] = &[
+    "leeway_seconds",
+    "max_token_bytes",
+    "access_token_max_lifetime",
+    "refresh_token_lifetime",
+    "max_body_bytes",
+];
+/// The reference implementation's variable names, accepted as fallbacks.
+const FASTMCP_PREFIX: &str = "FASTMCP_SERVER_AUTH_AWS_COGNITO_";
+const FASTMCP_KEYS: &[&str] = &[
+    "user_pool_id",
+    "aws_region",
+    "client_id",
+    "client_secret",
+    "base_url",
+    "issuer_url",
+    "redirect_path",
+    "required_scopes",
+    "allowed_client_redirect_uris",
+    "jwt_signing_key",
+];
+
+/// The environment variable that carries `key` (`upstream.issuer` → `MCPGATE_UPSTREAM_ISSUER`).
+pub fn env_name(key: &str) -> String {
+    let mut out = String::from("MCPGATE_");
+    out.extend(key.chars().map(|c| {
+        if c == '.' {
+            '_'
+        } else {
+            c.to_ascii_uppercase()
+        }
+    }));
+    out
+}
+
+/// Builds the configuration from environment-style variables (Worker vars and secrets,
+/// shell environment): every key as `MCPGATE_<KEY>` (`MCPGATE_UPSTREAM_<KEY>` for the
+/// `upstream` object), with the reference's `FASTMCP_SERVER_AUTH_AWS_COGNITO_*` names as
+/// fallbacks. Lists may be comma/space separated or JSON; objects are JSON. Errors name the
+/// variable. `host_keys` are read the same way and returned as strings.
+pub fn from_vars(get: EnvLookup, host_keys: &[&str]) -> Result<Parsed, ConfigError> {
+    let mut map = Map::new();
+    let read = |key: &str| -> Option<String> {
+        get(&env_name(key)).or_else(|| {
+            FASTMCP_KEYS
+                .contains(&key)
+                .then(|| {
+                    get(&alloc::format!(
+                        "{FASTMCP_PREFIX}{}",
+                        key.to_ascii_uppercase()
+                    ))
+                })
+                .flatten()
+        })
+    };
+    for key in KEYS.iter().chain(host_keys.iter()) {
+        if *key == "upstream" {
+            continue;
+        }
+        let Some(raw) = read(key).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let value = if LIST_KEYS.contains(key) {
+            if raw.trim_start().starts_with('[') {
+                serde_json::from_str(&raw)
+                    .map_err(|_| ConfigError::new(&env_name(key), "is not a JSON list"))?
+            } else {
+                Value::Array(
+                    raw.split([',', ' '])
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Value::String(s.into()))
+                        .collect(),
+                )
+            }
+        } else if JSON_KEYS.contains(key) {
+            serde_json::from_str(&raw)
+                .map_err(|_| ConfigError::new(&env_name(key), "is not valid JSON"))?
+        } else if INT_KEYS.contains(key) {
+            Value::Number(
+                raw.trim()
+                    .parse::<u64>()
+                    .map_err(|_| ConfigError::new(&env_name(key), "must be a whole number"))?
+                    .into(),
+            )
+        } else {
+            Value::String(raw)
+        };
+        map.insert((*key).to_string(), value);
+    }
+    let mut upstream = Map::new();
+    for key in UPSTREAM_KEYS {
+        if let Some(v) = get(&env_name(&alloc::format!("upstream.{key}"))).filter(|v| !v.is_empty())
+        {
+            upstream.insert((*key).to_string(), Value::String(v));
+        }
+    }
+    if !upstream.is_empty() {
+        map.insert("upstream".into(), Value::Object(upstream));
+    }
+    parse_map(map, host_keys, get).map_err(|e| {
+        let root = e.key.split(['.', '[']).next().unwrap_or("");
+        let name = if e.key.starts_with("upstream.") || e.key == root {
+            env_name(&e.key)
+        } else {
+            alloc::format!("{} ({})", env_name(root), e.key)
+        };
+        ConfigError {
+            key: name,
+            problem: e.problem,
+        }
+    })
+}
+
 struct Reader<'a> {
     map: &'a Map<String, Value>,
     env: EnvLookup<'a>,

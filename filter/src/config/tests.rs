@@ -272,3 +272,85 @@ fn group_rules_and_claim_headers_parse() {
     );
     assert_eq!(c.accepted_client_ids, ["m2m"]);
 }
+
+#[test]
+fn from_vars_reads_mcpgate_and_fastmcp_names() {
+    let vars = [
+        ("MCPGATE_USER_POOL_ID", "eu-central-1_AbC123"),
+        ("FASTMCP_SERVER_AUTH_AWS_COGNITO_CLIENT_ID", "from-fastmcp"),
+        ("MCPGATE_CLIENT_SECRET", "secret"),
+        (
+            "FASTMCP_SERVER_AUTH_AWS_COGNITO_BASE_URL",
+            "https://ignored.example",
+        ),
+        ("MCPGATE_BASE_URL", "https://mcp.example.com"),
+        ("MCPGATE_COGNITO_DOMAIN", "myapp"),
+        ("MCPGATE_REQUIRED_SCOPES", "openid, email"),
+        ("MCPGATE_LEEWAY_SECONDS", "10"),
+        ("MCPGATE_UPSTREAM_ISSUER", "http://127.0.0.1:9/pool"),
+        (
+            "MCPGATE_GROUP_RULES",
+            r#"[{"path_prefix":"/mcp/a","groups":["g"]}]"#,
+        ),
+        ("MCPGATE_ORIGIN_URL", "http://127.0.0.1:8000"),
+    ];
+    let get = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    };
+    let p = from_vars(&get, &["origin_url"]).unwrap();
+    assert_eq!(p.config.client_id, "from-fastmcp");
+    assert_eq!(
+        p.config.base_url, "https://mcp.example.com",
+        "MCPGATE_ wins"
+    );
+    assert_eq!(p.config.required_scopes, ["openid", "email"]);
+    assert_eq!(p.config.leeway_seconds, 10);
+    assert_eq!(p.config.upstream.issuer, "http://127.0.0.1:9/pool");
+    assert_eq!(p.config.group_rules.len(), 1);
+    assert_eq!(p.host["origin_url"], json!("http://127.0.0.1:8000"));
+}
+
+#[test]
+fn from_vars_errors_name_the_variable() {
+    let run = |vars: &[(&str, &str)]| {
+        let owned: alloc::vec::Vec<(String, String)> = vars
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let get = move |name: &str| {
+            owned
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        from_vars(&get, &[]).unwrap_err()
+    };
+    let base = [
+        ("MCPGATE_USER_POOL_ID", "eu-central-1_AbC123"),
+        ("MCPGATE_CLIENT_ID", "c"),
+        ("MCPGATE_CLIENT_SECRET", "s"),
+        ("MCPGATE_BASE_URL", "https://x.example"),
+        ("MCPGATE_COGNITO_DOMAIN", "d"),
+    ];
+    let mut v = base.to_vec();
+    v.push(("MCPGATE_LEEWAY_SECONDS", "soon"));
+    assert_eq!(run(&v).key, "MCPGATE_LEEWAY_SECONDS");
+    let mut v = base.to_vec();
+    v.push(("MCPGATE_AWS_REGION", "Nowhere 1"));
+    assert_eq!(run(&v).key, "MCPGATE_AWS_REGION");
+    let mut v = base.to_vec();
+    v.push(("MCPGATE_UPSTREAM_TOKEN_ENDPOINT", "ftp://x"));
+    assert_eq!(run(&v).key, "MCPGATE_UPSTREAM_TOKEN_ENDPOINT");
+    let mut v = base.to_vec();
+    v.push((
+        "MCPGATE_GROUP_RULES",
+        r#"[{"path_prefix":"x","groups":["g"]}]"#,
+    ));
+    assert_eq!(
+        run(&v).key,
+        "MCPGATE_GROUP_RULES (group_rules[0].path_prefix)"
+    );
+    assert_eq!(run(&base[1..]).key, "MCPGATE_USER_POOL_ID");
+}
