@@ -31,6 +31,8 @@ pub struct Cache {
     cas: Option<u32>,
     keys: Option<Rc<KeySet>>,
     fetched_at: u64,
+    /// Incremented whenever a different key set is loaded.
+    generation: u64,
 }
 
 /// Why a refresh is wanted.
@@ -49,6 +51,10 @@ impl Cache {
             return None;
         }
         self.keys.clone()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Reads the shared record; `true` when this VM now holds a different document.
@@ -75,6 +81,7 @@ impl Cache {
             Ok(set) => {
                 self.keys = Some(Rc::new(set));
                 self.fetched_at = fetched_at;
+                self.generation = self.generation.wrapping_add(1);
                 true
             }
             Err(_) => false,

@@ -1,10 +1,12 @@
 //! The root context of a VM: reads and validates the plugin configuration, creates request
 //! contexts, and keeps the IdP's key set fresh from `on_tick`.
 
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use mcpgate_filter::config::parse_json;
+use mcpgate_filter::token_cache::TokenCache;
 use mcpgate_filter::Gate;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -19,13 +21,18 @@ use crate::outcome;
 use crate::store;
 use crate::vm::{now_secs, Vm};
 
+/// Tick period once this VM holds a key set.
 const TICK: Duration = Duration::from_secs(1);
+/// Tick period until then, so the first fetch happens right after start.
+const FAST_TICK: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 pub struct Root {
     vm: Option<Rc<Vm>>,
     /// The JWKS fetch this root context has in flight.
     jwks_call: Option<u32>,
+    /// Whether the fast startup tick is still on.
+    fast_tick: bool,
 }
 
 impl Root {
@@ -41,12 +48,15 @@ impl Root {
             store::init();
         }
         jwks::init_lease();
+        let token_cache = TokenCache::new(gate.config().token_cache_size);
         self.vm = Some(Rc::new(Vm {
+            token_cache: token_cache.into(),
             gate,
             host,
             jwks: Default::default(),
             metrics: Metrics::new(),
             native_rsa: EnvoyRsa::default(),
+            token_cache_generation: Cell::new(0),
         }));
         Ok(())
     }
@@ -59,6 +69,10 @@ impl Root {
         vm.jwks.borrow_mut().sync();
         if self.jwks_call.is_none() {
             self.jwks_call = vm.start_jwks_fetch(Trigger::Tick);
+        }
+        if self.fast_tick && vm.jwks.borrow().current(now_secs(), &vm.host).is_some() {
+            self.fast_tick = false;
+            let _ = hostcalls::set_tick_period(TICK);
         }
     }
 }
@@ -91,11 +105,12 @@ impl RootContext for Root {
             log::error!("mcpgate: refusing the plugin configuration: {e}");
             return false;
         }
-        if hostcalls::set_tick_period(TICK).is_err() {
-            log::warn!("mcpgate: cannot set the tick period; the JWKS is refreshed on demand only");
+        // No fetch from here: Envoy also configures throw-away VMs (config validation), whose
+        // calls never complete. The first ticks come quickly and fetch.
+        self.fast_tick = true;
+        if hostcalls::set_tick_period(FAST_TICK).is_err() {
+            log::warn!("mcpgate: cannot set the tick period; the JWKS is fetched on demand only");
         }
-        // First fetch right away (the tick retries if the cluster is not ready yet).
-        self.refresh_keys();
         true
     }
 

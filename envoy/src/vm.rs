@@ -2,8 +2,9 @@
 //! request contexts: the configured core, host settings, the key-set cache, metrics. Plus the
 //! host's clock and randomness.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
+use mcpgate_filter::token_cache::TokenCache;
 use mcpgate_filter::{Env, Gate, Random};
 
 use crate::host_config::{HostConfig, StoreKind};
@@ -18,6 +19,11 @@ pub struct Vm {
     pub jwks: RefCell<jwks::Cache>,
     pub metrics: Metrics,
     pub native_rsa: EnvoyRsa,
+    /// Verified tokens of this VM (the core's bounded cache), emptied whenever the IdP's key
+    /// set changes.
+    pub token_cache: RefCell<TokenCache>,
+    /// The key-set generation `token_cache` was filled under.
+    pub token_cache_generation: Cell<u64>,
 }
 
 /// Milliseconds since the Unix epoch, from the host.
@@ -57,7 +63,16 @@ impl Vm {
     /// the native RSA verifier.
     pub fn with_env<R>(&self, f: impl FnOnce(&Gate, &mut Env) -> R) -> Result<R, RandomFailed> {
         let now = now_secs();
-        let keys = self.jwks.borrow().current(now, &self.host);
+        let (keys, generation) = {
+            let jwks = self.jwks.borrow();
+            (jwks.current(now, &self.host), jwks.generation())
+        };
+        let mut cache = self.token_cache.borrow_mut();
+        if self.token_cache_generation.get() != generation {
+            // A retired key must not keep vouching for tokens verified under it.
+            *cache = TokenCache::new(self.gate.config().token_cache_size);
+            self.token_cache_generation.set(generation);
+        }
         let mut random = HostRandom::default();
         let mut env = Env {
             now,
@@ -65,6 +80,7 @@ impl Vm {
             upstream_keys: keys.as_deref(),
             store: self.host.store == StoreKind::SharedData,
             native_rsa: Some(&self.native_rsa),
+            cache: Some(&mut cache),
         };
         let r = f(&self.gate, &mut env);
         if random.failed {
