@@ -165,6 +165,8 @@ pub struct Config {
     pub claim_headers: Vec<(String, String)>,
     pub group_rules: Vec<GroupRule>,
     pub max_body_bytes: usize,
+    /// Verified tokens remembered per VM / isolate (0 disables the cache).
+    pub token_cache_size: usize,
 }
 
 impl Config {
@@ -209,6 +211,7 @@ pub const KEYS: &[&str] = &[
     "claim_headers",
     "group_rules",
     "max_body_bytes",
+    "token_cache_size",
 ];
 
 const UPSTREAM_KEYS: &[&str] = &[
@@ -442,6 +445,7 @@ pub fn parse_map(
             claim_headers,
             group_rules,
             max_body_bytes: r.uint("max_body_bytes", 64 * 1024, 1024, 1024 * 1024)? as usize,
+            token_cache_size: r.uint("token_cache_size", 256, 0, 65_536)? as usize,
         },
         host,
     })
@@ -681,6 +685,7 @@ const INT_KEYS: &[&str] = &[
     "access_token_max_lifetime",
     "refresh_token_lifetime",
     "max_body_bytes",
+    "token_cache_size",
 ];
 /// The reference implementation's variable names, accepted as fallbacks.
 const FASTMCP_PREFIX: &str = "FASTMCP_SERVER_AUTH_AWS_COGNITO_";

@@ -5,9 +5,9 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use crate::config::{Config, ConfigError, Provider, SigningAlgorithm};
+use crate::config::{Config, ConfigError, Provider};
 use crate::http::{Env, HttpRequest, Outcome, Reply, Request};
-use crate::jwt::{Algorithm, AlgorithmSet, AudienceRule, Policy};
+use crate::jwt::{AlgorithmSet, AudienceRule, Policy};
 use crate::keys::KeyRing;
 
 /// Where a paused request resumes. Opaque to hosts: they hold it while the host call runs.
@@ -18,8 +18,8 @@ pub struct Continuation(pub(crate) crate::routes::Step);
 pub struct Gate {
     pub(crate) cfg: Config,
     pub(crate) ring: KeyRing,
-    /// The proxy's own access tokens.
-    pub(crate) own: Policy,
+    /// `base_url + mcp_path`: the audience of the proxy's tokens.
+    pub(crate) resource_url: String,
     /// Upstream access tokens returned to the proxy at the callback (Cognito only).
     pub(crate) upstream_access: Option<Policy>,
     /// Upstream ID tokens returned to the proxy.
@@ -75,17 +75,6 @@ impl Gate {
             p.extra_claims = extra.clone();
             p
         };
-        let own_alg = match cfg.signing_algorithm {
-            SigningAlgorithm::Hs256 => Algorithm::Hs256,
-            SigningAlgorithm::Es256 => Algorithm::Es256,
-            SigningAlgorithm::EdDsa => Algorithm::EdDsa,
-        };
-        let mut own = with_limits(Policy::new(
-            cfg.issuer_url.clone(),
-            AlgorithmSet::of(&[own_alg]),
-            AudienceRule::Audience(cfg.resource_url()),
-        ));
-        own.required_scopes = cfg.required_scopes.clone();
         let upstream_algs = match cfg.provider {
             Provider::Cognito => AlgorithmSet::COGNITO,
             Provider::Oidc => AlgorithmSet::ASYMMETRIC,
@@ -211,7 +200,7 @@ impl Gate {
             },
         };
         Ok(Self {
-            own,
+            resource_url: cfg.resource_url(),
             upstream_access,
             upstream_id,
             direct,

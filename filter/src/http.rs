@@ -162,4 +162,6 @@ pub struct Env<'a> {
     pub store: bool,
     /// A native RSA verifier (Envoy's `verify_signature`), if the host has one.
     pub native_rsa: Option<&'a dyn crate::jwt::NativeRsa>,
+    /// The host's verified-token cache (one per VM / isolate), if it keeps one.
+    pub cache: Option<&'a mut crate::token_cache::TokenCache>,
 }

@@ -15,15 +15,20 @@ use crate::jwt::{Algorithm, HmacKey, Jwk, KeyMaterial, KeySet};
 
 const SALT: &[u8] = b"mcpgate key ring v1";
 
-/// The private half of the token-signing key.
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// The private half of the token-signing key (for HS256, the keyed MAC state, ready to clone).
 pub(crate) enum Signer {
-    Hs256(Vec<u8>),
+    Hs256(HmacSha256),
     Es256(p256::ecdsa::SigningKey),
     EdDsa(ed25519_dalek::SigningKey),
 }
 
 pub(crate) struct RingKey {
     pub kid: String,
+    pub alg: Algorithm,
+    /// The exact base64url JWS header of the access tokens this key signs.
+    pub header_b64: String,
     pub cipher: XChaCha20Poly1305,
     pub signer: Signer,
 }
@@ -54,8 +59,9 @@ impl KeyRing {
             let (signer, material, jwk_alg) = match alg {
                 SigningAlgorithm::Hs256 => {
                     let k = expand(&hk, "token-hs256").to_vec();
+                    let mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(&k).ok()?;
                     (
-                        Signer::Hs256(k.clone()),
+                        Signer::Hs256(mac),
                         KeyMaterial::Hmac(HmacKey::new(k)),
                         Algorithm::Hs256,
                     )
@@ -81,8 +87,12 @@ impl KeyRing {
                 alg: Some(jwk_alg),
                 material,
             });
+            let header = json!({ "alg": jwk_alg.name(), "typ": "at+jwt", "kid": kid });
+            let header_b64 = b64url_encode(&serde_json::to_vec(&header).ok()?);
             keys.push(RingKey {
                 kid,
+                alg: jwk_alg,
+                header_b64,
                 cipher,
                 signer,
             });
@@ -104,8 +114,9 @@ impl KeyRing {
         self.keys.iter().find(|k| k.kid == kid)
     }
 
-    pub fn is_own_kid(&self, kid: &str) -> bool {
-        self.by_kid(kid).is_some()
+    /// The key whose access tokens start with exactly this header segment.
+    pub(crate) fn by_header(&self, header_b64: &str) -> Option<&RingKey> {
+        self.keys.iter().find(|k| k.header_b64 == header_b64)
     }
 
     /// Keys that verify the proxy's own tokens.

@@ -16,6 +16,7 @@
 
 extern crate alloc;
 
+pub mod access_token;
 pub mod config;
 pub mod encoding;
 pub mod form;
@@ -31,6 +32,7 @@ pub mod seal;
 pub mod store;
 #[cfg(test)]
 mod testutil;
+pub mod token_cache;
 
 pub use config::Config;
 pub use gate::{Continuation, Gate};

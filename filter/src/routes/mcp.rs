@@ -6,6 +6,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::Step;
+use crate::access_token;
 use crate::gate::Gate;
 use crate::http::{Env, Forward, Outcome, Reply, Request, StoreOp};
 use crate::jwt::{Identity, TokenError};
@@ -85,41 +86,23 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
 }
 
 fn verify(gate: &Gate, token: &str, path: &str, retried: bool, env: &mut Env) -> Outcome {
-    let own = gate
-        .own
-        .verify(token, gate.ring.verify_keys(), env.now, None);
-    let (identity, is_own) = match (own, &gate.direct) {
-        (Ok(id), _) => (id, true),
-        // Not one of the proxy's keys: maybe an IdP token presented directly.
-        (Err(TokenError::UnknownKid | TokenError::AlgorithmNotAllowed), Some(direct)) => {
-            let Some(keys) = env.upstream_keys else {
-                return if retried {
-                    no_keys()
-                } else {
-                    Outcome::NeedKeys {
-                        resume: Step::Mcp(Resume::Keys {
-                            token: token.to_string(),
-                            path: path.to_string(),
-                        })
-                        .into(),
-                    }
-                };
-            };
-            match direct.verify(token, keys, env.now, env.native_rsa) {
-                Ok(id) => (id, false),
-                Err(TokenError::UnknownKid) if !retried => {
-                    return Outcome::NeedKeys {
-                        resume: Step::Mcp(Resume::Keys {
-                            token: token.to_string(),
-                            path: path.to_string(),
-                        })
-                        .into(),
-                    }
+    let leeway = gate.cfg.leeway_seconds;
+    let cached = env
+        .cache
+        .as_deref()
+        .and_then(|c| c.get(token, env.now, leeway))
+        .map(|(id, own)| (id.clone(), own));
+    let (identity, is_own) = match cached {
+        Some(hit) => hit,
+        None => match authenticate(gate, token, path, retried, env) {
+            Ok((id, own)) => {
+                if let Some(cache) = env.cache.as_deref_mut() {
+                    cache.insert(token, id.clone(), own);
                 }
-                Err(e) => return challenge(gate, Some(&e)),
+                (id, own)
             }
-        }
-        (Err(e), _) => return challenge(gate, Some(&e)),
+            Err(out) => return *out,
+        },
     };
     if let Some(rule) = gate
         .cfg
@@ -149,6 +132,49 @@ fn verify(gate: &Gate, token: &str, path: &str, retried: bool, env: &mut Env) ->
             resume: Step::Mcp(Resume::Revocation(forward)).into(),
         },
         _ => Outcome::Forward(forward),
+    }
+}
+
+/// Checks a token not in the cache: the proxy's own first, then (when configured) the IdP's.
+fn authenticate(
+    gate: &Gate,
+    token: &str,
+    path: &str,
+    retried: bool,
+    env: &mut Env,
+) -> Result<(Identity, bool), alloc::boxed::Box<Outcome>> {
+    let need_keys = || Outcome::NeedKeys {
+        resume: Step::Mcp(Resume::Keys {
+            token: token.to_string(),
+            path: path.to_string(),
+        })
+        .into(),
+    };
+    match (access_token::verify(gate, token, env.now), &gate.direct) {
+        (Ok(id), _) => Ok((id, true)),
+        // Not one of the proxy's tokens: maybe an IdP token presented directly.
+        (Err(TokenError::UnknownKid), Some(direct)) => {
+            let Some(keys) = env.upstream_keys else {
+                return Err(alloc::boxed::Box::new(if retried {
+                    no_keys()
+                } else {
+                    need_keys()
+                }));
+            };
+            match direct.verify(token, keys, env.now, env.native_rsa) {
+                Ok(id) => Ok((id, false)),
+                Err(TokenError::UnknownKid) if !retried => Err(need_keys().into()),
+                Err(e) => Err(challenge(gate, Some(&e)).into()),
+            }
+        }
+        (Err(TokenError::UnknownKid), None) => {
+            // Neither ours nor accepted from the IdP: say why in the generic verifier's terms.
+            let e = crate::jwt::compact::Compact::parse(token, gate.cfg.max_token_bytes)
+                .err()
+                .unwrap_or(TokenError::UnknownKid);
+            Err(challenge(gate, Some(&e)).into())
+        }
+        (Err(e), _) => Err(challenge(gate, Some(&e)).into()),
     }
 }
 

@@ -52,10 +52,7 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
         }
         return revoke_upstream(gate, grant.upstream_refresh.as_deref());
     }
-    if let Ok(identity) = gate
-        .own
-        .verify(token, gate.ring.verify_keys(), env.now, None)
-    {
+    if let Ok(identity) = crate::access_token::verify(gate, token, env.now) {
         if let (true, Some(jti)) = (env.store, identity.jti) {
             let ttl = identity.exp.saturating_sub(env.now) + gate.cfg.leeway_seconds;
             return Outcome::Store {

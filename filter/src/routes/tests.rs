@@ -57,6 +57,7 @@ struct World {
     need_keys: usize,
     /// Cookies the "browser" holds.
     cookies: Vec<(String, String)>,
+    cache: crate::token_cache::TokenCache,
 }
 
 enum Final {
@@ -102,6 +103,7 @@ impl World {
             fetches: Vec::new(),
             need_keys: 0,
             cookies: Vec::new(),
+            cache: crate::token_cache::TokenCache::new(64),
         }
     }
 
@@ -128,6 +130,7 @@ impl World {
             upstream_keys: self.keys.as_ref(),
             store: self.store.is_some(),
             native_rsa: None,
+            cache: Some(&mut self.cache),
         };
         let mut out = self.gate.handle(&req, &mut env);
         let result = loop {
@@ -154,6 +157,7 @@ impl World {
                 upstream_keys: self.keys.as_ref(),
                 store: self.store.is_some(),
                 native_rsa: None,
+                cache: Some(&mut self.cache),
             };
             out = self.gate.resume(k, reply, &mut env);
         };

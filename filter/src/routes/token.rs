@@ -5,16 +5,15 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use base64ct::{Base64, Encoding};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
 use super::records::{Code, Grant, CODE_SECONDS};
 use super::upstream::{self, UpstreamError, VerifyError};
 use super::{form_body, Step};
-use crate::encoding::b64url_encode;
+use crate::access_token::{self, Subject};
 use crate::form;
 use crate::gate::Gate;
 use crate::http::{Env, Outcome, Reply, Request, Response, StoreOp};
-use crate::keys::Signer;
 use crate::pkce;
 use crate::respond::{self, oauth_error};
 use crate::seal::{self, Kind, SealError};
@@ -329,7 +328,16 @@ fn issue(gate: &Gate, mut grant: Grant, env: &mut Env) -> Response {
     let lifetime = grant
         .upstream_expires_in
         .clamp(60, gate.cfg.access_token_max_lifetime);
-    let Some(access) = access_token(gate, &grant, lifetime, env) else {
+    let subject = Subject {
+        client_id: grant.client_id.clone(),
+        sub: grant.sub.clone(),
+        scope: grant.scope.clone(),
+        username: grant.username.clone(),
+        groups: grant.groups.clone(),
+        email: grant.email.clone(),
+        extra: grant.extra.clone(),
+    };
+    let Some(access) = access_token::mint(gate, &subject, lifetime, env) else {
         return oauth_error(500, "server_error", "could not issue a token");
     };
     let mut body = json!({
@@ -347,59 +355,4 @@ fn issue(gate: &Gate, mut grant: Grant, env: &mut Env) -> Response {
         }
     }
     respond::json(200, &body)
-}
-
-/// The proxy's access token: a JWT with `kid`, audience-bound to the MCP resource.
-pub(crate) fn access_token(
-    gate: &Gate,
-    grant: &Grant,
-    lifetime: u64,
-    env: &mut Env,
-) -> Option<String> {
-    let key = gate.ring.current()?;
-    let alg = match key.signer {
-        Signer::Hs256(_) => "HS256",
-        Signer::Es256(_) => "ES256",
-        Signer::EdDsa(_) => "EdDSA",
-    };
-    let header = json!({ "alg": alg, "typ": "at+jwt", "kid": key.kid });
-    let mut claims = Map::new();
-    claims.insert("iss".into(), json!(gate.cfg.issuer_url));
-    claims.insert("aud".into(), json!(grant.resource));
-    claims.insert("sub".into(), json!(grant.sub));
-    claims.insert("client_id".into(), json!(grant.client_id));
-    claims.insert("scope".into(), json!(grant.scope));
-    claims.insert("iat".into(), json!(env.now));
-    claims.insert("exp".into(), json!(env.now + lifetime));
-    claims.insert("jti".into(), json!(form::random_token(env.random, 12)));
-    if let Some(u) = &grant.username {
-        claims.insert("username".into(), json!(u));
-    }
-    if !grant.groups.is_empty() {
-        claims.insert("groups".into(), json!(grant.groups));
-    }
-    if let Some(e) = &grant.email {
-        claims.insert("email".into(), json!(e));
-    }
-    for (k, v) in &grant.extra {
-        claims.entry(k.clone()).or_insert_with(|| json!(v));
-    }
-    let input = format!(
-        "{}.{}",
-        b64url_encode(&serde_json::to_vec(&header).ok()?),
-        b64url_encode(&serde_json::to_vec(&Value::Object(claims)).ok()?)
-    );
-    let signature: Vec<u8> = match &key.signer {
-        Signer::Hs256(k) => crate::jwt::signature::hs256(k, input.as_bytes()).to_vec(),
-        Signer::Es256(k) => {
-            use p256::ecdsa::signature::Signer as _;
-            let sig: p256::ecdsa::Signature = k.sign(input.as_bytes());
-            sig.to_bytes().to_vec()
-        }
-        Signer::EdDsa(k) => {
-            use ed25519_dalek::Signer as _;
-            k.sign(input.as_bytes()).to_bytes().to_vec()
-        }
-    };
-    Some(format!("{input}.{}", b64url_encode(&signature)))
 }
