@@ -284,8 +284,9 @@ pub struct EnvoyProcess {
 }
 
 impl EnvoyProcess {
-    /// Start Envoy with `config_yaml` (written under `target/e2e-logs/`), one worker, hot restart
-    /// off (so several instances can run at once), `extra_args` appended, and wait until the
+    /// Start Envoy with `config_yaml` (written under `target/e2e-logs/`), one worker (unless
+    /// `extra_args` has `--concurrency`), hot restart off (so several instances can run at
+    /// once), `extra_args` appended, and wait until the
     /// admin `/ready` answers 200. Use `port_value: 0` everywhere: the admin port is read from
     /// `--admin-address-path`, listener ports with [`EnvoyProcess::listener_port`].
     pub async fn start(
@@ -306,9 +307,15 @@ impl EnvoyProcess {
             .arg(&config_path)
             .arg("--admin-address-path")
             .arg(&admin_path)
-            .args(["--concurrency", "1", "--disable-hot-restart"])
-            .args(["--log-level", "info"])
-            .args(extra_args);
+            .arg("--disable-hot-restart");
+        // One worker unless the caller chose (Envoy refuses a repeated option).
+        if !extra_args.contains(&"--concurrency") {
+            cmd.args(["--concurrency", "1"]);
+        }
+        if !extra_args.contains(&"--log-level") && !extra_args.contains(&"-l") {
+            cmd.args(["--log-level", "info"]);
+        }
+        cmd.args(extra_args);
         let mut child = ChildProcess::spawn(name, cmd)?;
         let admin = wait_until(deadline, "Envoy to write its admin address", || {
             let exited = child.try_exit_status();
@@ -339,12 +346,37 @@ impl EnvoyProcess {
             ),
         };
         let admin_url = format!("http://{admin}");
-        if let Err(e) = wait_for_http_status(&format!("{admin_url}/ready"), 200, deadline).await {
-            anyhow::bail!(
+        // The admin server starts before the listeners: Envoy may still exit (bad config).
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let ready_url = format!("{admin_url}/ready");
+        let ready = wait_until(deadline, "Envoy to become ready", || {
+            let exited = child.try_exit_status();
+            let client = client.clone();
+            let url = ready_url.clone();
+            async move {
+                if let Some(status) = exited {
+                    return Some(Err(status));
+                }
+                let r = client.get(&url).send().await.ok()?;
+                (r.status().as_u16() == 200).then_some(Ok(()))
+            }
+        })
+        .await;
+        match ready {
+            Ok(Ok(())) => {}
+            Ok(Err(status)) => anyhow::bail!(
+                "Envoy exited with {status}; log {}:\n{}",
+                child.log_path().display(),
+                child.log_tail(40)
+            ),
+            Err(e) => anyhow::bail!(
                 "{e}; log {}:\n{}",
                 child.log_path().display(),
                 child.log_tail(40)
-            );
+            ),
         }
         Ok(Self {
             child,

@@ -1,0 +1,269 @@
+//! Real Envoy running the mcpgate filter (`envoy/`, built for wasm32-wasip1) in front of the
+//! demo MCP server, with the Cognito emulator as the IdP. One [`GateStack`] per test, every
+//! port chosen by the OS.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use mcpgate_e2e::envoy_setup::{GateOptions, GateStack};
+//! let stack = GateStack::start(GateOptions::default()).await?;
+//! println!("MCP at {}", stack.mcp_url());
+//! # Ok(()) }
+//! ```
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
+use crate::demo_mcp::{DemoMcp, DemoMcpHandle};
+use crate::harness::{free_port, repo_root, EnvoyProcess};
+
+/// Startup deadline for Envoy (V8 compiles the module once per VM).
+pub const ENVOY_STARTUP: Duration = Duration::from_secs(60);
+
+/// VM environment secrets used by the generated configurations.
+pub const CLIENT_SECRET: &str = "mcpgate-web-secret";
+pub const JWT_SIGNING_KEY: &str = "e2e-signing-key-0123456789abcdef0123456789abcdef";
+
+/// Builds the filter once per test process (`scripts/build-envoy-filter.sh`: a no-op cargo
+/// check when it is up to date) and returns the `.wasm` path.
+pub fn filter_wasm() -> anyhow::Result<PathBuf> {
+    static WASM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    WASM.get_or_init(|| {
+        let script = repo_root().join("scripts").join("build-envoy-filter.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .current_dir(repo_root())
+            .output()
+            .map_err(|e| format!("running {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed:\n{}",
+                script.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let path = stdout
+            .lines()
+            .rev()
+            .find(|l| l.ends_with(".wasm"))
+            .map(PathBuf::from)
+            .ok_or_else(|| format!("no .wasm path in the output of {}", script.display()))?;
+        Ok(path)
+    })
+    .clone()
+    .map_err(anyhow::Error::msg)
+}
+
+/// How to start a [`GateStack`].
+#[derive(Debug, Clone)]
+pub struct GateOptions {
+    /// Plugin configuration keys laid over [`GateStack::default_config`] (a `null` removes a key).
+    pub config: Map<String, Value>,
+    /// Envoy worker threads.
+    pub concurrency: u32,
+    /// The emulator's user pool.
+    pub cognito: CognitoConfig,
+}
+
+impl Default for GateOptions {
+    fn default() -> Self {
+        Self {
+            config: Map::new(),
+            concurrency: 1,
+            cognito: CognitoConfig::default(),
+        }
+    }
+}
+
+impl GateOptions {
+    /// Set (or with `Value::Null`, remove) one configuration key.
+    pub fn set(mut self, key: &str, value: Value) -> Self {
+        self.config.insert(key.to_owned(), value);
+        self
+    }
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.concurrency = n;
+        self
+    }
+}
+
+/// Emulator + demo MCP server + Envoy with the filter. Dropping it stops all three.
+pub struct GateStack {
+    pub idp: EmulatorHandle,
+    pub mcp: DemoMcpHandle,
+    pub envoy: EnvoyProcess,
+    /// `http://127.0.0.1:{listener port}` (the filter's `base_url`).
+    pub base_url: String,
+    /// The plugin configuration Envoy was given.
+    pub plugin_config: Value,
+}
+
+/// The plugin configuration for an emulator reachable at `idp` and a proxy at `base_url`:
+/// client `mcpgate-web`, secrets from the VM environment, cluster `idp` for the emulator.
+pub fn default_config(idp: &EmulatorHandle, base_url: &str) -> Map<String, Value> {
+    let v = json!({
+        "user_pool_id": idp.pool_id(),
+        "aws_region": "us-east-1",
+        "client_id": "mcpgate-web",
+        "client_secret": {"env": "MCPGATE_CLIENT_SECRET"},
+        "jwt_signing_key": {"env": "MCPGATE_JWT_SIGNING_KEY"},
+        "base_url": base_url,
+        "upstream": {
+            "issuer": idp.issuer(),
+            "authorization_endpoint": idp.authorization_endpoint(),
+            "token_endpoint": idp.token_endpoint(),
+            "jwks_uri": idp.jwks_uri(),
+            "revocation_endpoint": idp.revocation_endpoint(),
+            "userinfo_endpoint": idp.userinfo_endpoint(),
+        },
+        "clusters": { format!("127.0.0.1:{}", idp.port()): "idp" },
+    });
+    v.as_object().cloned().unwrap_or_default()
+}
+
+/// A complete Envoy configuration (JSON, which Envoy reads as YAML): listener `main` on
+/// `listen_port` (0: OS-chosen), admin on an OS-chosen port, the wasm filter with
+/// `plugin_config`, the demo MCP server as cluster `mcp` and the emulator as cluster `idp`.
+pub fn envoy_config(
+    wasm: &std::path::Path,
+    plugin_config: &Value,
+    listen_port: u16,
+    mcp_port: u16,
+    idp_port: u16,
+) -> String {
+    let cluster = |name: &str, port: u16| {
+        json!({
+            "name": name,
+            "type": "STATIC",
+            "connect_timeout": "1s",
+            "load_assignment": {
+                "cluster_name": name,
+                "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                    "address": "127.0.0.1", "port_value": port}}}}]}]
+            }
+        })
+    };
+    let config = json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "main",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "ingress",
+                        "route_config": {"virtual_hosts": [{
+                            "name": "all",
+                            "domains": ["*"],
+                            "routes": [{"match": {"prefix": "/"},
+                                        "route": {"cluster": "mcp", "timeout": "0s"}}]
+                        }]},
+                        "http_filters": [
+                            {
+                                "name": "envoy.filters.http.wasm",
+                                "typed_config": {
+                                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                                    "config": {
+                                        "name": "mcpgate",
+                                        "root_id": "mcpgate",
+                                        "fail_open": false,
+                                        "vm_config": {
+                                            "vm_id": "mcpgate",
+                                            "runtime": "envoy.wasm.runtime.v8",
+                                            "code": {"local": {"filename": wasm.display().to_string()}},
+                                            "environment_variables": {"key_values": {
+                                                "MCPGATE_CLIENT_SECRET": CLIENT_SECRET,
+                                                "MCPGATE_JWT_SIGNING_KEY": JWT_SIGNING_KEY
+                                            }}
+                                        },
+                                        "configuration": {
+                                            "@type": "type.googleapis.com/google.protobuf.StringValue",
+                                            "value": plugin_config.to_string()
+                                        }
+                                    }
+                                }
+                            },
+                            {
+                                "name": "envoy.filters.http.router",
+                                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+                            }
+                        ]
+                    }
+                }]}]
+            }],
+            "clusters": [cluster("mcp", mcp_port), cluster("idp", idp_port)]
+        }
+    });
+    serde_json::to_string_pretty(&config).unwrap_or_default()
+}
+
+impl GateStack {
+    /// Starts the emulator and the demo MCP server in this runtime, then Envoy; waits until
+    /// Envoy is ready.
+    pub async fn start(opts: GateOptions) -> anyhow::Result<Self> {
+        let wasm = filter_wasm()?;
+        let idp = CognitoEmulator::start(opts.cognito.clone()).await?;
+        let mcp = DemoMcp::start().await?;
+        let port = free_port()?;
+        let base_url = format!("http://127.0.0.1:{port}");
+        let mut config = default_config(&idp, &base_url);
+        for (k, v) in opts.config {
+            if v.is_null() {
+                config.remove(&k);
+            } else {
+                config.insert(k, v);
+            }
+        }
+        let plugin_config = Value::Object(config);
+        let yaml = envoy_config(&wasm, &plugin_config, port, mcp.port(), idp.port());
+        let concurrency = opts.concurrency.to_string();
+        let envoy = EnvoyProcess::start(
+            "envoy-mcpgate",
+            &yaml,
+            &["--concurrency", &concurrency],
+            ENVOY_STARTUP,
+        )
+        .await?;
+        idp.add_redirect_uri("mcpgate-web", &format!("{base_url}/auth/callback"))?;
+        Ok(Self {
+            idp,
+            mcp,
+            envoy,
+            base_url,
+            plugin_config,
+        })
+    }
+
+    /// `{base_url}/mcp`.
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.base_url)
+    }
+
+    /// A filter counter (`mcpgate.…`) from Envoy's `/stats`, where Envoy lists it under its
+    /// custom-metric namespace as `wasmcustom.mcpgate.…`; 0 when not defined yet.
+    pub async fn counter(&self, name: &str) -> anyhow::Result<u64> {
+        Ok(self
+            .envoy
+            .stat(&format!("wasmcustom.{name}"))
+            .await?
+            .unwrap_or(0))
+    }
+}
+
+/// Starts Envoy with a plugin configuration and returns its error (with Envoy's log) if it
+/// refuses to start, `Ok(None)` if it started.
+pub async fn envoy_refusal(plugin_config: &Value) -> anyhow::Result<Option<String>> {
+    let wasm = filter_wasm()?;
+    let yaml = envoy_config(&wasm, plugin_config, 0, free_port()?, free_port()?);
+    match EnvoyProcess::start("envoy-bad-config", &yaml, &[], ENVOY_STARTUP).await {
+        Ok(_) => Ok(None),
+        Err(e) => Ok(Some(e.to_string())),
+    }
+}
