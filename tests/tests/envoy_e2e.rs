@@ -77,15 +77,6 @@ fn jwks_fetches(stack: &GateStack) -> u64 {
     stack.idp.stats().count("jwks")
 }
 
-async fn wait_for_jwks_fetches(stack: &GateStack, n: u64) {
-    wait_until(DEADLINE, &format!("{n} JWKS fetch(es)"), || {
-        let seen = jwks_fetches(stack);
-        async move { (seen >= n).then_some(()) }
-    })
-    .await
-    .unwrap();
-}
-
 /// Wait until the filter accepts `token` on /mcp (its VMs have loaded the key set).
 async fn wait_accepted(stack: &GateStack, token: &str) -> Value {
     wait_until(DEADLINE, "the token to be accepted", || async {
