@@ -1,0 +1,136 @@
+//! A bounded cache of verified bearer tokens, so a token seen again costs a lookup instead of
+//! a signature check (RSA especially). Keyed by a hash of the token's signature segment; a
+//! hit also compares the whole token, so a hash collision can never lend one token another's
+//! identity. Entries die at the token's `exp`; the oldest entry is evicted when full.
+//!
+//! Hosts keep one per VM / isolate and lend it to the core through `Env::cache`.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+
+use crate::jwt::Identity;
+
+struct Entry {
+    token: Box<str>,
+    identity: Identity,
+    /// Issued by the proxy (revocable through the store) rather than by the IdP.
+    own: bool,
+}
+
+pub struct TokenCache {
+    entries: BTreeMap<u64, Entry>,
+    order: VecDeque<u64>,
+    capacity: usize,
+}
+
+/// FNV-1a over the last 64 bytes (the signature), which differ between any two tokens.
+fn key(token: &str) -> u64 {
+    let bytes = token.as_bytes();
+    let tail = bytes.get(bytes.len().saturating_sub(64)..).unwrap_or(bytes);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in tail {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^ bytes.len() as u64
+}
+
+impl TokenCache {
+    /// A cache of at most `capacity` tokens; 0 disables caching.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            order: VecDeque::with_capacity(capacity.min(4096)),
+            capacity,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The identity of a cached, still valid token (`exp` + `leeway` after `now`).
+    pub(crate) fn get(&self, token: &str, now: u64, leeway: u64) -> Option<(&Identity, bool)> {
+        let e = self.entries.get(&key(token))?;
+        (*e.token == *token && e.identity.exp.saturating_add(leeway) > now)
+            .then_some((&e.identity, e.own))
+    }
+
+    pub(crate) fn insert(&mut self, token: &str, identity: Identity, own: bool) {
+        if self.capacity == 0 {
+            return;
+        }
+        let k = key(token);
+        if self.entries.contains_key(&k) {
+            self.order.retain(|o| *o != k);
+        }
+        while self.entries.len() >= self.capacity {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.entries.remove(&old);
+                }
+                None => break,
+            }
+        }
+        self.entries.insert(
+            k,
+            Entry {
+                token: token.into(),
+                identity,
+                own,
+            },
+        );
+        self.order.push_back(k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::format;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    fn id(exp: u64) -> Identity {
+        Identity {
+            sub: "s".into(),
+            username: None,
+            groups: Vec::new(),
+            scope: String::new(),
+            email: None,
+            client_id: None,
+            exp,
+            jti: None,
+            extra: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn hits_until_expiry_and_compares_whole_token() {
+        let mut c = TokenCache::new(4);
+        c.insert("aaa.bbb.sig", id(100), true);
+        assert!(c.get("aaa.bbb.sig", 99, 0).is_some());
+        assert!(c.get("aaa.bbb.sig", 100, 0).is_none(), "expired");
+        assert!(c.get("aaa.bbb.sig", 120, 30).is_some(), "leeway");
+        // Same signature segment (same hash), different token: no hit.
+        assert!(c.get("xxx.bbb.sig", 0, 0).is_none());
+    }
+
+    #[test]
+    fn bounded_with_oldest_evicted() {
+        let mut c = TokenCache::new(3);
+        for i in 0..50 {
+            c.insert(&format!("token-{i}"), id(1000), false);
+            assert!(c.len() <= 3);
+        }
+        assert!(c.get("token-49", 0, 0).is_some());
+        assert!(c.get("token-0", 0, 0).is_none());
+        let mut off = TokenCache::new(0);
+        off.insert("t", id(1000), false);
+        assert!(off.is_empty());
+    }
+}
