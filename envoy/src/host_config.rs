@@ -59,6 +59,8 @@ fn uint(
         None => Ok(default),
         Some(v) => v
             .as_u64()
+            // From environment variables every value arrives as a string.
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
             .filter(|n| (min..=max).contains(n))
             .ok_or_else(|| err(key, format!("must be an integer from {min} to {max}"))),
     }
@@ -81,7 +83,15 @@ impl HostConfig {
     /// Reads and validates the host keys; every IdP URL of `config` must have a cluster.
     pub fn parse(host: &BTreeMap<String, Value>, config: &Config) -> Result<Self, ConfigError> {
         let mut clusters = BTreeMap::new();
-        match host.get("clusters") {
+        // From environment variables (`MCPGATE_CLUSTERS`) the object arrives as JSON text.
+        let from_text = match host.get("clusters") {
+            Some(Value::String(text)) => Some(
+                serde_json::from_str::<Value>(text)
+                    .map_err(|_| err("clusters", "must be a JSON object"))?,
+            ),
+            _ => None,
+        };
+        match from_text.as_ref().or(host.get("clusters")) {
             None => {}
             Some(Value::Object(m)) => {
                 for (authority, cluster) in m {

@@ -36,6 +36,8 @@ pub struct HttpCtx {
     waiting: Option<Waiting>,
     /// Whether Envoy was told to pause (a later forward must resume it).
     paused: bool,
+    /// An OAuth request with a body: answered by the filter only, never by the upstream.
+    local_only: bool,
 }
 
 impl HttpCtx {
@@ -45,6 +47,7 @@ impl HttpCtx {
             pending: None,
             waiting: None,
             paused: false,
+            local_only: false,
         }
     }
 
@@ -87,6 +90,7 @@ impl HttpCtx {
     }
 
     fn fail(&mut self) -> Action {
+        self.local_only = false;
         outcome::respond(&outcome::oauth_error(
             500,
             "server_error",
@@ -114,6 +118,8 @@ impl HttpCtx {
                         }
                         None => log::debug!("mcpgate: answered {}", r.status),
                     }
+                    // The reply passes through this filter's response callback: let it.
+                    self.local_only = false;
                     outcome::respond(&r);
                     return Action::Pause;
                 }
@@ -221,9 +227,16 @@ impl HttpContext for HttpCtx {
         let method = Self::header(&headers, ":method");
         let path = Self::header(&headers, ":path");
         if !end_of_stream && vm.gate.needs_body(method, path) {
+            // Pausing here would stop the body callbacks too (proxy-wasm turns a header pause
+            // into "stop all"), so the headers continue and the body is held below. The route
+            // only ever answers locally: strip credentials the upstream must not see, and hold
+            // back whatever the upstream might answer to the bodiless request.
+            for name in ["cookie", "authorization"] {
+                let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+            }
             self.pending = Some(headers);
-            self.paused = true;
-            return Action::Pause;
+            self.local_only = true;
+            return Action::Continue;
         }
         self.handle(&vm, &headers, &[])
     }
@@ -237,6 +250,7 @@ impl HttpContext for HttpCtx {
         }
         if body_size > vm.gate.config().max_body_bytes {
             self.pending = None;
+            self.local_only = false;
             vm.metrics.denied("body_too_large");
             outcome::respond(&outcome::oauth_error(
                 413,
@@ -255,8 +269,24 @@ impl HttpContext for HttpCtx {
             .ok()
             .flatten()
             .unwrap_or_default();
-        // The headers were held back with the body; from here a forward just continues.
         self.paused = false;
-        self.handle(&vm, &headers, &body)
+        match self.handle(&vm, &headers, &body) {
+            // The body was held; an IdP call (or the answer) is under way.
+            Action::Continue => Action::Continue,
+            _ => {
+                self.paused = true;
+                Action::Pause
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // Only OAuth requests with a body are held (their answer is the filter's own reply).
+        // Every other response, SSE included, streams through untouched.
+        if self.local_only {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
     }
 }

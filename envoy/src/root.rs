@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use mcpgate_filter::config::parse_json;
+use mcpgate_filter::config::{from_vars, parse_json};
 use mcpgate_filter::token_cache::TokenCache;
 use mcpgate_filter::Gate;
 use proxy_wasm::hostcalls;
@@ -41,7 +41,13 @@ impl Root {
             .map_err(|e| format!("cannot read the plugin configuration: {e:?}"))?
             .unwrap_or_default();
         let env = |name: &str| std::env::var(name).ok();
-        let parsed = parse_json(&json, HOST_KEYS, &env).map_err(|e| e.to_string())?;
+        // An empty configuration means: every key from the VM's environment (`MCPGATE_*`).
+        let parsed = if json.iter().all(u8::is_ascii_whitespace) {
+            from_vars(&env, HOST_KEYS)
+        } else {
+            parse_json(&json, HOST_KEYS, &env)
+        }
+        .map_err(|e| e.to_string())?;
         let host = HostConfig::parse(&parsed.host, &parsed.config).map_err(|e| e.to_string())?;
         let gate = Gate::new(parsed.config).map_err(|e| e.to_string())?;
         if host.store == StoreKind::SharedData {

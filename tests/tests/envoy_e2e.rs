@@ -470,3 +470,201 @@ async fn metrics_are_visible_in_envoy_stats() {
         );
     }
 }
+
+/// Cookies set by the proxy, replayed like a browser would (name=value only).
+#[derive(Default)]
+struct Jar(std::collections::BTreeMap<String, String>);
+
+impl Jar {
+    fn take(&mut self, resp: &reqwest::Response) {
+        for v in resp.headers().get_all("set-cookie") {
+            if let Some((name, rest)) = v.to_str().ok().and_then(|s| s.split_once('=')) {
+                let value = rest.split(';').next().unwrap_or("").to_owned();
+                self.0.insert(name.to_owned(), value);
+            }
+        }
+    }
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn form_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn full_oauth_flow_through_envoy_reaches_the_mcp_server_as_alice() {
+    let stack = GateStack::start(GateOptions::default()).await.unwrap();
+    let base = stack.base_url.clone();
+    let http = http_client();
+    let mut jar = Jar::default();
+    let redirect_uri = "http://127.0.0.1:33333/cb";
+
+    // Dynamic client registration (a POST with a body, buffered by the filter).
+    let reg: Value = http
+        .post(format!("{base}/register"))
+        .json(
+            &json!({"redirect_uris": [redirect_uri], "client_name": "e2e",
+                      "token_endpoint_auth_method": "none",
+                      "grant_types": ["authorization_code", "refresh_token"],
+                      "response_types": ["code"]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = reg["client_id"].as_str().unwrap().to_owned();
+
+    // Authorization request → consent page.
+    let pkce = mcpgate_e2e::cognito::pkce_pair();
+    let resp = http
+        .get(format!("{base}/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("redirect_uri", redirect_uri),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+            ("state", "client-state"),
+            ("scope", "openid"),
+            ("resource", &stack.mcp_url()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    jar.take(&resp);
+    let page = resp.text().await.unwrap();
+
+    // Approve → redirect to the IdP.
+    let resp = http
+        .post(format!("{base}/consent"))
+        .header("cookie", jar.header())
+        .form(&[
+            ("txn", form_value(&page, "txn")),
+            ("csrf", form_value(&page, "csrf")),
+            ("action", "approve".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    jar.take(&resp);
+    let idp_url = location(&resp);
+    assert!(
+        idp_url.starts_with(&stack.idp.authorization_endpoint()),
+        "{idp_url}"
+    );
+
+    // Sign in at the IdP → back to the proxy's callback, which exchanges the code (an IdP call
+    // through dispatch_http_call) and redirects to the client.
+    let callback =
+        mcpgate_e2e::cognito::hosted_ui_login(&http, &idp_url, "alice", "alice-password")
+            .await
+            .unwrap();
+    assert!(
+        callback
+            .as_str()
+            .starts_with(&format!("{base}/auth/callback")),
+        "{callback}"
+    );
+    let resp = http
+        .get(callback.as_str())
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302, "{:?}", resp.text().await);
+    let back = url::Url::parse(&location(&resp)).unwrap();
+    assert!(back.as_str().starts_with(redirect_uri), "{back}");
+    let q: std::collections::BTreeMap<String, String> = back.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], "client-state");
+    assert!(stack.counter("mcpgate.idp_calls_ok").await.unwrap() >= 1);
+
+    // Code → mcpgate's access token.
+    let tok: Value = http
+        .post(format!("{base}/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", redirect_uri),
+            ("client_id", &client_id),
+            ("code_verifier", &pkce.verifier),
+            ("resource", &stack.mcp_url()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tok["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tok}"));
+
+    let (status, _, body) = call_whoami(&stack, Some(access)).await;
+    assert_eq!(status, 200, "{body}");
+    let out = &body["result"]["structuredContent"];
+    assert_eq!(out["authorization_present"], json!(false), "{out}");
+    assert_eq!(
+        out["headers"]["x-mcpgate-username"],
+        json!("alice"),
+        "{out}"
+    );
+
+    // The code is single use (shared-data store).
+    let again = http
+        .post(format!("{base}/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", redirect_uri),
+            ("client_id", &client_id),
+            ("code_verifier", &pkce.verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        again.status().is_client_error(),
+        "code replay answered {}",
+        again.status()
+    );
+}
+
+#[tokio::test]
+async fn oversized_oauth_body_is_refused_with_413() {
+    let stack = GateStack::start(GateOptions::default()).await.unwrap();
+    let resp = http_client()
+        .post(format!("{}/register", stack.base_url))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 200 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "invalid_request", "error_description": "request body too large"})
+    );
+}
