@@ -1,5 +1,6 @@
 //! Run the demo MCP server: `demo-mcp [--port N]` (env: `DEMO_MCP_PORT`). Port 0 (default) lets
-//! the OS choose. Prints `mcp_url=...` then serves until Ctrl-C.
+//! the OS choose. Binds 127.0.0.1 unless `DEMO_MCP_HOST` names another address (e.g. `0.0.0.0`
+//! in a container). Prints `mcp_url=...` then serves until Ctrl-C.
 
 use mcpgate_e2e::demo_mcp::DemoMcp;
 
@@ -22,7 +23,11 @@ async fn main() -> anyhow::Result<()> {
         .map(|p| p.parse())
         .transpose()?
         .unwrap_or(0);
-    let server = DemoMcp::start_on(([127, 0, 0, 1], port).into()).await?;
+    let host: std::net::IpAddr = match std::env::var("DEMO_MCP_HOST") {
+        Ok(h) if !h.is_empty() => h.parse()?,
+        _ => [127, 0, 0, 1].into(),
+    };
+    let server = DemoMcp::start_on((host, port).into()).await?;
     println!("mcp_url={}", server.mcp_url());
     tokio::signal::ctrl_c().await?;
     Ok(())
