@@ -206,7 +206,7 @@ pub fn envoy_config(
 
 impl GateStack {
     /// Starts the emulator and the demo MCP server in this runtime, then Envoy; waits until
-    /// Envoy is ready.
+    /// Envoy is ready and the filter has fetched the IdP's JWKS once.
     pub async fn start(opts: GateOptions) -> anyhow::Result<Self> {
         let wasm = filter_wasm()?;
         let idp = CognitoEmulator::start(opts.cognito.clone()).await?;
@@ -232,13 +232,22 @@ impl GateStack {
         )
         .await?;
         idp.add_redirect_uri("mcpgate-web", &format!("{base_url}/auth/callback"))?;
-        Ok(Self {
+        let stack = Self {
             idp,
             mcp,
             envoy,
             base_url,
             plugin_config,
+        };
+        // The first JWKS fetch runs from a tick right after start; until it has landed in
+        // shared data, tokens of the IdP are answered 503 (no keys yet). Start from a
+        // known state: wait for it (the JWKS-down tests take the IdP down only afterwards).
+        crate::harness::wait_until(ENVOY_STARTUP, "the filter's first JWKS fetch", || async {
+            let ok = stack.counter("mcpgate.jwks_fetch_ok").await.unwrap_or(0);
+            (ok >= 1).then_some(())
         })
+        .await?;
+        Ok(stack)
     }
 
     /// `{base_url}/mcp`.

@@ -598,6 +598,7 @@ async fn full_oauth_flow_through_envoy_reaches_the_mcp_server_as_alice() {
     assert!(back.as_str().starts_with(redirect_uri), "{back}");
     let q: std::collections::BTreeMap<String, String> = back.query_pairs().into_owned().collect();
     assert_eq!(q["state"], "client-state");
+    assert!(q.contains_key("code"), "no code in the redirect: {back}");
     assert!(stack.counter("mcpgate.idp_calls_ok").await.unwrap() >= 1);
 
     // Code → mcpgate's access token.
