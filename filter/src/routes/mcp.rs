@@ -16,7 +16,11 @@ use crate::respond;
 #[derive(Debug)]
 pub enum Resume {
     Revocation(Forward),
-    Keys { token: String, path: String },
+    Keys {
+        token: String,
+        path: String,
+        strip: Vec<String>,
+    },
 }
 
 fn challenge(gate: &Gate, err: Option<&TokenError>) -> Outcome {
@@ -82,10 +86,19 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
             _ => return challenge(gate, None),
         },
     };
-    verify(gate, token, req.path_only(), false, env)
+    let mut strip = super::spoofable(gate, req.headers);
+    strip.push("authorization".to_string());
+    verify(gate, token, req.path_only(), strip, false, env)
 }
 
-fn verify(gate: &Gate, token: &str, path: &str, retried: bool, env: &mut Env) -> Outcome {
+fn verify(
+    gate: &Gate,
+    token: &str,
+    path: &str,
+    strip: Vec<String>,
+    retried: bool,
+    env: &mut Env,
+) -> Outcome {
     let leeway = gate.cfg.leeway_seconds;
     let cached = env
         .cache
@@ -94,7 +107,7 @@ fn verify(gate: &Gate, token: &str, path: &str, retried: bool, env: &mut Env) ->
         .map(|(id, own)| (id.clone(), own));
     let (identity, is_own) = match cached {
         Some(hit) => hit,
-        None => match authenticate(gate, token, path, retried, env) {
+        None => match authenticate(gate, token, path, &strip, retried, env) {
             Ok((id, own)) => {
                 if let Some(cache) = env.cache.as_deref_mut() {
                     cache.insert(token, id.clone(), own);
@@ -123,7 +136,7 @@ fn verify(gate: &Gate, token: &str, path: &str, retried: bool, env: &mut Env) ->
         }
     }
     let own_jti = identity.jti.clone().filter(|_| is_own);
-    let forward = forward(gate, identity);
+    let forward = forward(gate, identity, strip);
     match own_jti {
         Some(jti) if env.store => Outcome::Store {
             op: StoreOp::Exists {
@@ -140,6 +153,7 @@ fn authenticate(
     gate: &Gate,
     token: &str,
     path: &str,
+    strip: &[String],
     retried: bool,
     env: &mut Env,
 ) -> Result<(Identity, bool), alloc::boxed::Box<Outcome>> {
@@ -147,6 +161,7 @@ fn authenticate(
         resume: Step::Mcp(Resume::Keys {
             token: token.to_string(),
             path: path.to_string(),
+            strip: strip.to_vec(),
         })
         .into(),
     };
@@ -185,7 +200,7 @@ fn clean(v: &str) -> String {
         .collect()
 }
 
-fn forward(gate: &Gate, id: Identity) -> Forward {
+fn forward(gate: &Gate, id: Identity, remove_headers: Vec<String>) -> Forward {
     let h = &gate.cfg.identity_headers;
     let mut set: Vec<(String, String)> = Vec::with_capacity(8);
     set.push((h.sub.clone(), clean(&id.sub)));
@@ -207,10 +222,8 @@ fn forward(gate: &Gate, id: Identity) -> Forward {
             set.push((header.clone(), clean(v)));
         }
     }
-    let mut remove = gate.strip_headers.clone();
-    remove.push("authorization".to_string());
     Forward {
-        remove_headers: remove,
+        remove_headers,
         set_headers: set,
     }
 }
@@ -224,7 +237,9 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
                 Outcome::Forward(fwd)
             }
         }
-        (Resume::Keys { token, path }, Reply::Keys) => verify(gate, &token, &path, true, env),
+        (Resume::Keys { token, path, strip }, Reply::Keys) => {
+            verify(gate, &token, &path, strip, true, env)
+        }
         _ => Outcome::Respond(respond::oauth_error(
             500,
             "server_error",

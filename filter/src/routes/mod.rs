@@ -15,7 +15,7 @@ mod upstream;
 #[cfg(test)]
 mod tests;
 
-use alloc::string::ToString;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::form::{FormError, Params};
@@ -149,7 +149,10 @@ pub(crate) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
         return mcp::handle(gate, req, env);
     }
     if r == Route::Other {
-        return Outcome::Forward(strip_only(gate));
+        return Outcome::Forward(Forward {
+            remove_headers: spoofable(gate, req.headers),
+            set_headers: Vec::new(),
+        });
     }
     if req.method == "OPTIONS" && r.public() {
         return respond_with(respond::preflight(r.methods()));
@@ -177,7 +180,10 @@ pub(crate) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
         Route::Callback => callback::handle(gate, req, env),
         Route::Token => token::handle(gate, req, env),
         Route::Revoke => revoke::handle(gate, req, env),
-        Route::Mcp | Route::Other => Outcome::Forward(strip_only(gate)),
+        Route::Mcp | Route::Other => Outcome::Forward(Forward {
+            remove_headers: spoofable(gate, req.headers),
+            set_headers: Vec::new(),
+        }),
     };
     if r.public() {
         with_cors(out)
@@ -209,12 +215,22 @@ pub(crate) fn respond_with(r: Response) -> Outcome {
     Outcome::Respond(r)
 }
 
-/// Forward with nothing but the removal of spoofable identity headers.
-fn strip_only(gate: &Gate) -> Forward {
-    Forward {
-        remove_headers: gate.strip_headers.clone(),
-        set_headers: Vec::new(),
+/// The identity headers the client sent: they are removed before anything is forwarded, so
+/// only headers actually present cost the host a call.
+pub(crate) fn spoofable(gate: &Gate, headers: &[(&str, &str)]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (name, _) in headers {
+        if let Some(known) = gate
+            .strip_headers
+            .iter()
+            .find(|h| h.eq_ignore_ascii_case(name))
+        {
+            if !out.contains(known) {
+                out.push(known.clone());
+            }
+        }
     }
+    out
 }
 
 /// Parses a form body, insisting on the form content type.
