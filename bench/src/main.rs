@@ -256,7 +256,14 @@ async fn main() -> anyhow::Result<()> {
     let seconds = arg("--seconds", 5);
     let rounds = arg("--rounds", 3);
     let dir = log_dir()?;
-    let wasm = filter_wasm()?;
+    let wasm = match std::env::args().skip_while(|a| a != "--wasm").nth(1) {
+        Some(p) => PathBuf::from(p),
+        None => filter_wasm()?,
+    };
+    let only: Option<Vec<String>> = std::env::args()
+        .skip_while(|a| a != "--rows")
+        .nth(1)
+        .map(|r| r.split(',').map(String::from).collect());
     let wasm_size = std::fs::metadata(&wasm)?.len();
 
     // The IdP: the Cognito emulator (JWKS for mcpgate, keys for the RS256 tokens).
@@ -361,6 +368,10 @@ async fn main() -> anyhow::Result<()> {
         Row { id: "8a", name: "mcpgate, no token (401)", instance: 3, load: Load::Fixed(None), expect_2xx: false },
         Row { id: "8b", name: "mcpgate, garbage token (401)", instance: 3, load: Load::Fixed(bearer("garbage.token.here")), expect_2xx: false },
     ];
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .filter(|r| only.as_ref().is_none_or(|o| o.iter().any(|x| x == r.id)))
+        .collect();
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); rows.len()];
     for round in 0..rounds {
         for (i, row) in rows.iter().enumerate() {
@@ -375,10 +386,11 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // Memory: a fresh mcpgate Envoy, distinct own and Cognito tokens, after 100k and 1M requests.
+    let mut rss = Vec::new();
+    if only.is_none() {
     let mem_envoy = EnvoyProcess::start("bench-memory", &configs[3], &[], Duration::from_secs(60)).await?;
     pin(mem_envoy.child.pid(), ENVOY_CPU)?;
     let mem_port = mem_envoy.listener_port("main").await?;
-    let mut rss = Vec::new();
     for target in [100_000u64, 1_000_000] {
         let mut flip = false;
         while requests_total(&mem_envoy).await < target {
@@ -388,12 +400,13 @@ async fn main() -> anyhow::Result<()> {
         }
         rss.push((requests_total(&mem_envoy).await, rss_kib(mem_envoy.child.pid())?));
     }
+    }
 
     // Report.
     let med = |i: usize, f: fn(&Sample) -> f64| median(samples[i].iter().map(f).collect());
     let cpu: Vec<f64> = (0..rows.len()).map(|i| med(i, |s| s.cpu_us)).collect();
-    let idx = |id: &str| rows.iter().position(|r| r.id == id).unwrap_or(0);
-    let (r2, r3) = (cpu[idx("2")], cpu[idx("3")]);
+    let by_id = |id: &str| rows.iter().position(|r| r.id == id).and_then(|i| cpu.get(i).copied()).filter(|v| *v > 0.0).unwrap_or(f64::NAN);
+    let (r2, r3) = (by_id("2"), by_id("3"));
     let mut out = String::new();
     let _ = writeln!(out, "# Envoy benchmark ({rounds} interleaved rounds × {seconds} s, Envoy 1 worker pinned to CPU {ENVOY_CPU}, wrk -t1 -c16 pinned to CPU {WRK_CPU})\n");
     let _ = writeln!(out, "| row | setup | req/s | p50 ms | p99 ms | Envoy CPU µs/req | ÷ row 2 | ÷ row 3 | disturbed rounds |");
@@ -412,20 +425,22 @@ async fn main() -> anyhow::Result<()> {
     }
     let check = |name: &str, value: f64, limit: f64| format!("| {name} | {value:.2} | {limit:.2} | {} |", if value <= limit { "met" } else { "NOT met" });
     let _ = writeln!(out, "\n| target | measured | limit | |\n| --- | ---: | ---: | --- |");
-    let _ = writeln!(out, "{}", check("row 4 ÷ row 3", cpu[idx("4")] / r3, 1.2));
-    let _ = writeln!(out, "{}", check("row 5 ÷ row 2", cpu[idx("5")] / r2, 0.55));
-    let _ = writeln!(out, "{}", check("row 6 ÷ row 2", cpu[idx("6")] / r2, 1.1));
-    let _ = writeln!(out, "{}", check("row 7 ÷ row 3", cpu[idx("7")] / r3, 1.2));
-    let _ = writeln!(out, "{}", check("row 8a ÷ row 4", cpu[idx("8a")] / cpu[idx("4")], 1.0));
-    let _ = writeln!(out, "{}", check("row 8b ÷ row 4", cpu[idx("8b")] / cpu[idx("4")], 1.0));
-    let (n1, m1) = rss[0];
-    let (n2, m2) = rss[1];
-    let _ = writeln!(out, "{}", check("memory after 1M ÷ after 100k", m2 as f64 / m1 as f64, 1.10));
-    let _ = writeln!(out, "\nEnvoy RSS: {m1} KiB after {n1} requests, {m2} KiB after {n2} requests.");
+    let _ = writeln!(out, "{}", check("row 4 ÷ row 3", by_id("4") / r3, 1.2));
+    let _ = writeln!(out, "{}", check("row 5 ÷ row 2", by_id("5") / r2, 0.55));
+    let _ = writeln!(out, "{}", check("row 6 ÷ row 2", by_id("6") / r2, 1.1));
+    let _ = writeln!(out, "{}", check("row 7 ÷ row 3", by_id("7") / r3, 1.2));
+    let _ = writeln!(out, "{}", check("row 8a ÷ row 4", by_id("8a") / by_id("4"), 1.0));
+    let _ = writeln!(out, "{}", check("row 8b ÷ row 4", by_id("8b") / by_id("4"), 1.0));
+    if let [(n1, m1), (n2, m2)] = rss[..] {
+        let _ = writeln!(out, "{}", check("memory after 1M ÷ after 100k", m2 as f64 / m1 as f64, 1.10));
+        let _ = writeln!(out, "\nEnvoy RSS: {m1} KiB after {n1} requests, {m2} KiB after {n2} requests.");
+    }
     let _ = writeln!(out, "Filter: {} ({} KiB).", wasm.display(), wasm_size / 1024);
     println!("{out}");
-    let results = mcpgate_e2e::harness::repo_root().join("bench/RESULTS.md");
-    std::fs::write(&results, &out)?;
-    println!("written to {}", results.display());
+    if only.is_none() {
+        let results = mcpgate_e2e::harness::repo_root().join("bench/RESULTS.md");
+        std::fs::write(&results, &out)?;
+        println!("written to {}", results.display());
+    }
     Ok(())
 }
