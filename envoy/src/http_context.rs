@@ -23,6 +23,8 @@ enum Waiting {
     Fetch {
         token: u32,
         max_body: usize,
+        /// Set for cacheable fetches: where to keep the answer.
+        cache_url: Option<String>,
         resume: Continuation,
     },
     /// A JWKS fetch this context started; resume with [`Reply::Keys`].
@@ -140,11 +142,27 @@ impl HttpCtx {
                     };
                     (resume, Reply::Store(answer))
                 }
+                Outcome::Fetch { request, resume }
+                    if request.cacheable
+                        && vm
+                            .http_cache
+                            .borrow()
+                            .get(&request.url, now_secs())
+                            .is_some() =>
+                {
+                    let cached = vm
+                        .http_cache
+                        .borrow()
+                        .get(&request.url, now_secs())
+                        .cloned();
+                    (resume, Reply::Http(cached.unwrap_or_default()))
+                }
                 Outcome::Fetch { request, resume } => match outcome::dispatch(&vm.host, &request) {
                     Ok(token) => {
                         self.waiting = Some(Waiting::Fetch {
                             token,
                             max_body: request.max_response_bytes,
+                            cache_url: request.cacheable.then(|| request.url.clone()),
                             resume,
                         });
                         self.paused = true;
@@ -192,9 +210,13 @@ impl Context for HttpCtx {
             Some(Waiting::Fetch {
                 token,
                 max_body,
+                cache_url,
                 resume,
             }) if token == token_id => {
                 let resp = outcome::read_call_response(body_size, max_body);
+                if let Some(url) = cache_url {
+                    vm.http_cache.borrow_mut().store(&url, &resp, now_secs());
+                }
                 if resp.status == 0 || resp.status >= 500 {
                     vm.metrics.inc(IDP_CALLS_FAILED);
                     log::warn!("mcpgate: IdP call failed (status {})", resp.status);

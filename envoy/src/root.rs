@@ -56,6 +56,7 @@ impl Root {
         jwks::init_lease();
         let token_cache = TokenCache::new(gate.config().token_cache_size);
         self.vm = Some(Rc::new(Vm {
+            http_cache: std::cell::RefCell::new(mcpgate_filter::http_cache::HttpCache::new(64)),
             token_cache: token_cache.into(),
             gate,
             host,

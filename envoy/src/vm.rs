@@ -14,6 +14,8 @@ use crate::native_rsa::EnvoyRsa;
 use crate::outcome;
 
 pub struct Vm {
+    /// Cacheable IdP answers (Client ID Metadata Documents), per `Cache-Control`.
+    pub http_cache: RefCell<mcpgate_filter::http_cache::HttpCache>,
     pub gate: Gate,
     pub host: HostConfig,
     pub jwks: RefCell<jwks::Cache>,

@@ -22,6 +22,7 @@ pub mod encoding;
 pub mod form;
 pub mod gate;
 pub mod http;
+pub mod http_cache;
 pub mod jwt;
 pub mod keys;
 pub mod pkce;
