@@ -1,0 +1,119 @@
+//! Configuration from the Worker's vars and secrets: the core's keys (`MCPGATE_*`, and the
+//! reference's `FASTMCP_SERVER_AUTH_AWS_COGNITO_*` names) through
+//! [`mcpgate_filter::config::from_vars`], plus the Worker-only keys below.
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `MCPGATE_ORIGIN_URL` | (required) | the MCP server authenticated requests are forwarded to (`https://origin.example`, no path) |
+//! | `MCPGATE_IDP_TIMEOUT_MS` | 5000 | timeout of each call to the IdP (token exchange, JWKS, CIMD) |
+//! | `MCPGATE_JWKS_REFRESH_SECONDS` | 600 | refresh the IdP's JWKS when older than this |
+//! | `MCPGATE_JWKS_MAX_STALE_SECONDS` | 86400 | keep serving the last good JWKS this long while refreshes fail |
+//! | `MCPGATE_JWKS_MIN_REFETCH_SECONDS` | 30 | at most one refetch per this period for tokens naming an unknown `kid` |
+//! | `MCPGATE_STORE_SHARDS` | 1 | Durable Object instances the store is spread over (by key hash) |
+//!
+//! The one-time-use store is on when the Durable Object binding [`STORE_BINDING`] exists.
+
+use std::collections::BTreeMap;
+
+use mcpgate_filter::config::{env_name, from_vars, ConfigError};
+use mcpgate_filter::Gate;
+use serde_json::Value;
+
+/// The Worker-only keys, read like the core's (`origin_url` ← `MCPGATE_ORIGIN_URL`).
+pub const HOST_KEYS: &[&str] = &[
+    "origin_url",
+    "idp_timeout_ms",
+    "jwks_refresh_seconds",
+    "jwks_max_stale_seconds",
+    "jwks_min_refetch_seconds",
+    "store_shards",
+];
+
+/// Name of the Durable Object namespace binding of the store (`wrangler.toml`).
+pub const STORE_BINDING: &str = "MCPGATE_STORE";
+
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// `scheme://authority` of the MCP server, without a trailing slash.
+    pub origin_url: String,
+    pub idp_timeout_ms: u64,
+    pub jwks_refresh_seconds: u64,
+    pub jwks_max_stale_seconds: u64,
+    pub jwks_min_refetch_seconds: u64,
+    pub store_shards: u32,
+}
+
+fn err(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: env_name(key),
+        problem: problem.into(),
+    }
+}
+
+fn uint(
+    host: &BTreeMap<String, Value>,
+    key: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match host.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| err(key, format!("must be an integer from {min} to {max}"))),
+    }
+}
+
+impl HostConfig {
+    pub fn parse(host: &BTreeMap<String, Value>) -> Result<Self, ConfigError> {
+        let origin = match host.get("origin_url") {
+            Some(Value::String(s)) => s.trim().trim_end_matches('/').to_string(),
+            Some(_) => return Err(err("origin_url", "must be a URL")),
+            None => return Err(err("origin_url", "is required")),
+        };
+        let valid = origin.split_once("://").is_some_and(|(scheme, rest)| {
+            (scheme == "https" || scheme == "http")
+                && !rest.is_empty()
+                && !rest.contains(['/', '?', '#', ' '])
+        });
+        if !valid {
+            return Err(err(
+                "origin_url",
+                "must be an http(s) URL without path, like https://mcp.internal.example",
+            ));
+        }
+        let jwks_refresh_seconds = uint(host, "jwks_refresh_seconds", 600, 1, 86_400)?;
+        let jwks_max_stale_seconds = uint(host, "jwks_max_stale_seconds", 86_400, 1, 30 * 86_400)?;
+        if jwks_max_stale_seconds < jwks_refresh_seconds {
+            return Err(err(
+                "jwks_max_stale_seconds",
+                "must not be smaller than MCPGATE_JWKS_REFRESH_SECONDS",
+            ));
+        }
+        let store_shards = u32::try_from(uint(host, "store_shards", 1, 1, 256)?)
+            .map_err(|_| err("store_shards", "must be an integer from 1 to 256"))?;
+        Ok(Self {
+            origin_url: origin,
+            idp_timeout_ms: uint(host, "idp_timeout_ms", 5000, 100, 60_000)?,
+            jwks_refresh_seconds,
+            jwks_max_stale_seconds,
+            jwks_min_refetch_seconds: uint(host, "jwks_min_refetch_seconds", 30, 0, 3600)?,
+            store_shards,
+        })
+    }
+}
+
+/// Builds the core and the host settings from `lookup` (the Worker's vars and secrets).
+/// Errors name the variable, never its value.
+pub fn load(lookup: &dyn Fn(&str) -> Option<String>) -> Result<(Gate, HostConfig), ConfigError> {
+    let parsed = from_vars(lookup, HOST_KEYS)?;
+    let host = HostConfig::parse(&parsed.host)?;
+    let gate = Gate::new(parsed.config).map_err(|e| ConfigError {
+        key: env_name(&e.key),
+        problem: e.problem,
+    })?;
+    Ok((gate, host))
+}

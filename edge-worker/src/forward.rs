@@ -1,0 +1,72 @@
+//! Forwarding an authenticated request to the origin MCP server: the same method, path and
+//! query on `MCPGATE_ORIGIN_URL`, the core's header changes applied (client credentials and
+//! spoofed identity headers removed, the verified identity added), the request body streamed
+//! through (never buffered on the MCP route) and the origin's response streamed back as it
+//! arrives — `text/event-stream` included.
+
+use mcpgate_filter::Forward;
+use wasm_bindgen::JsCast as _;
+
+/// Request headers never passed to the origin (connection-level, or set by the runtime).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "host",
+    "content-length",
+];
+
+pub enum Body<'a> {
+    /// The incoming request's body stream, passed through as it arrives.
+    Stream(&'a web_sys::Request),
+    /// A body the Worker already read (OAuth routes).
+    Bytes(&'a [u8]),
+}
+
+/// Sends the request to the origin and returns its response unbuffered.
+pub async fn proxy(
+    origin: &str,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(String, String)],
+    body: Body<'_>,
+    f: &Forward,
+) -> worker::Result<worker::Response> {
+    let out = web_sys::Headers::new()?;
+    for (k, v) in headers {
+        let k = k.as_str();
+        if HOP_BY_HOP.contains(&k) || f.remove_headers.iter().any(|r| r.eq_ignore_ascii_case(k)) {
+            continue;
+        }
+        out.append(k, v)?;
+    }
+    for (k, v) in &f.set_headers {
+        out.set(k, v)?;
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_headers(&out);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    if method != "GET" && method != "HEAD" {
+        match body {
+            Body::Stream(req) => {
+                if let Some(stream) = req.body() {
+                    init.set_body(&stream);
+                }
+            }
+            Body::Bytes(b) if !b.is_empty() => {
+                init.set_body(&js_sys::Uint8Array::from(b));
+            }
+            Body::Bytes(_) => {}
+        }
+    }
+    let url = format!("{origin}{path_and_query}");
+    let request = web_sys::Request::new_with_str_and_init(&url, &init)?;
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let resp = wasm_bindgen_futures::JsFuture::from(global.fetch_with_request(&request)).await?;
+    let resp: web_sys::Response = resp.dyn_into()?;
+    Ok(worker::Response::from(resp))
+}

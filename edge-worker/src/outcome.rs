@@ -1,0 +1,80 @@
+//! Drives the core's outcomes for one request until a final one: host calls (IdP fetches, the
+//! Durable Object store, JWKS refetches) are awaited and their results handed back through
+//! `Gate::resume`.
+
+use std::rc::Rc;
+
+use mcpgate_filter::{Forward, Outcome, Reply, Response};
+use worker::Headers;
+
+use crate::idp;
+use crate::isolate::{Isolate, RandomFailed};
+use crate::jwks::{self, Trigger};
+use crate::store_do::StoreClient;
+
+/// How a request ends.
+pub enum Final {
+    Respond(Response),
+    Forward(Forward),
+}
+
+/// Carries out `first` and whatever follows.
+pub async fn drive(
+    iso: &Rc<Isolate>,
+    store: Option<&StoreClient>,
+    first: Outcome,
+) -> Result<Final, RandomFailed> {
+    let mut next = first;
+    loop {
+        let (k, reply) = match next {
+            Outcome::Respond(r) => return Ok(Final::Respond(r)),
+            Outcome::Forward(f) => return Ok(Final::Forward(f)),
+            Outcome::Fetch { request, resume } => {
+                let resp = idp::send(&request, iso.host.idp_timeout_ms).await;
+                (resume, Reply::Http(resp))
+            }
+            Outcome::Store { op, resume } => {
+                let answer = match store {
+                    Some(s) => s.perform(&op).await,
+                    // Not produced with `store: false`; answer as an empty store would.
+                    None => matches!(op, mcpgate_filter::StoreOp::PutIfAbsent { .. }),
+                };
+                (resume, Reply::Store(answer))
+            }
+            Outcome::NeedKeys { resume } => {
+                jwks::refresh(iso.clone(), Trigger::UnknownKid).await;
+                (resume, Reply::Keys)
+            }
+        };
+        next = iso.with_env(store.is_some(), |gate, env| gate.resume(k, reply, env))?;
+    }
+}
+
+/// The core's local answer as a Worker response (`set-cookie` and other repeated headers
+/// appended, not merged).
+pub fn to_response(r: Response) -> worker::Result<worker::Response> {
+    let headers = Headers::new();
+    for (k, v) in &r.headers {
+        headers.append(k, v)?;
+    }
+    let resp = if r.body.is_empty() {
+        worker::Response::empty()?
+    } else {
+        worker::Response::from_bytes(r.body)?
+    };
+    Ok(resp.with_status(r.status).with_headers(headers))
+}
+
+/// A JSON error answered by the host itself (bad configuration, body too large, …).
+pub fn host_error(status: u16, error: &str, description: &str) -> Response {
+    let body = serde_json::json!({"error": error, "error_description": description});
+    Response {
+        status,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body: body.to_string().into_bytes(),
+        reason: None,
+    }
+}

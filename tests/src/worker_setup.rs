@@ -1,0 +1,301 @@
+//! The Cloudflare Worker (`edge-worker/`, built by `scripts/build-worker.sh`) running in real
+//! workerd through `wrangler dev --local`, in front of the demo MCP server, with the Cognito
+//! emulator as the IdP. One [`WorkerStack`] per test, every port chosen by the OS, Durable
+//! Object and cache state under a fresh `--persist-to` directory.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use mcpgate_e2e::worker_setup::{WorkerOptions, WorkerStack};
+//! let stack = WorkerStack::start(WorkerOptions::default()).await?;
+//! println!("MCP at {}", stack.mcp_url());
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
+use crate::demo_mcp::{DemoMcp, DemoMcpHandle};
+use crate::harness::{free_port, log_dir, repo_root, unique_name, wait_until, ChildProcess};
+
+/// Startup deadline for `wrangler dev` (node + workerd start, the module is compiled once).
+pub const WORKER_STARTUP: Duration = Duration::from_secs(90);
+
+/// Secrets given to the Worker through the generated `.dev.vars`.
+pub const CLIENT_SECRET: &str = "mcpgate-web-secret";
+pub const JWT_SIGNING_KEY: &str = "e2e-signing-key-0123456789abcdef0123456789abcdef";
+
+/// Runs `scripts/build-worker.sh` once per test process; returns the `shim.mjs` path.
+pub fn worker_bundle() -> anyhow::Result<PathBuf> {
+    static SHIM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    SHIM.get_or_init(|| {
+        let script = repo_root().join("scripts").join("build-worker.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .current_dir(repo_root())
+            .output()
+            .map_err(|e| format!("running {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed:\n{}",
+                script.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .rev()
+            .find(|l| l.ends_with("shim.mjs"))
+            .map(PathBuf::from)
+            .ok_or_else(|| format!("no shim.mjs path in the output of {}", script.display()))
+    })
+    .clone()
+    .map_err(anyhow::Error::msg)
+}
+
+/// `edge-worker/node_modules/.bin/wrangler` (installed by the build script).
+pub fn wrangler_bin() -> PathBuf {
+    repo_root()
+        .join("edge-worker")
+        .join("node_modules")
+        .join(".bin")
+        .join("wrangler")
+}
+
+/// How to start a [`WorkerStack`].
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Variables laid over [`default_vars`] (an empty value removes one).
+    pub vars: BTreeMap<String, String>,
+    /// Bind the `McpgateStore` Durable Object (the one-time-use store).
+    pub store: bool,
+    pub cognito: CognitoConfig,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            vars: BTreeMap::new(),
+            store: true,
+            cognito: CognitoConfig::default(),
+        }
+    }
+}
+
+impl WorkerOptions {
+    /// Set (or with `""`, remove) one variable, e.g. `MCPGATE_JWKS_REFRESH_SECONDS`.
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.vars.insert(name.to_owned(), value.to_owned());
+        self
+    }
+    pub fn store(mut self, on: bool) -> Self {
+        self.store = on;
+        self
+    }
+}
+
+/// The Worker's variables for an emulator `idp`, a proxy at `base_url` and the demo server at
+/// `origin`: client `mcpgate-web`, every IdP endpoint pointing at the emulator.
+pub fn default_vars(idp: &EmulatorHandle, base_url: &str, origin: &str) -> BTreeMap<String, String> {
+    [
+        ("MCPGATE_USER_POOL_ID", idp.pool_id()),
+        ("MCPGATE_AWS_REGION", "us-east-1".to_owned()),
+        ("MCPGATE_CLIENT_ID", "mcpgate-web".to_owned()),
+        ("MCPGATE_BASE_URL", base_url.to_owned()),
+        ("MCPGATE_ORIGIN_URL", origin.to_owned()),
+        ("MCPGATE_UPSTREAM_ISSUER", idp.issuer()),
+        (
+            "MCPGATE_UPSTREAM_AUTHORIZATION_ENDPOINT",
+            idp.authorization_endpoint(),
+        ),
+        ("MCPGATE_UPSTREAM_TOKEN_ENDPOINT", idp.token_endpoint()),
+        ("MCPGATE_UPSTREAM_JWKS_URI", idp.jwks_uri()),
+        (
+            "MCPGATE_UPSTREAM_REVOCATION_ENDPOINT",
+            idp.revocation_endpoint(),
+        ),
+        ("MCPGATE_UPSTREAM_USERINFO_ENDPOINT", idp.userinfo_endpoint()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Emulator + demo MCP server + `wrangler dev --local`. Dropping it stops all three (the
+/// whole wrangler process group, workerd included).
+pub struct WorkerStack {
+    pub idp: EmulatorHandle,
+    pub mcp: DemoMcpHandle,
+    pub wrangler: ChildProcess,
+    /// `http://127.0.0.1:{port}` (the Worker's `MCPGATE_BASE_URL`).
+    pub base_url: String,
+    /// The variables the Worker was given (secrets excluded).
+    pub vars: BTreeMap<String, String>,
+    /// Generated wrangler.toml, .dev.vars and the persisted state.
+    pub dir: PathBuf,
+}
+
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// Writes `wrangler.toml` + `.dev.vars` into `dir` for the bundle `shim`.
+fn write_config(
+    dir: &std::path::Path,
+    shim: &std::path::Path,
+    vars: &BTreeMap<String, String>,
+    store: bool,
+) -> anyhow::Result<PathBuf> {
+    let mut toml = format!(
+        "name = \"mcpgate-e2e\"\nmain = {}\ncompatibility_date = \"2026-04-01\"\nsend_metrics = false\n",
+        toml_string(&shim.display().to_string())
+    );
+    if store {
+        toml.push_str(
+            "\n[[durable_objects.bindings]]\nname = \"MCPGATE_STORE\"\nclass_name = \"McpgateStore\"\n\n\
+             [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"McpgateStore\"]\n",
+        );
+    }
+    toml.push_str("\n[vars]\n");
+    for (k, v) in vars {
+        toml.push_str(&format!("{k} = {}\n", toml_string(v)));
+    }
+    let config = dir.join("wrangler.toml");
+    std::fs::write(&config, toml)?;
+    std::fs::write(
+        dir.join(".dev.vars"),
+        format!(
+            "MCPGATE_CLIENT_SECRET={CLIENT_SECRET}\nMCPGATE_JWT_SIGNING_KEY={JWT_SIGNING_KEY}\n"
+        ),
+    )?;
+    Ok(config)
+}
+
+/// Starts `wrangler dev --local` for `config` on `port` (in its own process group).
+pub fn spawn_wrangler(
+    name: &str,
+    config: &std::path::Path,
+    port: u16,
+    persist: &std::path::Path,
+) -> anyhow::Result<ChildProcess> {
+    let mut cmd = Command::new(wrangler_bin());
+    cmd.arg("dev")
+        .arg("--local")
+        .arg("--config")
+        .arg(config)
+        .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--inspector-port", &free_port()?.to_string()])
+        .arg("--persist-to")
+        .arg(persist)
+        .args(["--show-interactive-dev-session=false", "--log-level", "info"])
+        .current_dir(config.parent().unwrap_or(&repo_root()))
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("WRANGLER_SEND_ERROR_REPORTS", "false")
+        .env("WRANGLER_HIDE_BANNER", "true")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .env("NO_UPDATE_NOTIFIER", "1")
+        .env("CI", "true");
+    ChildProcess::spawn(name, cmd)
+}
+
+impl WorkerStack {
+    /// Starts the emulator and the demo MCP server in this runtime, then the Worker; waits
+    /// until the Worker answers its protected-resource metadata.
+    pub async fn start(opts: WorkerOptions) -> anyhow::Result<Self> {
+        let shim = worker_bundle()?;
+        let idp = CognitoEmulator::start(opts.cognito.clone()).await?;
+        let mcp = DemoMcp::start().await?;
+        let port = free_port()?;
+        let base_url = format!("http://127.0.0.1:{port}");
+        let mut vars = default_vars(&idp, &base_url, &mcp.base_url());
+        for (k, v) in opts.vars {
+            if v.is_empty() {
+                vars.remove(&k);
+            } else {
+                vars.insert(k, v);
+            }
+        }
+        let dir = log_dir()?.join(unique_name("worker"));
+        std::fs::create_dir_all(&dir)?;
+        let config = write_config(&dir, &shim, &vars, opts.store)?;
+        let mut wrangler = spawn_wrangler("wrangler-mcpgate", &config, port, &dir.join("state"))?;
+        idp.add_redirect_uri("mcpgate-web", &format!("{base_url}/auth/callback"))?;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        let probe = format!("{base_url}/.well-known/oauth-protected-resource/mcp");
+        let ready = wait_until(WORKER_STARTUP, "wrangler dev to serve the Worker", || {
+            let exited = wrangler.try_exit_status();
+            let client = client.clone();
+            let probe = probe.clone();
+            async move {
+                if let Some(status) = exited {
+                    return Some(Err(status));
+                }
+                let r = client.get(&probe).send().await.ok()?;
+                (r.status().as_u16() == 200).then_some(Ok(()))
+            }
+        })
+        .await;
+        match ready {
+            Ok(Ok(())) => {}
+            Ok(Err(status)) => anyhow::bail!(
+                "wrangler exited with {status}; log {}:\n{}",
+                wrangler.log_path().display(),
+                wrangler.log_tail(40)
+            ),
+            Err(e) => anyhow::bail!(
+                "{e}; log {}:\n{}",
+                wrangler.log_path().display(),
+                wrangler.log_tail(40)
+            ),
+        }
+        Ok(Self {
+            idp,
+            mcp,
+            wrangler,
+            base_url,
+            vars,
+            dir,
+        })
+    }
+
+    /// `{base_url}/mcp`.
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.base_url)
+    }
+}
+
+/// Starts the Worker with `vars` only (no emulator needed) and returns the first answer's
+/// status and body plus the wrangler log once the configuration error was logged.
+pub async fn misconfigured(vars: &BTreeMap<String, String>) -> anyhow::Result<(u16, String, String)> {
+    let shim = worker_bundle()?;
+    let port = free_port()?;
+    let dir = log_dir()?.join(unique_name("worker-bad"));
+    std::fs::create_dir_all(&dir)?;
+    let config = write_config(&dir, &shim, vars, false)?;
+    let wrangler = spawn_wrangler("wrangler-bad-config", &config, port, &dir.join("state"))?;
+    let client = crate::harness::http_client();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let (status, body) = wait_until(WORKER_STARTUP, "the misconfigured Worker to answer", || {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let r = client.get(&url).send().await.ok()?;
+            let status = r.status().as_u16();
+            Some((status, r.text().await.unwrap_or_default()))
+        }
+    })
+    .await?;
+    let log = wait_until(Duration::from_secs(10), "the configuration error in the log", || {
+        let log = wrangler.log();
+        async move { log.contains("refusing the configuration").then_some(log) }
+    })
+    .await
+    .unwrap_or_else(|_| wrangler.log());
+    Ok((status, body, log))
+}
