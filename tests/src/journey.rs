@@ -1,0 +1,284 @@
+//! An MCP client's OAuth journey through a proxy (Envoy or the Worker), host-agnostic:
+//! register, authorize, consent, sign in at the emulator, callback, token, refresh, revoke.
+//! The browser part (forms, cookies, redirects) is driven here; MCP calls use `rmcp`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context};
+use rmcp::model::ClientConfig;
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{RoleClient, ServiceExt as _};
+use serde_json::{json, Value};
+
+use crate::cognito::{hosted_ui_login, pkce_pair};
+
+/// The loopback redirect URI the test client registers.
+pub const REDIRECT_URI: &str = "http://127.0.0.1:33333/cb";
+
+/// Cookies a browser would keep for the proxy.
+#[derive(Debug, Default, Clone)]
+pub struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    /// Remembers the `Set-Cookie`s of a response (an empty value or `Max-Age=0` deletes).
+    pub fn take(&mut self, resp: &reqwest::Response) {
+        for v in resp.headers().get_all("set-cookie") {
+            let Some((name, rest)) = v.to_str().ok().and_then(|s| s.split_once('=')) else {
+                continue;
+            };
+            let value = rest.split(';').next().unwrap_or("").to_owned();
+            if value.is_empty() || rest.contains("Max-Age=0") {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_owned(), value);
+            }
+        }
+    }
+
+    /// The `Cookie` header value.
+    pub fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.0.insert(name.to_owned(), value.to_owned());
+    }
+}
+
+/// The `Location` header of a redirect.
+pub fn location(resp: &reqwest::Response) -> anyhow::Result<String> {
+    Ok(resp
+        .headers()
+        .get("location")
+        .context("no Location header")?
+        .to_str()?
+        .to_owned())
+}
+
+/// The value of a hidden form field on a page.
+pub fn form_value(html: &str, name: &str) -> anyhow::Result<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .with_context(|| format!("no {name} field"))?
+        + marker.len();
+    let end = html[start..].find('"').context("unterminated value")? + start;
+    Ok(html[start..end].to_owned())
+}
+
+/// The query parameters of a URL.
+pub fn query(url: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    Ok(url::Url::parse(url)?.query_pairs().into_owned().collect())
+}
+
+/// A token response from the proxy.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: Option<String>,
+    pub body: Value,
+}
+
+impl Tokens {
+    fn from(body: Value) -> anyhow::Result<Self> {
+        let access = body["access_token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no access_token in {body}"))?
+            .to_owned();
+        let refresh = body["refresh_token"].as_str().map(str::to_owned);
+        Ok(Self {
+            access,
+            refresh,
+            body,
+        })
+    }
+}
+
+/// A client registered at the proxy, and the browser that signs in for it.
+pub struct Journey {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub client_id: String,
+    pub jar: Jar,
+}
+
+impl Journey {
+    /// Registers a public client with [`REDIRECT_URI`] (RFC 7591).
+    pub async fn register(base: &str) -> anyhow::Result<Self> {
+        let http = crate::harness::http_client();
+        let resp = http
+            .post(format!("{base}/register"))
+            .json(
+                &json!({"redirect_uris": [REDIRECT_URI], "client_name": "e2e client",
+                          "token_endpoint_auth_method": "none"}),
+            )
+            .send()
+            .await?;
+        if resp.status() != 201 {
+            bail!(
+                "register answered {}: {}",
+                resp.status(),
+                resp.text().await?
+            );
+        }
+        let reg: Value = resp.json().await?;
+        let client_id = reg["client_id"].as_str().context("client_id")?.to_owned();
+        Ok(Self {
+            http,
+            base: base.to_owned(),
+            client_id,
+            jar: Jar::default(),
+        })
+    }
+
+    /// Authorize → consent → sign in at the emulator → callback. Returns the proxy's code and
+    /// the PKCE verifier that goes with it.
+    pub async fn authorize(
+        &mut self,
+        user: &str,
+        password: &str,
+    ) -> anyhow::Result<(String, String)> {
+        let pkce = pkce_pair();
+        let resource = format!("{}/mcp", self.base);
+        let resp = self
+            .http
+            .get(format!("{}/authorize", self.base))
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", &self.client_id),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_challenge", &pkce.challenge),
+                ("code_challenge_method", "S256"),
+                ("state", "client-state"),
+                ("scope", "openid email"),
+                ("resource", &resource),
+            ])
+            .send()
+            .await?;
+        if resp.status() != 200 {
+            bail!("authorize answered {}", resp.status());
+        }
+        self.jar.take(&resp);
+        let page = resp.text().await?;
+        let resp = self
+            .http
+            .post(format!("{}/consent", self.base))
+            .header("cookie", self.jar.header())
+            .form(&[
+                ("txn", form_value(&page, "txn")?),
+                ("csrf", form_value(&page, "csrf")?),
+                ("action", "approve".into()),
+            ])
+            .send()
+            .await?;
+        if resp.status() != 302 {
+            bail!("consent answered {}", resp.status());
+        }
+        self.jar.take(&resp);
+        let idp_url = location(&resp)?;
+        let callback = hosted_ui_login(&self.http, &idp_url, user, password).await?;
+        let resp = self
+            .http
+            .get(callback.as_str())
+            .header("cookie", self.jar.header())
+            .send()
+            .await?;
+        self.jar.take(&resp);
+        if resp.status() != 302 {
+            bail!(
+                "callback answered {}: {}",
+                resp.status(),
+                resp.text().await?
+            );
+        }
+        let back = location(&resp)?;
+        let q = query(&back)?;
+        if !back.starts_with(REDIRECT_URI)
+            || q.get("state").map(String::as_str) != Some("client-state")
+        {
+            bail!("unexpected redirect {back}");
+        }
+        let code = q
+            .get("code")
+            .with_context(|| format!("no code in {back}"))?;
+        Ok((code.clone(), pkce.verifier))
+    }
+
+    /// POSTs a form to `/token`; the status and the JSON answer.
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> anyhow::Result<(u16, Value)> {
+        let resp = self
+            .http
+            .post(format!("{}/token", self.base))
+            .form(form)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Redeems a code for tokens.
+    pub async fn redeem(&self, code: &str, verifier: &str) -> anyhow::Result<Tokens> {
+        let (status, body) = self
+            .token_request(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", &self.client_id),
+                ("code_verifier", verifier),
+            ])
+            .await?;
+        if status != 200 {
+            bail!("token answered {status}: {body}");
+        }
+        Tokens::from(body)
+    }
+
+    /// The whole sign-in: authorize, then redeem.
+    pub async fn login(&mut self, user: &str, password: &str) -> anyhow::Result<Tokens> {
+        let (code, verifier) = self.authorize(user, password).await?;
+        self.redeem(&code, &verifier).await
+    }
+
+    /// A refresh; the status and the answer.
+    pub async fn refresh(&self, refresh_token: &str) -> anyhow::Result<(u16, Value)> {
+        self.token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", &self.client_id),
+        ])
+        .await
+    }
+
+    /// RFC 7009 revocation; the status.
+    pub async fn revoke(&self, token: &str) -> anyhow::Result<u16> {
+        let resp = self
+            .http
+            .post(format!("{}/revoke", self.base))
+            .form(&[("token", token), ("client_id", &self.client_id)])
+            .send()
+            .await?;
+        Ok(resp.status().as_u16())
+    }
+}
+
+/// An rmcp client connected to `mcp_url` with a bearer token.
+pub async fn mcp_client(
+    mcp_url: &str,
+    token: &str,
+) -> anyhow::Result<RunningService<RoleClient, ClientConfig>> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(mcp_url.to_owned());
+    config.auth_header = Some(token.to_owned());
+    Ok(ClientConfig::default()
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await?)
+}
