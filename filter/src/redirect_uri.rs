@@ -59,7 +59,7 @@ pub struct RedirectUri<'a> {
 
 impl RedirectUri<'_> {
     pub fn is_loopback(&self) -> bool {
-        is_loopback(self.host)
+        is_loopback(&self.host.to_ascii_lowercase())
     }
 }
 
