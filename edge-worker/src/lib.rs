@@ -108,11 +108,17 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    // Cloudflare sets CF-Connecting-IP to the client's address (clients cannot override it).
+    let client_address = headers
+        .iter()
+        .find(|(k, _)| k == "cf-connecting-ip")
+        .map(|(_, v)| v.clone());
     let core_req = CoreRequest {
         method: &method,
         path: &path,
         headers: &pairs,
         body: body.as_deref().unwrap_or_default(),
+        client_address: client_address.as_deref(),
     };
     let done = match iso.with_env(store.is_some(), |gate, env| gate.handle(&core_req, env)) {
         Ok(first) => outcome::drive(&iso, store.as_ref(), first).await,

@@ -55,9 +55,15 @@ impl StoreClient {
     }
 
     async fn call(&self, op: &StoreOp) -> worker::Result<bool> {
-        let (verb, key, ttl) = match op {
-            StoreOp::PutIfAbsent { key, ttl } => ("put", key, *ttl),
-            StoreOp::Exists { key } => ("exists", key, 0),
+        let (verb, key, ttl, capacity) = match op {
+            StoreOp::PutIfAbsent { key, ttl } => ("put", key, *ttl, 0),
+            StoreOp::Exists { key } => ("exists", key, 0, 0),
+            // A bucket's period travels as `ttl`, its size as `capacity`.
+            StoreOp::Take {
+                key,
+                capacity,
+                period,
+            } => ("take", key, *period, *capacity),
         };
         let digest = Sha256::digest(key.as_bytes());
         let mut id = String::with_capacity(32);
@@ -73,7 +79,7 @@ impl StoreClient {
         let stub = self
             .namespace
             .get_by_name(&format!("mcpgate-store-{shard}"))?;
-        let url = format!("https://mcpgate-store/{verb}?id={id}&ttl={ttl}");
+        let url = format!("https://mcpgate-store/{verb}?id={id}&ttl={ttl}&capacity={capacity}");
         let mut init = RequestInit::new();
         init.with_method(Method::Post);
         let req = Request::new_with_init(&url, &init)?;
@@ -146,6 +152,23 @@ impl DurableObject for McpgateStore {
                     true
                 }
             }
+            "/take" => {
+                let period: u64 = param(&url, "ttl")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(60);
+                let capacity: u32 = param(&url, "capacity")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                let key = format!("b:{id}");
+                let stored: Option<(u64, u64)> = self.state.storage().get(&key).await?;
+                let current =
+                    stored.map(|(milli, updated)| mcpgate_filter::store::Bucket { milli, updated });
+                let (taken, b) =
+                    mcpgate_filter::store::Bucket::take(current, capacity, period, now);
+                self.state.storage().put(&key, (b.milli, b.updated)).await?;
+                self.ensure_alarm().await?;
+                taken
+            }
             _ => return Response::error("unknown store operation", 404),
         };
         Response::ok(if answer { "1" } else { "0" })
@@ -168,7 +191,15 @@ impl DurableObject for McpgateStore {
             let Ok(entry) = entry else { continue };
             let pair = js_sys::Array::from(&entry);
             let key = pair.get(0).as_string();
-            let exp = pair.get(1).as_f64();
+            let value = pair.get(1);
+            // One-time entries hold their expiry; rate-limit buckets ([milli, updated]) count as
+            // expired an hour after their last use (full again long before).
+            let exp = value.as_f64().or_else(|| {
+                js_sys::Array::from(&value)
+                    .get(1)
+                    .as_f64()
+                    .map(|updated| updated + 3600.0)
+            });
             seen += 1;
             if let (Some(k), Some(e)) = (key, exp) {
                 if e <= now as f64 {

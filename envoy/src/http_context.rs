@@ -66,6 +66,21 @@ impl HttpCtx {
             .collect()
     }
 
+    /// The downstream peer's IP address (Envoy's `source.address`, port removed).
+    fn client_address() -> Option<String> {
+        let raw = hostcalls::get_property(vec!["source", "address"]).ok()??;
+        let addr = String::from_utf8(raw).ok()?;
+        let host = match addr.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => addr.as_str(),
+        };
+        Some(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        )
+    }
+
     fn header<'h>(headers: &'h [(String, String)], name: &str) -> &'h str {
         headers
             .iter()
@@ -79,11 +94,18 @@ impl HttpCtx {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        let path = Self::header(headers, ":path");
+        let address = if vm.gate.wants_client_address(path) {
+            Self::client_address()
+        } else {
+            None
+        };
         let req = Request {
             method: Self::header(headers, ":method"),
             path: Self::header(headers, ":path"),
             headers: &pairs,
             body,
+            client_address: address.as_deref(),
         };
         match vm.with_env(|gate, env| gate.handle(&req, env)) {
             Ok(o) => self.drive(vm, o),
@@ -139,6 +161,11 @@ impl HttpCtx {
                     let answer = match op {
                         StoreOp::PutIfAbsent { key, ttl } => store::put_if_absent(&key, ttl, now),
                         StoreOp::Exists { key } => store::exists(&key, now),
+                        StoreOp::Take {
+                            key,
+                            capacity,
+                            period,
+                        } => store::take(&key, capacity, period, now),
                     };
                     (resume, Reply::Store(answer))
                 }

@@ -52,6 +52,7 @@ impl Root {
         let gate = Gate::new(parsed.config).map_err(|e| e.to_string())?;
         if host.store == StoreKind::SharedData {
             store::init();
+            store::init_buckets();
         }
         jwks::init_lease();
         let token_cache = TokenCache::new(gate.config().token_cache_size);

@@ -109,3 +109,61 @@ pub fn exists(key: &str, now: u64) -> bool {
         _ => false,
     }
 }
+
+fn bucket_shard_name(index: usize) -> String {
+    format!("mcpgate.buckets.{index}")
+}
+
+/// Creates the rate-limit bucket shards (configure time).
+pub fn init_buckets() {
+    for i in 0..SHARDS {
+        ensure(&bucket_shard_name(i));
+    }
+}
+
+/// Takes a token from the rate-limit bucket `key` (the core's [`Bucket`] arithmetic), CAS'd
+/// like the one-time entries. Buckets idle for a whole period are full again and dropped.
+/// Fails open (`true`) when shared data cannot be used: a limiter must not lock users out.
+pub fn take(key: &str, capacity: u32, period: u64, now: u64) -> bool {
+    use mcpgate_filter::store::Bucket;
+    let (shard, id) = locate(key);
+    let shard = shard.replace("mcpgate.store.", "mcpgate.buckets.");
+    for _ in 0..MAX_ATTEMPTS {
+        let Ok((data, Some(cas))) = hostcalls::get_shared_data(&shard) else {
+            ensure(&shard);
+            return true;
+        };
+        let text = String::from_utf8_lossy(data.as_deref().unwrap_or_default()).into_owned();
+        let mut buckets: Vec<(String, Bucket)> = text
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let mut parts = line.split(' ');
+                let (id, milli, updated) = (parts.next()?, parts.next()?, parts.next()?);
+                let b = Bucket {
+                    milli: milli.parse().ok()?,
+                    updated: updated.parse().ok()?,
+                };
+                (now.saturating_sub(b.updated) < period).then(|| (id.to_string(), b))
+            })
+            .collect();
+        let current = buckets.iter().find(|(e, _)| *e == id).map(|(_, b)| *b);
+        let (taken, b) = Bucket::take(current, capacity, period, now);
+        buckets.retain(|(e, _)| *e != id);
+        if buckets.len() >= MAX_ENTRIES_PER_SHARD {
+            return true;
+        }
+        buckets.push((id.clone(), b));
+        let mut out = String::with_capacity(HEADER.len() + buckets.len() * 56);
+        out.push_str(HEADER);
+        for (e, b) in &buckets {
+            out.push_str(&format!("{e} {} {}\n", b.milli, b.updated));
+        }
+        match hostcalls::set_shared_data(&shard, Some(out.as_bytes()), Some(cas)) {
+            Ok(()) => return taken,
+            Err(Status::CasMismatch) => continue,
+            Err(_) => return true,
+        }
+    }
+    true
+}

@@ -94,6 +94,7 @@ fn bench(c: &mut Criterion) {
                     path,
                     headers: &headers,
                     body: b"",
+                    client_address: Some("192.0.2.7"),
                 };
                 let mut env = Env {
                     now: vectors::NOW,

@@ -167,6 +167,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Verified tokens remembered per VM / isolate (0 disables the cache).
     pub token_cache_size: usize,
+    /// Requests per minute to /register, /authorize and /token per client address (0: off).
+    pub rate_limit_per_address: u32,
+    /// Requests per minute to /authorize and /token per client id (0: off).
+    pub rate_limit_per_client: u32,
 }
 
 impl Config {
@@ -212,6 +216,8 @@ pub const KEYS: &[&str] = &[
     "group_rules",
     "max_body_bytes",
     "token_cache_size",
+    "rate_limit_per_address",
+    "rate_limit_per_client",
 ];
 
 const UPSTREAM_KEYS: &[&str] = &[
@@ -446,6 +452,8 @@ pub fn parse_map(
             group_rules,
             max_body_bytes: r.uint("max_body_bytes", 64 * 1024, 1024, 1024 * 1024)? as usize,
             token_cache_size: r.uint("token_cache_size", 256, 0, 65_536)? as usize,
+            rate_limit_per_address: r.uint("rate_limit_per_address", 120, 0, 1_000_000)? as u32,
+            rate_limit_per_client: r.uint("rate_limit_per_client", 60, 0, 1_000_000)? as u32,
         },
         host,
     })
@@ -686,6 +694,8 @@ const INT_KEYS: &[&str] = &[
     "refresh_token_lifetime",
     "max_body_bytes",
     "token_cache_size",
+    "rate_limit_per_address",
+    "rate_limit_per_client",
 ];
 /// The reference implementation's variable names, accepted as fallbacks.
 const FASTMCP_PREFIX: &str = "FASTMCP_SERVER_AUTH_AWS_COGNITO_";

@@ -222,6 +222,12 @@ impl Gate {
         crate::routes::needs_body(self, method, path)
     }
 
+    /// Whether the route is rate limited per client address, i.e. whether the host should
+    /// fill in [`Request::client_address`] (hosts may skip the lookup elsewhere).
+    pub fn wants_client_address(&self, path: &str) -> bool {
+        crate::routes::rate_limited(self, path)
+    }
+
     pub fn handle(&self, req: &Request, env: &mut Env) -> Outcome {
         crate::routes::handle(self, req, env)
     }

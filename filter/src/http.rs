@@ -20,6 +20,8 @@ pub struct Request<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// The body, for routes where [`crate::Gate::needs_body`] said so; empty otherwise.
     pub body: &'a [u8],
+    /// The client's IP address as the host saw it (rate limits per address), if known.
+    pub client_address: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
@@ -111,6 +113,14 @@ pub enum StoreOp {
     PutIfAbsent { key: String, ttl: u64 },
     /// Replies whether `key` exists.
     Exists { key: String },
+    /// Takes one token from the rate-limit bucket `key`, which holds at most `capacity`
+    /// tokens and refills evenly at `capacity` per `period` seconds (see
+    /// [`crate::store::Bucket`]). Replies whether a token was available.
+    Take {
+        key: String,
+        capacity: u32,
+        period: u64,
+    },
 }
 
 /// What the host brings back to [`crate::Gate::resume`].

@@ -18,6 +18,58 @@ pub trait Store {
     fn put_if_absent(&mut self, key: &str, expires_at: u64, now: u64) -> bool;
     /// True when a live `key` exists.
     fn exists(&mut self, key: &str, now: u64) -> bool;
+    /// Takes a token from a rate-limit bucket (see [`Bucket::take`]).
+    fn take(&mut self, key: &str, capacity: u32, period: u64, now: u64) -> bool;
+}
+
+/// A token bucket: `milli` thousandths of a token, as of `updated` (seconds). Stored by hosts
+/// as 16 bytes ([`Bucket::to_bytes`]); the arithmetic lives here so every store agrees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    pub milli: u64,
+    pub updated: u64,
+}
+
+impl Bucket {
+    /// Refills `bucket` (a missing one is full) up to `now` and takes one token if there is
+    /// one. Returns whether it was taken and the new state.
+    pub fn take(bucket: Option<Bucket>, capacity: u32, period: u64, now: u64) -> (bool, Bucket) {
+        let full = u64::from(capacity) * 1000;
+        let b = bucket.unwrap_or(Bucket {
+            milli: full,
+            updated: now,
+        });
+        let elapsed = now.saturating_sub(b.updated);
+        let refill = elapsed.saturating_mul(full) / period.max(1);
+        let milli = b.milli.saturating_add(refill).min(full);
+        if milli >= 1000 {
+            (
+                true,
+                Bucket {
+                    milli: milli - 1000,
+                    updated: now,
+                },
+            )
+        } else {
+            // Unchanged: refilling from the same instant next time loses no fractions.
+            (false, b)
+        }
+    }
+
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        let (milli, updated) = out.split_at_mut(8);
+        milli.copy_from_slice(&self.milli.to_be_bytes());
+        updated.copy_from_slice(&self.updated.to_be_bytes());
+        out
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Option<Bucket> {
+        Some(Bucket {
+            milli: u64::from_be_bytes(b.get(..8)?.try_into().ok()?),
+            updated: u64::from_be_bytes(b.get(8..16)?.try_into().ok()?),
+        })
+    }
 }
 
 /// Carries out `op` on a synchronous store; the result is the `Reply::Store` value.
@@ -27,6 +79,11 @@ pub fn perform(store: &mut dyn Store, op: &StoreOp, now: u64) -> bool {
             store.put_if_absent(key, now.saturating_add(*ttl), now)
         }
         StoreOp::Exists { key } => store.exists(key, now),
+        StoreOp::Take {
+            key,
+            capacity,
+            period,
+        } => store.take(key, *capacity, *period, now),
     }
 }
 
@@ -35,6 +92,7 @@ pub fn perform(store: &mut dyn Store, op: &StoreOp, now: u64) -> bool {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: BTreeMap<String, u64>,
+    buckets: BTreeMap<String, Bucket>,
     capacity: usize,
 }
 
@@ -42,6 +100,7 @@ impl MemoryStore {
     pub fn new(capacity: usize) -> Self {
         Self {
             entries: BTreeMap::new(),
+            buckets: BTreeMap::new(),
             capacity: capacity.max(1),
         }
     }
@@ -86,6 +145,20 @@ impl Store for MemoryStore {
     fn exists(&mut self, key: &str, now: u64) -> bool {
         self.entries.get(key).is_some_and(|exp| *exp > now)
     }
+
+    fn take(&mut self, key: &str, capacity: u32, period: u64, now: u64) -> bool {
+        if !self.buckets.contains_key(key) && self.buckets.len() >= self.capacity {
+            // Buckets idle for a whole period are full again: forgetting them changes nothing.
+            self.buckets
+                .retain(|_, b| now.saturating_sub(b.updated) < period);
+            if self.buckets.len() >= self.capacity {
+                return true;
+            }
+        }
+        let (taken, b) = Bucket::take(self.buckets.get(key).copied(), capacity, period, now);
+        self.buckets.insert(String::from(key), b);
+        taken
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +177,41 @@ mod tests {
         assert!(perform(&mut s, &StoreOp::Exists { key: "k".into() }, 109));
         assert!(!perform(&mut s, &StoreOp::Exists { key: "k".into() }, 110));
         assert!(perform(&mut s, &op, 110), "expired entries count as absent");
+    }
+
+    #[test]
+    fn buckets_refill_evenly() {
+        let mut s = MemoryStore::new(10);
+        let take = |s: &mut MemoryStore, now| {
+            perform(
+                s,
+                &StoreOp::Take {
+                    key: "b".into(),
+                    capacity: 2,
+                    period: 60,
+                },
+                now,
+            )
+        };
+        assert!(take(&mut s, 0));
+        assert!(take(&mut s, 0));
+        assert!(!take(&mut s, 0), "empty");
+        assert!(!take(&mut s, 29), "not yet a whole token");
+        assert!(take(&mut s, 30), "one token per 30 s");
+        assert!(!take(&mut s, 31));
+        assert_eq!(
+            Bucket::from_bytes(
+                &Bucket {
+                    milli: 7,
+                    updated: 9
+                }
+                .to_bytes()
+            ),
+            Some(Bucket {
+                milli: 7,
+                updated: 9
+            })
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let upstream = parts.next().unwrap_or("").as_bytes().to_vec();
     let path = format!("{}{}{}", PATHS[(selector as usize >> 3) % PATHS.len()], if query.is_empty() { "" } else { "?" }, query);
     let headers: Vec<(&str, &str)> = header_blob.lines().filter_map(|l| l.split_once(':')).collect();
-    let req = Request { method: METHODS[selector as usize % METHODS.len()], path: &path, headers: &headers, body: body.as_bytes() };
+    let req = Request { method: METHODS[selector as usize % METHODS.len()], path: &path, headers: &headers, body: body.as_bytes(), client_address: Some("192.0.2.7") };
     let mut rng = common::Xorshift(u64::from(selector) + 1);
     let mut store = MemoryStore::new(64);
     let mut cache = TokenCache::new(8);

@@ -6,6 +6,7 @@ mod callback;
 mod consent;
 mod mcp;
 mod metadata;
+mod rate_limit;
 mod records;
 mod register;
 mod revoke;
@@ -31,6 +32,7 @@ pub enum Step {
     Token(token::Resume),
     Revoke(revoke::Resume),
     Mcp(mcp::Resume),
+    RateLimit(rate_limit::Resume),
 }
 
 impl From<Step> for Continuation {
@@ -39,7 +41,7 @@ impl From<Step> for Continuation {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
     Mcp,
     ProtectedResource,
@@ -122,6 +124,15 @@ pub(crate) fn needs_body(gate: &Gate, method: &str, path: &str) -> bool {
         )
 }
 
+pub(crate) fn rate_limited(gate: &Gate, path: &str) -> bool {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    gate.cfg.rate_limit_per_address > 0
+        && matches!(
+            route(gate, path),
+            Route::Register | Route::Authorize | Route::Token
+        )
+}
+
 /// Paths that different components could read differently are refused outright.
 fn ambiguous_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
@@ -170,6 +181,14 @@ pub(crate) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
             "request body too large",
         ));
     }
+    if let Some(out) = rate_limit::check(gate, r, req, env) {
+        return out;
+    }
+    dispatch(gate, r, req, env)
+}
+
+/// Runs the route's handler (after the checks and rate limits of [`handle`]).
+fn dispatch(gate: &Gate, r: Route, req: &Request, env: &mut Env) -> Outcome {
     let out = match r {
         Route::ProtectedResource => respond_with(metadata::protected_resource(gate)),
         Route::AuthorizationServer => respond_with(metadata::authorization_server(gate)),
@@ -199,6 +218,7 @@ pub(crate) fn resume(gate: &Gate, step: Step, reply: Reply, env: &mut Env) -> Ou
         Step::Token(k) => with_cors(token::resume(gate, k, reply, env)),
         Step::Revoke(k) => with_cors(revoke::resume(gate, k, reply, env)),
         Step::Mcp(k) => mcp::resume(gate, k, reply, env),
+        Step::RateLimit(k) => rate_limit::resume(gate, k, reply, env),
     }
 }
 

@@ -123,6 +123,7 @@ impl World {
             path,
             headers: &hs,
             body: body.as_bytes(),
+            client_address: Some("192.0.2.7"),
         };
         let mut env = Env {
             now: self.now,
@@ -1621,4 +1622,78 @@ fn a_token_for_another_resource_is_refused() {
         .response();
     assert_eq!(r.status, 401);
     assert_eq!(r.reason, Some("audience"));
+}
+
+#[test]
+fn rate_limits_per_address_and_per_client_answer_429_with_retry_after() {
+    let mut w = World::new(json!({"rate_limit_per_address": 3, "rate_limit_per_client": 100}));
+    let body = json!({"redirect_uris": [CLIENT_REDIRECT]}).to_string();
+    for _ in 0..3 {
+        let r = w
+            .send(
+                "POST",
+                "/register",
+                &[("content-type", "application/json")],
+                &body,
+            )
+            .response();
+        assert_eq!(r.status, 201);
+    }
+    let r = w
+        .send(
+            "POST",
+            "/register",
+            &[("content-type", "application/json")],
+            &body,
+        )
+        .response();
+    assert_oauth_error(&r, 429, "temporarily_unavailable");
+    assert_eq!(r.header("retry-after"), Some("20"));
+    assert_eq!(r.reason, Some("rate_limited"));
+    // The bucket refills: one request per 20 s.
+    w.now += 20;
+    let r = w
+        .send(
+            "POST",
+            "/register",
+            &[("content-type", "application/json")],
+            &body,
+        )
+        .response();
+    assert_eq!(r.status, 201);
+
+    let mut w = World::new(json!({"rate_limit_per_address": 1000, "rate_limit_per_client": 2}));
+    let client = w.register();
+    for _ in 0..2 {
+        assert_eq!(
+            w.get(&World::authorize_query(&client, &[]))
+                .response()
+                .status,
+            200
+        );
+    }
+    let r = w.get(&World::authorize_query(&client, &[])).response();
+    assert_eq!(r.status, 429, "per client id");
+    assert_eq!(r.header("retry-after"), Some("30"));
+    let other = w.register();
+    assert_eq!(
+        w.get(&World::authorize_query(&other, &[]))
+            .response()
+            .status,
+        200,
+        "other clients unaffected"
+    );
+    // Without a store, nothing is limited by the core.
+    let mut w = World::with_store(json!({"rate_limit_per_address": 1}), false);
+    for _ in 0..3 {
+        let r = w
+            .send(
+                "POST",
+                "/register",
+                &[("content-type", "application/json")],
+                &body,
+            )
+            .response();
+        assert_eq!(r.status, 201);
+    }
 }
