@@ -226,7 +226,11 @@ pub async fn unacceptable_tokens_rejected(h: &impl Host) {
     let idp = h.idp();
 
     let id = idp
-        .mint(&MintRequest::template(TokenTemplate::Id, "alice", "m2m-client"))
+        .mint(&MintRequest::template(
+            TokenTemplate::Id,
+            "alice",
+            "m2m-client",
+        ))
         .unwrap();
     let (status, www, _) = call_whoami(h, Some(&id)).await;
     assert_invalid_token("ID token", status, www.as_deref());
@@ -249,7 +253,11 @@ pub async fn unacceptable_tokens_rejected(h: &impl Host) {
 
     // Rotate, retiring the old key; a token of the new key makes the proxy refetch.
     let old_key_token = idp
-        .mint(&MintRequest::template(TokenTemplate::Machine, "", "m2m-client"))
+        .mint(&MintRequest::template(
+            TokenTemplate::Machine,
+            "",
+            "m2m-client",
+        ))
         .unwrap();
     idp.rotate_keys(true);
     let new = m2m_token(h).await;
@@ -409,10 +417,12 @@ pub async fn authorize_as_alice(h: &impl Host) -> Authorized {
 
     let reg = http
         .post(format!("{base}/register"))
-        .json(&json!({"redirect_uris": [redirect_uri], "client_name": "e2e",
+        .json(
+            &json!({"redirect_uris": [redirect_uri], "client_name": "e2e",
                       "token_endpoint_auth_method": "none",
                       "grant_types": ["authorization_code", "refresh_token"],
-                      "response_types": ["code"]}))
+                      "response_types": ["code"]}),
+        )
         .send()
         .await
         .unwrap();
@@ -440,7 +450,10 @@ pub async fn authorize_as_alice(h: &impl Host) -> Authorized {
     jar.take(&resp);
     let page = resp.text().await.unwrap();
     assert!(page.contains("e2e"), "the consent page names the client");
-    assert!(page.contains("127.0.0.1"), "the consent page shows the redirect host");
+    assert!(
+        page.contains("127.0.0.1"),
+        "the consent page shows the redirect host"
+    );
 
     let resp = http
         .post(format!("{base}/consent"))
@@ -481,11 +494,18 @@ pub async fn authorize_as_alice(h: &impl Host) -> Authorized {
     assert!(back.as_str().starts_with(redirect_uri), "{back}");
     let q: BTreeMap<String, String> = back.query_pairs().into_owned().collect();
     assert_eq!(q["state"], "client-state");
-    assert_eq!(q.get("iss").map(String::as_str), Some(base.as_str()), "RFC 9207 iss");
+    assert_eq!(
+        q.get("iss").map(String::as_str),
+        Some(base.as_str()),
+        "RFC 9207 iss"
+    );
     Authorized {
         client_id,
         redirect_uri: redirect_uri.to_owned(),
-        code: q.get("code").cloned().unwrap_or_else(|| panic!("no code: {back}")),
+        code: q
+            .get("code")
+            .cloned()
+            .unwrap_or_else(|| panic!("no code: {back}")),
         verifier: pkce.verifier,
     }
 }
@@ -517,6 +537,11 @@ async fn exchange_code(h: &impl Host, a: &Authorized) -> (u16, Value) {
     .await
 }
 
+/// `authorization_code` grant for `a` at the proxy's `/token`: status and JSON body.
+pub async fn exchange_code_for_test(h: &impl Host, a: &Authorized) -> (u16, Value) {
+    exchange_code(h, a).await
+}
+
 /// The whole client journey: authorization as alice, code → tokens, MCP `tools/list` and
 /// `whoami` through rmcp (identity headers, no `Authorization` upstream), refresh (rotating),
 /// revocation of the refresh token and of the access token.
@@ -544,7 +569,11 @@ pub async fn full_client_journey(h: &impl Host) {
         .unwrap();
     let out = r.structured_content.unwrap();
     assert_eq!(out["authorization_present"], json!(false), "{out}");
-    assert_eq!(out["headers"]["x-mcpgate-username"], json!("alice"), "{out}");
+    assert_eq!(
+        out["headers"]["x-mcpgate-username"],
+        json!("alice"),
+        "{out}"
+    );
     assert!(out["headers"]["x-mcpgate-sub"].is_string(), "{out}");
     client.cancel().await.unwrap();
 

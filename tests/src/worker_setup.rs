@@ -99,7 +99,11 @@ impl WorkerOptions {
 
 /// The Worker's variables for an emulator `idp`, a proxy at `base_url` and the demo server at
 /// `origin`: client `mcpgate-web`, every IdP endpoint pointing at the emulator.
-pub fn default_vars(idp: &EmulatorHandle, base_url: &str, origin: &str) -> BTreeMap<String, String> {
+pub fn default_vars(
+    idp: &EmulatorHandle,
+    base_url: &str,
+    origin: &str,
+) -> BTreeMap<String, String> {
     [
         ("MCPGATE_USER_POOL_ID", idp.pool_id()),
         ("MCPGATE_AWS_REGION", "us-east-1".to_owned()),
@@ -117,7 +121,10 @@ pub fn default_vars(idp: &EmulatorHandle, base_url: &str, origin: &str) -> BTree
             "MCPGATE_UPSTREAM_REVOCATION_ENDPOINT",
             idp.revocation_endpoint(),
         ),
-        ("MCPGATE_UPSTREAM_USERINFO_ENDPOINT", idp.userinfo_endpoint()),
+        (
+            "MCPGATE_UPSTREAM_USERINFO_ENDPOINT",
+            idp.userinfo_endpoint(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -190,7 +197,11 @@ pub fn spawn_wrangler(
         .args(["--inspector-port", &free_port()?.to_string()])
         .arg("--persist-to")
         .arg(persist)
-        .args(["--show-interactive-dev-session=false", "--log-level", "info"])
+        .args([
+            "--show-interactive-dev-session=false",
+            "--log-level",
+            "info",
+        ])
         .current_dir(config.parent().unwrap_or(&repo_root()))
         .env("WRANGLER_SEND_METRICS", "false")
         .env("WRANGLER_SEND_ERROR_REPORTS", "false")
@@ -272,7 +283,9 @@ impl WorkerStack {
 
 /// Starts the Worker with `vars` only (no emulator needed) and returns the first answer's
 /// status and body plus the wrangler log once the configuration error was logged.
-pub async fn misconfigured(vars: &BTreeMap<String, String>) -> anyhow::Result<(u16, String, String)> {
+pub async fn misconfigured(
+    vars: &BTreeMap<String, String>,
+) -> anyhow::Result<(u16, String, String)> {
     let shim = worker_bundle()?;
     let port = free_port()?;
     let dir = log_dir()?.join(unique_name("worker-bad"));
@@ -291,10 +304,14 @@ pub async fn misconfigured(vars: &BTreeMap<String, String>) -> anyhow::Result<(u
         }
     })
     .await?;
-    let log = wait_until(Duration::from_secs(10), "the configuration error in the log", || {
-        let log = wrangler.log();
-        async move { log.contains("refusing the configuration").then_some(log) }
-    })
+    let log = wait_until(
+        Duration::from_secs(10),
+        "the configuration error in the log",
+        || {
+            let log = wrangler.log();
+            async move { log.contains("refusing the configuration").then_some(log) }
+        },
+    )
     .await
     .unwrap_or_else(|_| wrangler.log());
     Ok((status, body, log))

@@ -21,10 +21,19 @@ async fn start(opts: WorkerOptions) -> WorkerStack {
 #[tokio::test]
 async fn bad_config_answers_500_and_logs_the_variable_not_the_value() {
     let mut vars = std::collections::BTreeMap::new();
-    vars.insert("MCPGATE_BASE_URL".to_owned(), "http://127.0.0.1:1".to_owned());
-    vars.insert("MCPGATE_USER_POOL_ID".to_owned(), "us-east-1_abc".to_owned());
+    vars.insert(
+        "MCPGATE_BASE_URL".to_owned(),
+        "http://127.0.0.1:1".to_owned(),
+    );
+    vars.insert(
+        "MCPGATE_USER_POOL_ID".to_owned(),
+        "us-east-1_abc".to_owned(),
+    );
     vars.insert("MCPGATE_CLIENT_ID".to_owned(), "c".to_owned());
-    vars.insert("MCPGATE_ORIGIN_URL".to_owned(), "http://127.0.0.1:2".to_owned());
+    vars.insert(
+        "MCPGATE_ORIGIN_URL".to_owned(),
+        "http://127.0.0.1:2".to_owned(),
+    );
     vars.insert(
         "MCPGATE_JWKS_REFRESH_SECONDS".to_owned(),
         "secret-looking-value".to_owned(),
@@ -33,9 +42,15 @@ async fn bad_config_answers_500_and_logs_the_variable_not_the_value() {
     assert_eq!(status, 500, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["error"], json!("server_error"));
-    assert!(!body.to_string().contains("MCPGATE"), "generic body: {body}");
+    assert!(
+        !body.to_string().contains("MCPGATE"),
+        "generic body: {body}"
+    );
     assert!(log.contains("MCPGATE_JWKS_REFRESH_SECONDS"), "{log}");
-    assert!(!log.contains("secret-looking-value"), "the value leaked: {log}");
+    assert!(
+        !log.contains("secret-looking-value"),
+        "the value leaked: {log}"
+    );
 }
 
 #[tokio::test]
@@ -99,4 +114,95 @@ async fn rotated_key_is_picked_up_on_unknown_kid() {
 async fn sse_streams_through_unbuffered() {
     let stack = start(m2m_options()).await;
     scenarios::sse_streams_unbuffered(&stack).await;
+}
+
+/// CPU seconds (user + system) used so far by the `workerd` processes of a stack.
+fn workerd_cpu_seconds(stack: &WorkerStack) -> f64 {
+    let pgid = stack.wrangler.pid().to_string();
+    let tick = 100.0; // USER_HZ on Linux
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.contains("(workerd") {
+            continue;
+        }
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // After "pid (comm)": state ppid pgrp session ... utime(12) stime(13).
+        if f.get(2) != Some(&pgid.as_str()) {
+            continue;
+        }
+        let t: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+        total += t / tick;
+    }
+    total
+}
+
+/// Prints workerd CPU per request: unauthenticated 401s (runtime + routing), authenticated MCP
+/// calls (proxy token, verified once then cached; origin round trip through the Worker) and
+/// `/token` code exchanges (IdP call + RS256 verification of Cognito's tokens in wasm). Run:
+/// `cargo test -p mcpgate-e2e --test worker_e2e -- --ignored --nocapture measure`.
+#[tokio::test]
+#[ignore = "measurement, not a check"]
+async fn measure_workerd_cpu_per_request() {
+    let stack = start(m2m_options()).await;
+    let n = 300;
+    let measure = |name: &str, before: f64, count: usize| {
+        let used = workerd_cpu_seconds(&stack) - before;
+        println!(
+            "{name}: {count} requests, workerd CPU {:.3} s = {:.0} µs/request",
+            used,
+            used * 1e6 / count as f64
+        );
+    };
+    for _ in 0..20 {
+        scenarios::call_whoami(&stack, None).await;
+    }
+    let t = workerd_cpu_seconds(&stack);
+    for _ in 0..n {
+        let (status, _, _) = scenarios::call_whoami(&stack, None).await;
+        assert_eq!(status, 401);
+    }
+    measure("401 without token", t, n);
+
+    let a = scenarios::authorize_as_alice(&stack).await;
+    let (status, tok) = scenarios::exchange_code_for_test(&stack, &a).await;
+    assert_eq!(status, 200);
+    let access = tok["access_token"].as_str().unwrap().to_owned();
+    scenarios::wait_accepted(&stack, &access).await;
+    let t = workerd_cpu_seconds(&stack);
+    for _ in 0..n {
+        let (status, _, _) = scenarios::call_whoami(&stack, Some(&access)).await;
+        assert_eq!(status, 200);
+    }
+    measure(
+        "MCP tools/call whoami, proxy token (store check included)",
+        t,
+        n,
+    );
+
+    let m2m = scenarios::m2m_token(&stack).await;
+    scenarios::wait_accepted(&stack, &m2m).await;
+    let t = workerd_cpu_seconds(&stack);
+    for _ in 0..n {
+        let (status, _, _) = scenarios::call_whoami(&stack, Some(&m2m)).await;
+        assert_eq!(status, 200);
+    }
+    measure("MCP tools/call whoami, Cognito m2m token (cached)", t, n);
+
+    let k = 30;
+    let mut codes = Vec::new();
+    for _ in 0..k {
+        codes.push(scenarios::authorize_as_alice(&stack).await);
+    }
+    let t = workerd_cpu_seconds(&stack);
+    for a in &codes {
+        let (status, _) = scenarios::exchange_code_for_test(&stack, a).await;
+        assert_eq!(status, 200);
+    }
+    measure("/token authorization_code exchange", t, k);
 }
