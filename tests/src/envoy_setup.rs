@@ -122,6 +122,9 @@ pub fn default_config(idp: &EmulatorHandle, base_url: &str) -> Map<String, Value
             "userinfo_endpoint": idp.userinfo_endpoint(),
         },
         "clusters": { format!("127.0.0.1:{}", idp.port()): "idp" },
+        // Every test talks from 127.0.0.1: the rate-limit test sets its own low limits.
+        "rate_limit_per_address": 100000,
+        "rate_limit_per_client": 100000,
     });
     v.as_object().cloned().unwrap_or_default()
 }

@@ -172,3 +172,46 @@ async fn tokens_survive_an_envoy_restart_with_the_same_keys() {
     let (status, body) = j.refresh(tokens.refresh.as_deref().unwrap()).await.unwrap();
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_across_workers() {
+    let stack = GateStack::start(
+        GateOptions::default()
+            .set("rate_limit_per_address", json!(5))
+            .concurrency(2),
+    )
+    .await
+    .unwrap();
+    let http = http_client();
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..8 {
+        let resp = http
+            .post(format!("{}/register", stack.base_url))
+            .json(&json!({"redirect_uris": ["http://127.0.0.1:1/cb"]}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            retry_after = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "temporarily_unavailable");
+        }
+    }
+    // Five per minute per address, whichever worker answered (the buckets are shared data).
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(retry_after.as_deref(), Some("12"));
+}
