@@ -31,6 +31,10 @@ async fn bad_config_answers_500_and_logs_the_variable_not_the_value() {
     );
     vars.insert("MCPGATE_CLIENT_ID".to_owned(), "c".to_owned());
     vars.insert(
+        "MCPGATE_COGNITO_DOMAIN".to_owned(),
+        "https://auth.example.com".to_owned(),
+    );
+    vars.insert(
         "MCPGATE_ORIGIN_URL".to_owned(),
         "http://127.0.0.1:2".to_owned(),
     );
