@@ -12,7 +12,6 @@ pub mod demo_mcp;
 pub mod envoy_setup;
 pub mod harness;
 pub mod journey;
-pub mod journey;
-pub mod scenarios;
 pub mod jwt;
+pub mod scenarios;
 pub mod worker_setup;
