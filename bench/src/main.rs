@@ -74,7 +74,11 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
 fn machine_busy() -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string("/proc/stat")?;
     let cpu = stat.lines().next().context("/proc/stat")?;
-    let v: Vec<u64> = cpu.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
     Ok(v.iter().sum::<u64>() - idle)
 }
@@ -90,7 +94,11 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 }
 
 fn pin(pid: u32, cpu: &str) -> anyhow::Result<()> {
-    let ok = Command::new("taskset").args(["-a", "-cp", cpu, &pid.to_string()]).output()?.status.success();
+    let ok = Command::new("taskset")
+        .args(["-a", "-cp", cpu, &pid.to_string()])
+        .output()?
+        .status
+        .success();
     if !ok {
         bail!("taskset failed for pid {pid}");
     }
@@ -132,7 +140,8 @@ fn envoy_yaml(filters: Vec<Value>, idp_port: u16) -> String {
 }
 
 fn jwt_authn(issuer: &str, jwks: &str, cache: bool) -> Value {
-    let mut provider = json!({"issuer": issuer, "local_jwks": {"inline_string": jwks}, "forward": false});
+    let mut provider =
+        json!({"issuer": issuer, "local_jwks": {"inline_string": jwks}, "forward": false});
     if cache {
         provider["jwt_cache_config"] = json!({"jwt_cache_size": 1000});
     }
@@ -168,7 +177,10 @@ fn wrk_script(dir: &Path, load: &Load) -> anyhow::Result<PathBuf> {
 }
 
 fn parse_ms(v: &str) -> f64 {
-    let num: f64 = v.trim_end_matches(|c: char| c.is_alphabetic()).parse().unwrap_or(0.0);
+    let num: f64 = v
+        .trim_end_matches(|c: char| c.is_alphabetic())
+        .parse()
+        .unwrap_or(0.0);
     if v.ends_with("us") {
         num / 1000.0
     } else if v.ends_with("ms") {
@@ -189,10 +201,25 @@ fn children_ticks() -> u64 {
     (us(ru.ru_utime) + us(ru.ru_stime)) / 10_000
 }
 
-fn run_wrk(port: u16, load: &Load, seconds: u64, dir: &Path) -> anyhow::Result<(u64, f64, f64, u64, u64)> {
+fn run_wrk(
+    port: u16,
+    load: &Load,
+    seconds: u64,
+    dir: &Path,
+) -> anyhow::Result<(u64, f64, f64, u64, u64)> {
     let script = wrk_script(dir, load)?;
     let mut cmd = Command::new("taskset");
-    cmd.args(["-c", WRK_CPU, "wrk", "-t1", "-c16", &format!("-d{seconds}s"), "--latency", "-s"]).arg(&script);
+    cmd.args([
+        "-c",
+        WRK_CPU,
+        "wrk",
+        "-t1",
+        "-c16",
+        &format!("-d{seconds}s"),
+        "--latency",
+        "-s",
+    ])
+    .arg(&script);
     if let Load::Fixed(Some(h)) = load {
         cmd.args(["-H", &format!("Authorization: {h}")]);
     }
@@ -223,7 +250,13 @@ fn run_wrk(port: u16, load: &Load, seconds: u64, dir: &Path) -> anyhow::Result<(
     Ok((requests, pct("50%"), pct("99%"), non2xx, wrk_ticks))
 }
 
-async fn measure(envoy: &EnvoyProcess, port: u16, load: &Load, seconds: u64, dir: &Path) -> anyhow::Result<Sample> {
+async fn measure(
+    envoy: &EnvoyProcess,
+    port: u16,
+    load: &Load,
+    seconds: u64,
+    dir: &Path,
+) -> anyhow::Result<Sample> {
     let pid = envoy.child.pid();
     let cpu0 = cpu_ticks(pid)?;
     let busy0 = machine_busy()?;
@@ -248,7 +281,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 async fn requests_total(envoy: &EnvoyProcess) -> u64 {
-    envoy.stat("http.bench.downstream_rq_total").await.ok().flatten().unwrap_or(0)
+    envoy
+        .stat("http.bench.downstream_rq_total")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0)
 }
 
 #[tokio::main]
@@ -270,11 +308,20 @@ async fn main() -> anyhow::Result<()> {
     let idp = CognitoEmulator::start(CognitoConfig::default()).await?;
     let jwks = idp.jwks().to_string();
     let machine = |i: usize| -> anyhow::Result<String> {
-        idp.mint(&MintRequest::template(TokenTemplate::Machine, "", "m2m-client").claim("jti", json!(format!("bench-{i}"))))
+        idp.mint(
+            &MintRequest::template(TokenTemplate::Machine, "", "m2m-client")
+                .claim("jti", json!(format!("bench-{i}"))),
+        )
     };
     let cognito_one = machine(0)?;
     let cognito_file = dir.join("bench-cognito-tokens.txt");
-    std::fs::write(&cognito_file, (1..=DISTINCT).map(machine).collect::<anyhow::Result<Vec<_>>>()?.join("\n"))?;
+    std::fs::write(
+        &cognito_file,
+        (1..=DISTINCT)
+            .map(machine)
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .join("\n"),
+    )?;
 
     let key = "bench-signing-key-of-at-least-32-characters";
     let plugin = json!({
@@ -296,28 +343,56 @@ async fn main() -> anyhow::Result<()> {
             o.remove("clusters");
             o.remove("store");
         }
-        mcpgate_filter::config::parse_json(c.to_string().as_bytes(), &[], &|_| None).map_err(|e| anyhow::anyhow!("{e}"))?.config
+        mcpgate_filter::config::parse_json(c.to_string().as_bytes(), &[], &|_| None)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .config
     };
     let gate = mcpgate_filter::Gate::new(core_cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
     struct Rng(u64);
     impl mcpgate_filter::Random for Rng {
         fn fill(&mut self, buf: &mut [u8]) {
             for b in buf {
-                self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                self.0 = self
+                    .0
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 *b = (self.0 >> 33) as u8;
             }
         }
     }
     let mut rng = Rng(1);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
     let mut mint_own = |i: usize| -> anyhow::Result<String> {
-        let subject = Subject { client_id: "bench-client".into(), sub: format!("user-{i}"), scope: "openid email".into(), username: Some(format!("user{i}")), groups: vec!["admins".into()], email: None, extra: vec![] };
-        let mut env = mcpgate_filter::Env { now, random: &mut rng, upstream_keys: None, store: false, native_rsa: None, cache: None };
+        let subject = Subject {
+            client_id: "bench-client".into(),
+            sub: format!("user-{i}"),
+            scope: "openid email".into(),
+            username: Some(format!("user{i}")),
+            groups: vec!["admins".into()],
+            email: None,
+            extra: vec![],
+        };
+        let mut env = mcpgate_filter::Env {
+            now,
+            random: &mut rng,
+            upstream_keys: None,
+            store: false,
+            native_rsa: None,
+            cache: None,
+        };
         access_token::mint(&gate, &subject, 3600, &mut env).context("mint")
     };
     let own_one = mint_own(0)?;
     let own_file = dir.join("bench-own-tokens.txt");
-    std::fs::write(&own_file, (1..=DISTINCT).map(&mut mint_own).collect::<anyhow::Result<Vec<_>>>()?.join("\n"))?;
+    std::fs::write(
+        &own_file,
+        (1..=DISTINCT)
+            .map(&mut mint_own)
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .join("\n"),
+    )?;
 
     let mut pure_plugin = plugin.clone();
     pure_plugin["native_rsa"] = json!(false);
@@ -347,26 +422,92 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(0)).await;
     for (e, port) in envoys.iter().flatten() {
         let probe = Load::Fixed(Some(format!("Bearer {cognito_one}")));
-        let _ = mcpgate_e2e::harness::wait_until(Duration::from_secs(30), "the filter to have keys", || {
-            let ok = run_wrk(*port, &probe, 1, &dir).map(|r| r.3 == 0).unwrap_or(false);
-            async move { ok.then_some(()) }
-        })
+        let _ = mcpgate_e2e::harness::wait_until(
+            Duration::from_secs(30),
+            "the filter to have keys",
+            || {
+                let ok = run_wrk(*port, &probe, 1, &dir)
+                    .map(|r| r.3 == 0)
+                    .unwrap_or(false);
+                async move { ok.then_some(()) }
+            },
+        )
         .await;
         let _ = e;
     }
 
     let bearer = |t: &str| Some(format!("Bearer {t}"));
     let rows = vec![
-        Row { id: "1", name: "no auth filter", instance: 0, load: Load::Fixed(bearer(&cognito_one)), expect_2xx: true },
-        Row { id: "2", name: "jwt_authn RS256, no cache", instance: 1, load: Load::Fixed(bearer(&cognito_one)), expect_2xx: true },
-        Row { id: "3", name: "jwt_authn RS256 + jwt_cache_config", instance: 2, load: Load::Fixed(bearer(&cognito_one)), expect_2xx: true },
-        Row { id: "4", name: "mcpgate, own token repeated", instance: 3, load: Load::Fixed(bearer(&own_one)), expect_2xx: true },
-        Row { id: "5", name: "mcpgate, 1000 own tokens rotated", instance: 3, load: Load::Rotate(own_file.clone()), expect_2xx: true },
-        Row { id: "6", name: "mcpgate, 1000 Cognito RS256 tokens rotated (native)", instance: 3, load: Load::Rotate(cognito_file.clone()), expect_2xx: true },
-        Row { id: "6b", name: "mcpgate, 1000 Cognito RS256 tokens rotated (pure Rust)", instance: 4, load: Load::Rotate(cognito_file.clone()), expect_2xx: true },
-        Row { id: "7", name: "mcpgate, Cognito RS256 token repeated", instance: 3, load: Load::Fixed(bearer(&cognito_one)), expect_2xx: true },
-        Row { id: "8a", name: "mcpgate, no token (401)", instance: 3, load: Load::Fixed(None), expect_2xx: false },
-        Row { id: "8b", name: "mcpgate, garbage token (401)", instance: 3, load: Load::Fixed(bearer("garbage.token.here")), expect_2xx: false },
+        Row {
+            id: "1",
+            name: "no auth filter",
+            instance: 0,
+            load: Load::Fixed(bearer(&cognito_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "2",
+            name: "jwt_authn RS256, no cache",
+            instance: 1,
+            load: Load::Fixed(bearer(&cognito_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "3",
+            name: "jwt_authn RS256 + jwt_cache_config",
+            instance: 2,
+            load: Load::Fixed(bearer(&cognito_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "4",
+            name: "mcpgate, own token repeated",
+            instance: 3,
+            load: Load::Fixed(bearer(&own_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "5",
+            name: "mcpgate, 1000 own tokens rotated",
+            instance: 3,
+            load: Load::Rotate(own_file.clone()),
+            expect_2xx: true,
+        },
+        Row {
+            id: "6",
+            name: "mcpgate, 1000 Cognito RS256 tokens rotated (native)",
+            instance: 3,
+            load: Load::Rotate(cognito_file.clone()),
+            expect_2xx: true,
+        },
+        Row {
+            id: "6b",
+            name: "mcpgate, 1000 Cognito RS256 tokens rotated (pure Rust)",
+            instance: 4,
+            load: Load::Rotate(cognito_file.clone()),
+            expect_2xx: true,
+        },
+        Row {
+            id: "7",
+            name: "mcpgate, Cognito RS256 token repeated",
+            instance: 3,
+            load: Load::Fixed(bearer(&cognito_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "8a",
+            name: "mcpgate, no token (401)",
+            instance: 3,
+            load: Load::Fixed(None),
+            expect_2xx: false,
+        },
+        Row {
+            id: "8b",
+            name: "mcpgate, garbage token (401)",
+            instance: 3,
+            load: Load::Fixed(bearer("garbage.token.here")),
+            expect_2xx: false,
+        },
     ];
     let rows: Vec<Row> = rows
         .into_iter()
@@ -375,11 +516,24 @@ async fn main() -> anyhow::Result<()> {
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); rows.len()];
     for round in 0..rounds {
         for (i, row) in rows.iter().enumerate() {
-            let Some((e, port)) = envoys.get(row.instance).and_then(Option::as_ref) else { continue };
+            let Some((e, port)) = envoys.get(row.instance).and_then(Option::as_ref) else {
+                continue;
+            };
             let s = measure(e, *port, &row.load, seconds, &dir).await?;
-            eprintln!("round {} row {:>3}: {:>9.0} req/s {:>7.1} µs/req{}", round + 1, row.id, s.rps, s.cpu_us, if s.disturbed { "  (disturbed)" } else { "" });
+            eprintln!(
+                "round {} row {:>3}: {:>9.0} req/s {:>7.1} µs/req{}",
+                round + 1,
+                row.id,
+                s.rps,
+                s.cpu_us,
+                if s.disturbed { "  (disturbed)" } else { "" }
+            );
             if row.expect_2xx && s.non2xx > 0 {
-                bail!("row {} got {} non-2xx answers: the setup is wrong", row.id, s.non2xx);
+                bail!(
+                    "row {} got {} non-2xx answers: the setup is wrong",
+                    row.id,
+                    s.non2xx
+                );
             }
             samples[i].push(s);
         }
@@ -388,54 +542,112 @@ async fn main() -> anyhow::Result<()> {
     // Memory: a fresh mcpgate Envoy, distinct own and Cognito tokens, after 100k and 1M requests.
     let mut rss = Vec::new();
     if only.is_none() {
-    let mem_envoy = EnvoyProcess::start("bench-memory", &configs[3], &[], Duration::from_secs(60)).await?;
-    pin(mem_envoy.child.pid(), ENVOY_CPU)?;
-    let mem_port = mem_envoy.listener_port("main").await?;
-    for target in [100_000u64, 1_000_000] {
-        let mut flip = false;
-        while requests_total(&mem_envoy).await < target {
-            let load = if flip { Load::Rotate(cognito_file.clone()) } else { Load::Rotate(own_file.clone()) };
-            flip = !flip;
-            run_wrk(mem_port, &load, 2, &dir)?;
+        let mem_envoy =
+            EnvoyProcess::start("bench-memory", &configs[3], &[], Duration::from_secs(60)).await?;
+        pin(mem_envoy.child.pid(), ENVOY_CPU)?;
+        let mem_port = mem_envoy.listener_port("main").await?;
+        for target in [100_000u64, 1_000_000] {
+            let mut flip = false;
+            while requests_total(&mem_envoy).await < target {
+                let load = if flip {
+                    Load::Rotate(cognito_file.clone())
+                } else {
+                    Load::Rotate(own_file.clone())
+                };
+                flip = !flip;
+                run_wrk(mem_port, &load, 2, &dir)?;
+            }
+            rss.push((
+                requests_total(&mem_envoy).await,
+                rss_kib(mem_envoy.child.pid())?,
+            ));
         }
-        rss.push((requests_total(&mem_envoy).await, rss_kib(mem_envoy.child.pid())?));
-    }
     }
 
     // Report.
     let med = |i: usize, f: fn(&Sample) -> f64| median(samples[i].iter().map(f).collect());
     let cpu: Vec<f64> = (0..rows.len()).map(|i| med(i, |s| s.cpu_us)).collect();
-    let by_id = |id: &str| rows.iter().position(|r| r.id == id).and_then(|i| cpu.get(i).copied()).filter(|v| *v > 0.0).unwrap_or(f64::NAN);
+    let by_id = |id: &str| {
+        rows.iter()
+            .position(|r| r.id == id)
+            .and_then(|i| cpu.get(i).copied())
+            .filter(|v| *v > 0.0)
+            .unwrap_or(f64::NAN)
+    };
     let (r2, r3) = (by_id("2"), by_id("3"));
     let mut out = String::new();
     let _ = writeln!(out, "# Envoy benchmark ({rounds} interleaved rounds × {seconds} s, Envoy 1 worker pinned to CPU {ENVOY_CPU}, wrk -t1 -c16 pinned to CPU {WRK_CPU})\n");
     let _ = writeln!(out, "| row | setup | req/s | p50 ms | p99 ms | Envoy CPU µs/req | ÷ row 2 | ÷ row 3 | disturbed rounds |");
-    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        out,
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for (i, row) in rows.iter().enumerate() {
         if samples[i].is_empty() {
-            let _ = writeln!(out, "| {} | {} | — | — | — | — | — | — | skipped |", row.id, row.name);
+            let _ = writeln!(
+                out,
+                "| {} | {} | — | — | — | — | — | — | skipped |",
+                row.id, row.name
+            );
             continue;
         }
         let disturbed = samples[i].iter().filter(|s| s.disturbed).count();
         let _ = writeln!(
             out,
             "| {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2} | {}/{} |",
-            row.id, row.name, med(i, |s| s.rps), med(i, |s| s.p50_ms), med(i, |s| s.p99_ms), cpu[i], cpu[i] / r2, cpu[i] / r3, disturbed, samples[i].len()
+            row.id,
+            row.name,
+            med(i, |s| s.rps),
+            med(i, |s| s.p50_ms),
+            med(i, |s| s.p99_ms),
+            cpu[i],
+            cpu[i] / r2,
+            cpu[i] / r3,
+            disturbed,
+            samples[i].len()
         );
     }
-    let check = |name: &str, value: f64, limit: f64| format!("| {name} | {value:.2} | {limit:.2} | {} |", if value <= limit { "met" } else { "NOT met" });
-    let _ = writeln!(out, "\n| target | measured | limit | |\n| --- | ---: | ---: | --- |");
+    let check = |name: &str, value: f64, limit: f64| {
+        format!(
+            "| {name} | {value:.2} | {limit:.2} | {} |",
+            if value <= limit { "met" } else { "NOT met" }
+        )
+    };
+    let _ = writeln!(
+        out,
+        "\n| target | measured | limit | |\n| --- | ---: | ---: | --- |"
+    );
     let _ = writeln!(out, "{}", check("row 4 ÷ row 3", by_id("4") / r3, 1.2));
     let _ = writeln!(out, "{}", check("row 5 ÷ row 2", by_id("5") / r2, 0.55));
     let _ = writeln!(out, "{}", check("row 6 ÷ row 2", by_id("6") / r2, 1.1));
     let _ = writeln!(out, "{}", check("row 7 ÷ row 3", by_id("7") / r3, 1.2));
-    let _ = writeln!(out, "{}", check("row 8a ÷ row 4", by_id("8a") / by_id("4"), 1.0));
-    let _ = writeln!(out, "{}", check("row 8b ÷ row 4", by_id("8b") / by_id("4"), 1.0));
+    let _ = writeln!(
+        out,
+        "{}",
+        check("row 8a ÷ row 4", by_id("8a") / by_id("4"), 1.0)
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        check("row 8b ÷ row 4", by_id("8b") / by_id("4"), 1.0)
+    );
     if let [(n1, m1), (n2, m2)] = rss[..] {
-        let _ = writeln!(out, "{}", check("memory after 1M ÷ after 100k", m2 as f64 / m1 as f64, 1.10));
-        let _ = writeln!(out, "\nEnvoy RSS: {m1} KiB after {n1} requests, {m2} KiB after {n2} requests.");
+        let _ = writeln!(
+            out,
+            "{}",
+            check("memory after 1M ÷ after 100k", m2 as f64 / m1 as f64, 1.10)
+        );
+        let _ = writeln!(
+            out,
+            "\nEnvoy RSS: {m1} KiB after {n1} requests, {m2} KiB after {n2} requests."
+        );
     }
-    let _ = writeln!(out, "Filter: {} ({} KiB).", wasm.display(), wasm_size / 1024);
+    let _ = writeln!(
+        out,
+        "Filter: {} ({} KiB).",
+        wasm.display(),
+        wasm_size / 1024
+    );
     println!("{out}");
     if only.is_none() {
         let results = mcpgate_e2e::harness::repo_root().join("bench/RESULTS.md");
