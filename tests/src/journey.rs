@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context};
-use rmcp::model::ClientConfig;
+use rmcp::model::{CallToolRequestParams, ClientConfig};
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -104,6 +104,23 @@ impl Tokens {
     }
 }
 
+/// What [`Journey::authorization`] went through, for assertions on the way.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    /// The proxy's authorization code, and the PKCE verifier that goes with it.
+    pub code: String,
+    pub verifier: String,
+    /// The consent page `/authorize` answered.
+    pub consent_page: String,
+    /// Where approving the consent sent the browser (the IdP's authorization endpoint).
+    pub idp_url: String,
+    /// Where the IdP sent the browser back (the proxy's callback).
+    pub callback: String,
+    /// Where the proxy's callback sent the browser (the client's redirect URI), and its query.
+    pub redirect: String,
+    pub redirect_query: BTreeMap<String, String>,
+}
+
 /// A client registered at the proxy, and the browser that signs in for it.
 pub struct Journey {
     pub http: reqwest::Client,
@@ -148,8 +165,18 @@ impl Journey {
         user: &str,
         password: &str,
     ) -> anyhow::Result<(String, String)> {
+        let a = self.authorization(user, password).await?;
+        Ok((a.code, a.verifier))
+    }
+
+    /// [`Journey::authorize`], keeping every page and redirect on the way for assertions.
+    pub async fn authorization(
+        &mut self,
+        user: &str,
+        password: &str,
+    ) -> anyhow::Result<Authorization> {
         let pkce = pkce_pair();
-        let resource = format!("{}/mcp", self.base);
+        let resource = self.resource();
         let resp = self
             .http
             .get(format!("{}/authorize", self.base))
@@ -169,14 +196,14 @@ impl Journey {
             bail!("authorize answered {}", resp.status());
         }
         self.jar.take(&resp);
-        let page = resp.text().await?;
+        let consent_page = resp.text().await?;
         let resp = self
             .http
             .post(format!("{}/consent", self.base))
             .header("cookie", self.jar.header())
             .form(&[
-                ("txn", form_value(&page, "txn")?),
-                ("csrf", form_value(&page, "csrf")?),
+                ("txn", form_value(&consent_page, "txn")?),
+                ("csrf", form_value(&consent_page, "csrf")?),
                 ("action", "approve".into()),
             ])
             .send()
@@ -186,10 +213,12 @@ impl Journey {
         }
         self.jar.take(&resp);
         let idp_url = location(&resp)?;
-        let callback = hosted_ui_login(&self.http, &idp_url, user, password).await?;
+        let callback = hosted_ui_login(&self.http, &idp_url, user, password)
+            .await?
+            .to_string();
         let resp = self
             .http
-            .get(callback.as_str())
+            .get(&callback)
             .header("cookie", self.jar.header())
             .send()
             .await?;
@@ -201,17 +230,31 @@ impl Journey {
                 resp.text().await?
             );
         }
-        let back = location(&resp)?;
-        let q = query(&back)?;
-        if !back.starts_with(REDIRECT_URI)
-            || q.get("state").map(String::as_str) != Some("client-state")
+        let redirect = location(&resp)?;
+        let redirect_query = query(&redirect)?;
+        if !redirect.starts_with(REDIRECT_URI)
+            || redirect_query.get("state").map(String::as_str) != Some("client-state")
         {
-            bail!("unexpected redirect {back}");
+            bail!("unexpected redirect {redirect}");
         }
-        let code = q
+        let code = redirect_query
             .get("code")
-            .with_context(|| format!("no code in {back}"))?;
-        Ok((code.clone(), pkce.verifier))
+            .with_context(|| format!("no code in {redirect}"))?
+            .clone();
+        Ok(Authorization {
+            code,
+            verifier: pkce.verifier,
+            consent_page,
+            idp_url,
+            callback,
+            redirect,
+            redirect_query,
+        })
+    }
+
+    /// The protected resource the client asks for (`{base}/mcp`, RFC 8707).
+    pub fn resource(&self) -> String {
+        format!("{}/mcp", self.base)
     }
 
     /// POSTs a form to `/token`; the status and the JSON answer.
@@ -226,17 +269,24 @@ impl Journey {
         Ok((status, resp.json().await.unwrap_or(Value::Null)))
     }
 
+    /// The `authorization_code` grant for `code` (with `resource`, as MCP clients send it);
+    /// the status and the answer.
+    pub async fn exchange(&self, code: &str, verifier: &str) -> anyhow::Result<(u16, Value)> {
+        let resource = self.resource();
+        self.token_request(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", &self.client_id),
+            ("code_verifier", verifier),
+            ("resource", &resource),
+        ])
+        .await
+    }
+
     /// Redeems a code for tokens.
     pub async fn redeem(&self, code: &str, verifier: &str) -> anyhow::Result<Tokens> {
-        let (status, body) = self
-            .token_request(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", REDIRECT_URI),
-                ("client_id", &self.client_id),
-                ("code_verifier", verifier),
-            ])
-            .await?;
+        let (status, body) = self.exchange(code, verifier).await?;
         if status != 200 {
             bail!("token answered {status}: {body}");
         }
@@ -281,4 +331,16 @@ pub async fn mcp_client(
     Ok(ClientConfig::default()
         .serve(StreamableHttpClientTransport::from_config(config))
         .await?)
+}
+
+/// `tools/call whoami` with the rmcp client: the demo server's structured answer (what it saw
+/// of the request).
+pub async fn whoami(mcp_url: &str, token: &str) -> anyhow::Result<Value> {
+    let client = mcp_client(mcp_url, token).await?;
+    let r = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await?;
+    client.cancel().await?;
+    r.structured_content
+        .context("whoami: no structured content")
 }
