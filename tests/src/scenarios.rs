@@ -1,59 +1,149 @@
 //! End-to-end scenarios shared by every host of the core: each function drives one behaviour
 //! through a running proxy (Envoy with the filter, or the Worker in workerd) described by a
-//! [`Host`], with the Cognito emulator as the IdP and the demo MCP server upstream. The host
-//! test files only start their stack with the options a scenario names and call it.
+//! [`Host`], with the Cognito emulator as the IdP and the demo MCP server upstream.
+//! [`shared_scenario_tests!`](crate::shared_scenario_tests) makes one `#[tokio::test]` per
+//! scenario for a host, started with the configuration the scenario needs, so every host
+//! runs the same list.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt as _;
-use rmcp::model::{CallToolRequestParams, ClientConfig};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::ServiceExt as _;
 use serde_json::{json, Value};
 
 use crate::cognito::{EmulatorHandle, EndpointGroup, FaultMode, MintRequest, TokenTemplate};
+use crate::envoy_setup::{GateOptions, GateStack};
 use crate::harness::{http_client, wait_until};
+use crate::journey::{mcp_client, whoami, Journey, Tokens, REDIRECT_URI};
+use crate::worker_setup::{WorkerOptions, WorkerStack};
 
 /// Deadline of each polled condition in a scenario.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A running proxy in front of the demo MCP server.
-pub trait Host {
+pub trait Host: Sized {
+    /// How the stack is started; [`Default`] is the host's test configuration.
+    type Options: HostOptions;
+    /// Starts the emulator, the demo MCP server and the proxy; ready when it returns.
+    fn start(opts: Self::Options) -> impl Future<Output = anyhow::Result<Self>>;
     /// `http://127.0.0.1:{port}` (the proxy's `base_url`).
     fn base_url(&self) -> &str;
     fn idp(&self) -> &EmulatorHandle;
     fn mcp_url(&self) -> String {
         format!("{}/mcp", self.base_url())
     }
-    /// Successful JWKS fetches, when the host counts them (Envoy's `mcpgate.jwks_fetch_ok`).
-    fn jwks_fetch_ok(&self) -> impl Future<Output = Option<u64>>;
+    /// A counter of the proxy's own (`mcpgate.jwks_fetch_ok`, …), where the host keeps them
+    /// (Envoy's stats); `None` where it does not (the Worker).
+    fn counter(&self, name: &str) -> impl Future<Output = Option<u64>>;
 }
 
-impl Host for crate::envoy_setup::GateStack {
+/// A host's start options, set in the core's configuration keys.
+pub trait HostOptions: Default {
+    /// Sets the core's configuration key `key` (`jwks_refresh_seconds`, …) to `value`.
+    fn config(self, key: &str, value: Value) -> Self;
+}
+
+impl HostOptions for GateOptions {
+    /// The key as it is in the plugin configuration.
+    fn config(self, key: &str, value: Value) -> Self {
+        self.set(key, value)
+    }
+}
+
+impl HostOptions for WorkerOptions {
+    /// The key as its variable (`jwks_refresh_seconds` → `MCPGATE_JWKS_REFRESH_SECONDS`);
+    /// strings as they are, anything else as JSON (which the Worker's lists accept too).
+    fn config(self, key: &str, value: Value) -> Self {
+        let name = format!("MCPGATE_{}", key.replace('.', "_").to_ascii_uppercase());
+        let value = match value {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        self.var(&name, &value)
+    }
+}
+
+impl Host for GateStack {
+    type Options = GateOptions;
+    async fn start(opts: GateOptions) -> anyhow::Result<Self> {
+        GateStack::start(opts).await
+    }
     fn base_url(&self) -> &str {
         &self.base_url
     }
     fn idp(&self) -> &EmulatorHandle {
         &self.idp
     }
-    async fn jwks_fetch_ok(&self) -> Option<u64> {
-        self.counter("mcpgate.jwks_fetch_ok").await.ok()
+    async fn counter(&self, name: &str) -> Option<u64> {
+        GateStack::counter(self, name).await.ok()
     }
 }
 
-impl Host for crate::worker_setup::WorkerStack {
+impl Host for WorkerStack {
+    type Options = WorkerOptions;
+    async fn start(opts: WorkerOptions) -> anyhow::Result<Self> {
+        WorkerStack::start(opts).await
+    }
     fn base_url(&self) -> &str {
         &self.base_url
     }
     fn idp(&self) -> &EmulatorHandle {
         &self.idp
     }
-    async fn jwks_fetch_ok(&self) -> Option<u64> {
+    async fn counter(&self, _name: &str) -> Option<u64> {
         None
     }
+}
+
+/// Accept machine-to-machine tokens of `m2m-client` on /mcp, no scope required.
+pub fn m2m_options<O: HostOptions>() -> O {
+    O::default()
+        .config("accepted_client_ids", json!(["m2m-client"]))
+        .config("accepted_client_scopes", json!([]))
+}
+
+/// [`m2m_options`] with the JWKS refreshed every `refresh` seconds and refetched on an
+/// unknown `kid` at most every `min_refetch` seconds.
+pub fn m2m_jwks_options<O: HostOptions>(refresh: u64, min_refetch: u64) -> O {
+    m2m_options::<O>()
+        .config("jwks_refresh_seconds", json!(refresh))
+        .config("jwks_min_refetch_seconds", json!(min_refetch))
+}
+
+/// One `#[tokio::test]` per shared scenario for the host type `$host` (a [`Host`]), each on a
+/// stack of its own started with the configuration the scenario needs. Use it once in a
+/// host's test file: `mcpgate_e2e::shared_scenario_tests!(GateStack);`.
+#[macro_export]
+macro_rules! shared_scenario_tests {
+    ($host:ty) => {
+        $crate::shared_scenario_tests!(@each $host;
+            metadata_and_unauthenticated_challenge:
+                metadata_and_challenge, Default::default();
+            full_client_journey: full_client_journey, Default::default();
+            authorization_codes_are_single_use: code_replay_refused, Default::default();
+            machine_token_is_accepted_and_identity_forwarded:
+                machine_token_accepted, $crate::scenarios::m2m_options();
+            unacceptable_tokens_are_rejected_as_invalid_token:
+                unacceptable_tokens_rejected, $crate::scenarios::m2m_jwks_options(600, 0);
+            cached_keys_keep_working_while_the_jwks_is_down:
+                cached_keys_survive_jwks_outage, $crate::scenarios::m2m_jwks_options(1, 1);
+            rotated_key_is_picked_up_on_unknown_kid:
+                rotated_key_picked_up, $crate::scenarios::m2m_jwks_options(600, 0);
+            sse_streams_through_unbuffered:
+                sse_streams_unbuffered, $crate::scenarios::m2m_options();
+        );
+    };
+    (@each $host:ty; $($test:ident: $scenario:ident, $options:expr;)*) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                let stack = <$host as $crate::scenarios::Host>::start($options)
+                    .await
+                    .unwrap();
+                $crate::scenarios::$scenario(&stack).await;
+            }
+        )*
+    };
 }
 
 pub fn now() -> u64 {
@@ -193,17 +283,7 @@ pub async fn metadata_and_challenge(h: &impl Host) {
 pub async fn machine_token_accepted(h: &impl Host) {
     let token = m2m_token(h).await;
     wait_accepted(h, &token).await;
-    let mut config = StreamableHttpClientTransportConfig::with_uri(h.mcp_url());
-    config.auth_header = Some(token);
-    let client = ClientConfig::default()
-        .serve(StreamableHttpClientTransport::from_config(config))
-        .await
-        .unwrap();
-    let r = client
-        .call_tool(CallToolRequestParams::new("whoami"))
-        .await
-        .unwrap();
-    let out = r.structured_content.unwrap();
+    let out = whoami(&h.mcp_url(), &token).await.unwrap();
     assert_eq!(out["authorization_present"], json!(false), "{out}");
     let headers = out["headers"].as_object().unwrap();
     assert_eq!(headers["x-mcpgate-client-id"], json!("m2m-client"), "{out}");
@@ -215,7 +295,6 @@ pub async fn machine_token_accepted(h: &impl Host) {
             .contains("https://api.example/read"),
         "{out}"
     );
-    client.cancel().await.unwrap();
 }
 
 /// ID token, another client's token, an expired token and a retired key's token are all
@@ -279,7 +358,12 @@ pub async fn cached_keys_survive_jwks_outage(h: &impl Host) {
     wait_until(DEADLINE, "two failed JWKS refreshes", || async {
         let (status, _, body) = call_whoami(h, Some(&token)).await;
         assert_eq!(status, 200, "refused while the JWKS is down: {body}");
-        (jwks_fetches(h) >= before + 2).then_some(())
+        let reached = jwks_fetches(h) >= before + 2;
+        let counted = match h.counter("mcpgate.jwks_fetch_failed").await {
+            Some(failed) => failed >= 2,
+            None => true,
+        };
+        (reached && counted).then_some(())
     })
     .await
     .unwrap();
@@ -291,7 +375,7 @@ pub async fn cached_keys_survive_jwks_outage(h: &impl Host) {
     );
 
     // Back up: refreshes reach the IdP again (and succeed, where the host counts them).
-    let ok_before = h.jwks_fetch_ok().await;
+    let ok_before = h.counter("mcpgate.jwks_fetch_ok").await;
     h.idp().set_mode(EndpointGroup::Jwks, FaultMode::Normal);
     let down_count = jwks_fetches(h);
     wait_until(DEADLINE, "a JWKS refresh after the outage", || async {
@@ -299,7 +383,7 @@ pub async fn cached_keys_survive_jwks_outage(h: &impl Host) {
         assert_eq!(status, 200);
         let reached = jwks_fetches(h) > down_count;
         let counted = match ok_before {
-            Some(before) => h.jwks_fetch_ok().await.unwrap_or(0) > before,
+            Some(before) => h.counter("mcpgate.jwks_fetch_ok").await.unwrap_or(0) > before,
             None => true,
         };
         (reached && counted).then_some(())
@@ -364,276 +448,230 @@ pub async fn sse_streams_unbuffered(h: &impl Host) {
     );
 }
 
-/// Cookies set by the proxy, replayed like a browser would (name=value only).
-#[derive(Default)]
-pub struct Jar(BTreeMap<String, String>);
-
-impl Jar {
-    pub fn take(&mut self, resp: &reqwest::Response) {
-        for v in resp.headers().get_all("set-cookie") {
-            if let Some((name, rest)) = v.to_str().ok().and_then(|s| s.split_once('=')) {
-                let value = rest.split(';').next().unwrap_or("").to_owned();
-                self.0.insert(name.to_owned(), value);
-            }
-        }
-    }
-    pub fn header(&self) -> String {
-        self.0
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
-pub fn location(resp: &reqwest::Response) -> String {
-    resp.headers()["location"].to_str().unwrap().to_owned()
-}
-
-pub fn form_value(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
+/// `resource_metadata="…"` from a Bearer challenge.
+pub fn resource_metadata(www: &str) -> String {
+    let marker = "resource_metadata=\"";
+    let start = www
+        .find(marker)
+        .unwrap_or_else(|| panic!("no resource_metadata in {www}"))
         + marker.len();
-    let end = html[start..].find('"').unwrap() + start;
-    html[start..end].to_owned()
+    let end = www[start..].find('"').unwrap() + start;
+    www[start..end].to_owned()
 }
 
-/// What the browser part of the journey produced.
-pub struct Authorized {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub code: String,
-    pub verifier: String,
-}
-
-/// Register → authorize → consent page → approve → emulator login → callback → client redirect.
-pub async fn authorize_as_alice(h: &impl Host) -> Authorized {
-    let base = h.base_url().to_owned();
-    let http = http_client();
-    let mut jar = Jar::default();
-    let redirect_uri = "http://127.0.0.1:33333/cb";
-
-    let reg = http
-        .post(format!("{base}/register"))
-        .json(
-            &json!({"redirect_uris": [redirect_uri], "client_name": "e2e",
-                      "token_endpoint_auth_method": "none",
-                      "grant_types": ["authorization_code", "refresh_token"],
-                      "response_types": ["code"]}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reg.status(), 201);
-    let reg: Value = reg.json().await.unwrap();
-    let client_id = reg["client_id"].as_str().unwrap().to_owned();
-
-    let pkce = crate::cognito::pkce_pair();
-    let resp = http
-        .get(format!("{base}/authorize"))
-        .query(&[
-            ("response_type", "code"),
-            ("client_id", &client_id),
-            ("redirect_uri", redirect_uri),
-            ("code_challenge", &pkce.challenge),
-            ("code_challenge_method", "S256"),
-            ("state", "client-state"),
-            ("scope", "openid"),
-            ("resource", &h.mcp_url()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "consent page");
-    jar.take(&resp);
-    let page = resp.text().await.unwrap();
-    assert!(page.contains("e2e"), "the consent page names the client");
+/// Registers a client and signs in as `user` through the whole browser part, asserting on
+/// every step the proxy answers (consent page, redirect to the IdP, callback, RFC 9207 `iss`).
+pub async fn sign_in(h: &impl Host, user: &str, password: &str) -> (Journey, Tokens) {
+    let base = h.base_url();
+    let mut j = Journey::register(base).await.unwrap();
+    let a = j.authorization(user, password).await.unwrap();
     assert!(
-        page.contains("127.0.0.1"),
+        a.consent_page.contains("e2e"),
+        "the consent page names the client"
+    );
+    assert!(
+        a.consent_page.contains("127.0.0.1"),
         "the consent page shows the redirect host"
     );
-
-    let resp = http
-        .post(format!("{base}/consent"))
-        .header("cookie", jar.header())
-        .form(&[
-            ("txn", form_value(&page, "txn")),
-            ("csrf", form_value(&page, "csrf")),
-            ("action", "approve".into()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 302);
-    jar.take(&resp);
-    let idp_url = location(&resp);
     assert!(
-        idp_url.starts_with(&h.idp().authorization_endpoint()),
-        "{idp_url}"
+        a.idp_url.starts_with(&h.idp().authorization_endpoint()),
+        "{}",
+        a.idp_url
     );
-
-    let callback = crate::cognito::hosted_ui_login(&http, &idp_url, "alice", "alice-password")
-        .await
-        .unwrap();
     assert!(
-        callback
-            .as_str()
-            .starts_with(&format!("{base}/auth/callback")),
-        "{callback}"
+        a.callback.starts_with(&format!("{base}/auth/callback")),
+        "{}",
+        a.callback
     );
-    let resp = http
-        .get(callback.as_str())
-        .header("cookie", jar.header())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 302, "{:?}", resp.text().await);
-    let back = url::Url::parse(&location(&resp)).unwrap();
-    assert!(back.as_str().starts_with(redirect_uri), "{back}");
-    let q: BTreeMap<String, String> = back.query_pairs().into_owned().collect();
-    assert_eq!(q["state"], "client-state");
+    assert!(a.redirect.starts_with(REDIRECT_URI), "{}", a.redirect);
+    assert_eq!(a.redirect_query["state"], "client-state");
     assert_eq!(
-        q.get("iss").map(String::as_str),
-        Some(base.as_str()),
+        a.redirect_query.get("iss").map(String::as_str),
+        Some(base),
         "RFC 9207 iss"
     );
-    Authorized {
-        client_id,
-        redirect_uri: redirect_uri.to_owned(),
-        code: q
-            .get("code")
-            .cloned()
-            .unwrap_or_else(|| panic!("no code: {back}")),
-        verifier: pkce.verifier,
-    }
+    let tokens = j.redeem(&a.code, &a.verifier).await.unwrap();
+    assert_eq!(tokens.body["token_type"], "Bearer", "{}", tokens.body);
+    (j, tokens)
 }
 
-async fn token_request(h: &impl Host, form: &[(&str, &str)]) -> (u16, Value) {
-    let resp = http_client()
-        .post(format!("{}/token", h.base_url()))
-        .form(form)
+/// The MCP client's whole journey: 401 with `resource_metadata` → discovery from that URL →
+/// registration → consent → sign-in at the emulator → callback → token (with `resource`) →
+/// `tools/list` and `whoami` with the rmcp client (the identity arrives, the token does not) →
+/// refresh (rotated; the rotated-out token is refused) → revocation of a refresh token (at the
+/// IdP too) and of an access token.
+pub async fn full_client_journey(h: &impl Host) {
+    let base = h.base_url();
+    let http = http_client();
+
+    // Unauthenticated: 401 pointing at the protected-resource metadata.
+    let resp = http
+        .post(h.mcp_url())
+        .json(&json!({}))
         .send()
         .await
         .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
+    assert_eq!(resp.status(), 401);
+    let www = resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let prm_url = resource_metadata(&www);
+    assert_eq!(
+        prm_url,
+        format!("{base}/.well-known/oauth-protected-resource/mcp")
+    );
 
-async fn exchange_code(h: &impl Host, a: &Authorized) -> (u16, Value) {
-    let resource = h.mcp_url();
-    token_request(
-        h,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &a.code),
-            ("redirect_uri", &a.redirect_uri),
-            ("client_id", &a.client_id),
-            ("code_verifier", &a.verifier),
-            ("resource", &resource),
-        ],
-    )
-    .await
-}
-
-/// `authorization_code` grant for `a` at the proxy's `/token`: status and JSON body.
-pub async fn exchange_code_for_test(h: &impl Host, a: &Authorized) -> (u16, Value) {
-    exchange_code(h, a).await
-}
-
-/// The whole client journey: authorization as alice, code → tokens, MCP `tools/list` and
-/// `whoami` through rmcp (identity headers, no `Authorization` upstream), refresh (rotating),
-/// revocation of the refresh token and of the access token.
-pub async fn full_client_journey(h: &impl Host) {
-    let a = authorize_as_alice(h).await;
-    let (status, tok) = exchange_code(h, &a).await;
-    assert_eq!(status, 200, "{tok}");
-    let access = tok["access_token"].as_str().unwrap().to_owned();
-    let refresh = tok["refresh_token"].as_str().unwrap().to_owned();
-
-    let mut config = StreamableHttpClientTransportConfig::with_uri(h.mcp_url());
-    config.auth_header = Some(access.clone());
-    let client = ClientConfig::default()
-        .serve(StreamableHttpClientTransport::from_config(config))
+    // Discovery, following the documents like a client would.
+    let prm: Value = http
+        .get(&prm_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
         .await
         .unwrap();
+    assert_eq!(prm["resource"], json!(h.mcp_url()));
+    let issuer = prm["authorization_servers"][0].as_str().unwrap();
+    let asm: Value = http
+        .get(format!("{issuer}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(asm["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        asm["registration_endpoint"],
+        json!(format!("{base}/register"))
+    );
+
+    // Registration, consent, sign-in at the emulator, callback, token.
+    let (j, tokens) = sign_in(h, "alice", "alice-password").await;
+    if let Some(ok) = h.counter("mcpgate.idp_calls_ok").await {
+        assert!(
+            ok >= 1,
+            "the callback's code exchange at the IdP is counted"
+        );
+    }
+    let refresh = tokens.refresh.clone().expect("a refresh token");
+
+    // MCP with the real client: tools/list, then whoami carries the identity, not the token.
+    let client = mcp_client(&h.mcp_url(), &tokens.access).await.unwrap();
     let tools = client.list_all_tools().await.unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     for tool in ["whoami", "echo", "count"] {
         assert!(names.contains(&tool), "{names:?}");
     }
-    let r = client
-        .call_tool(CallToolRequestParams::new("whoami"))
-        .await
-        .unwrap();
-    let out = r.structured_content.unwrap();
+    client.cancel().await.unwrap();
+    let out = whoami(&h.mcp_url(), &tokens.access).await.unwrap();
     assert_eq!(out["authorization_present"], json!(false), "{out}");
+    let headers = &out["headers"];
+    assert_eq!(headers["x-mcpgate-username"], json!("alice"), "{out}");
     assert_eq!(
-        out["headers"]["x-mcpgate-username"],
-        json!("alice"),
+        headers["x-mcpgate-sub"],
+        json!("11111111-1111-4111-8111-111111111111"),
         "{out}"
     );
-    assert!(out["headers"]["x-mcpgate-sub"].is_string(), "{out}");
-    client.cancel().await.unwrap();
+    assert_eq!(headers["x-mcpgate-groups"], json!("admins"), "{out}");
+    assert_eq!(
+        headers["x-mcpgate-email"],
+        json!("alice@example.com"),
+        "{out}"
+    );
 
-    // Refresh: a new pair, the refresh token rotates.
-    let (status, fresh) = token_request(
-        h,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("client_id", &a.client_id),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{fresh}");
-    let access2 = fresh["access_token"].as_str().unwrap().to_owned();
-    let refresh2 = fresh["refresh_token"].as_str().unwrap().to_owned();
+    // Refresh: new tokens, the refresh token rotated; the new access token works.
+    let (status, body) = j.refresh(&refresh).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let refresh2 = body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(refresh2, refresh, "refresh tokens rotate");
+    let (status, _, body) = call_whoami(h, Some(body["access_token"].as_str().unwrap())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"]["structuredContent"]["headers"]["x-mcpgate-username"],
+        json!("alice"),
+        "{body}"
+    );
+
+    // The rotated-out refresh token is refused (reuse detection in the store).
+    let (status, body) = j.refresh(&refresh).await.unwrap();
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_grant")),
+        "{body}"
+    );
+
+    // Revocation, on a grant of its own (reuse detection may have ended alice's): a rotated
+    // refresh token no longer refreshes and is revoked at the IdP too; a revoked access token
+    // is refused on /mcp.
+    let (j2, t2) = sign_in(h, "bob", "bob-password").await;
+    let (status, body) = j2.refresh(t2.refresh.as_deref().unwrap()).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let access2 = body["access_token"].as_str().unwrap().to_owned();
+    let refresh2 = body["refresh_token"].as_str().unwrap().to_owned();
     let (status, _, body) = call_whoami(h, Some(&access2)).await;
     assert_eq!(status, 200, "{body}");
-
-    // Revoke the new refresh token: it no longer refreshes.
-    let revoke = |token: String| {
-        let url = format!("{}/revoke", h.base_url());
-        let client_id = a.client_id.clone();
-        async move {
-            http_client()
-                .post(url)
-                .form(&[("token", token.as_str()), ("client_id", client_id.as_str())])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
-    assert_eq!(revoke(refresh2.clone()).await, 200);
-    let (status, body) = token_request(
-        h,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh2),
-            ("client_id", &a.client_id),
-        ],
-    )
-    .await;
-    assert!((400..500).contains(&status), "{status} {body}");
-    assert_eq!(body["error"], json!("invalid_grant"), "{body}");
-
-    // Revoke the access token: the MCP endpoint refuses it.
-    assert_eq!(revoke(access2.clone()).await, 200);
+    assert_eq!(j2.revoke(&refresh2).await.unwrap(), 200);
+    let (status, body) = j2.refresh(&refresh2).await.unwrap();
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_grant")),
+        "{body}"
+    );
+    assert!(
+        h.idp().stats().count("revoke") >= 1,
+        "revoked at the IdP too"
+    );
+    assert_eq!(j2.revoke(&access2).await.unwrap(), 200);
     let (status, www, _) = call_whoami(h, Some(&access2)).await;
     assert_invalid_token("revoked access token", status, www.as_deref());
 }
 
 /// The store makes authorization codes single use: a replay gets `invalid_grant`.
 pub async fn code_replay_refused(h: &impl Host) {
-    let a = authorize_as_alice(h).await;
-    let (status, tok) = exchange_code(h, &a).await;
+    let mut j = Journey::register(h.base_url()).await.unwrap();
+    let (code, verifier) = j.authorize("alice", "alice-password").await.unwrap();
+    let (status, tok) = j.exchange(&code, &verifier).await.unwrap();
     assert_eq!(status, 200, "{tok}");
-    let (status, body) = exchange_code(h, &a).await;
+    let (status, body) = j.exchange(&code, &verifier).await.unwrap();
     assert!((400..500).contains(&status), "replay answered {status}");
     assert_eq!(body["error"], json!("invalid_grant"), "{body}");
+}
+
+/// Registrations beyond the per-address limit get 429 `temporarily_unavailable` with
+/// `Retry-After`, whichever of the host's workers answers. Needs a limit of 5 per address.
+pub async fn rate_limit_answers_429_with_retry_after(h: &impl Host) {
+    let http = http_client();
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..8 {
+        let resp = http
+            .post(format!("{}/register", h.base_url()))
+            .json(&json!({"redirect_uris": ["http://127.0.0.1:1/cb"]}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            retry_after = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "temporarily_unavailable");
+        }
+    }
+    // Five per minute per address: one token every 12 s.
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(retry_after.as_deref(), Some("12"));
 }

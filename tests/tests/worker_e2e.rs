@@ -1,18 +1,16 @@
 //! mcpgate as a Cloudflare Worker in real workerd (`wrangler dev --local`): the `edge-worker/`
 //! bundle in front of the demo MCP server, the Cognito emulator as the IdP (see
-//! `mcpgate_e2e::worker_setup`). The scenarios are the ones the Envoy host runs
-//! (`mcpgate_e2e::scenarios`); each test starts its own emulator, demo server and Worker.
+//! `mcpgate_e2e::worker_setup`). The scenarios both hosts share come from
+//! `mcpgate_e2e::scenarios` (Envoy runs the same list in `envoy_e2e.rs`); the Worker-only tests
+//! (configuration errors, rate limits by `CF-Connecting-IP`, CPU measurement) follow. Each test
+//! starts its own emulator, demo server and Worker.
 
-use mcpgate_e2e::scenarios;
+use mcpgate_e2e::journey::Journey;
+use mcpgate_e2e::scenarios::{self, m2m_options};
 use mcpgate_e2e::worker_setup::{misconfigured, WorkerOptions, WorkerStack};
 use serde_json::{json, Value};
 
-/// Accept machine-to-machine tokens of `m2m-client` on /mcp, no scope required.
-fn m2m_options() -> WorkerOptions {
-    WorkerOptions::default()
-        .var("MCPGATE_ACCEPTED_CLIENT_IDS", "m2m-client")
-        .var("MCPGATE_ACCEPTED_CLIENT_SCOPES", "[]")
-}
+mcpgate_e2e::shared_scenario_tests!(WorkerStack);
 
 async fn start(opts: WorkerOptions) -> WorkerStack {
     WorkerStack::start(opts).await.unwrap()
@@ -57,67 +55,12 @@ async fn bad_config_answers_500_and_logs_the_variable_not_the_value() {
     );
 }
 
+/// Miniflare (`wrangler dev --local`) sets `CF-Connecting-IP` to the client's address, as
+/// Cloudflare does, so the per-address buckets (in the Durable Object) apply.
 #[tokio::test]
-async fn metadata_and_unauthenticated_challenge() {
-    let stack = start(WorkerOptions::default()).await;
-    scenarios::metadata_and_challenge(&stack).await;
-}
-
-#[tokio::test]
-async fn full_client_journey_through_the_worker() {
-    let stack = start(WorkerOptions::default()).await;
-    scenarios::full_client_journey(&stack).await;
-}
-
-#[tokio::test]
-async fn durable_object_makes_codes_single_use() {
-    let stack = start(WorkerOptions::default()).await;
-    scenarios::code_replay_refused(&stack).await;
-}
-
-#[tokio::test]
-async fn machine_token_is_accepted_and_identity_forwarded() {
-    let stack = start(m2m_options()).await;
-    scenarios::machine_token_accepted(&stack).await;
-}
-
-#[tokio::test]
-async fn unacceptable_tokens_are_rejected_as_invalid_token() {
-    let stack = start(
-        m2m_options()
-            .var("MCPGATE_JWKS_MIN_REFETCH_SECONDS", "0")
-            .var("MCPGATE_JWKS_REFRESH_SECONDS", "600"),
-    )
-    .await;
-    scenarios::unacceptable_tokens_rejected(&stack).await;
-}
-
-#[tokio::test]
-async fn cached_keys_keep_working_while_the_jwks_is_down() {
-    let stack = start(
-        m2m_options()
-            .var("MCPGATE_JWKS_REFRESH_SECONDS", "1")
-            .var("MCPGATE_JWKS_MIN_REFETCH_SECONDS", "1"),
-    )
-    .await;
-    scenarios::cached_keys_survive_jwks_outage(&stack).await;
-}
-
-#[tokio::test]
-async fn rotated_key_is_picked_up_on_unknown_kid() {
-    let stack = start(
-        m2m_options()
-            .var("MCPGATE_JWKS_REFRESH_SECONDS", "600")
-            .var("MCPGATE_JWKS_MIN_REFETCH_SECONDS", "0"),
-    )
-    .await;
-    scenarios::rotated_key_picked_up(&stack).await;
-}
-
-#[tokio::test]
-async fn sse_streams_through_unbuffered() {
-    let stack = start(m2m_options()).await;
-    scenarios::sse_streams_unbuffered(&stack).await;
+async fn rate_limits_answer_429_with_retry_after() {
+    let stack = start(WorkerOptions::default().var("MCPGATE_RATE_LIMIT_PER_ADDRESS", "5")).await;
+    scenarios::rate_limit_answers_429_with_retry_after(&stack).await;
 }
 
 /// CPU seconds (user + system) used so far by the `workerd` processes of a stack.
@@ -173,10 +116,8 @@ async fn measure_workerd_cpu_per_request() {
     }
     measure("401 without token", t, n);
 
-    let a = scenarios::authorize_as_alice(&stack).await;
-    let (status, tok) = scenarios::exchange_code_for_test(&stack, &a).await;
-    assert_eq!(status, 200);
-    let access = tok["access_token"].as_str().unwrap().to_owned();
+    let mut j = Journey::register(&stack.base_url).await.unwrap();
+    let access = j.login("alice", "alice-password").await.unwrap().access;
     scenarios::wait_accepted(&stack, &access).await;
     let t = workerd_cpu_seconds(&stack);
     for _ in 0..n {
@@ -201,11 +142,14 @@ async fn measure_workerd_cpu_per_request() {
     let k = 30;
     let mut codes = Vec::new();
     for _ in 0..k {
-        codes.push(scenarios::authorize_as_alice(&stack).await);
+        // A client each, as the per-client rate limit would refuse 30 sign-ins of one.
+        let mut j = Journey::register(&stack.base_url).await.unwrap();
+        let (code, verifier) = j.authorize("alice", "alice-password").await.unwrap();
+        codes.push((j, code, verifier));
     }
     let t = workerd_cpu_seconds(&stack);
-    for a in &codes {
-        let (status, _) = scenarios::exchange_code_for_test(&stack, a).await;
+    for (j, code, verifier) in &codes {
+        let (status, _) = j.exchange(code, verifier).await.unwrap();
         assert_eq!(status, 200);
     }
     measure("/token authorization_code exchange", t, k);
