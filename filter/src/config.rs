@@ -39,6 +39,8 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(key: &str, problem: impl Into<String>) -> Self {
+        // An empty key (`{"": …}`) is still named, visibly (found by fuzzing).
+        let key = if key.is_empty() { "\"\"" } else { key };
         Self {
             key: key.to_string(),
             problem: problem.into(),

@@ -354,3 +354,9 @@ fn from_vars_errors_name_the_variable() {
     );
     assert_eq!(run(&base[1..]).key, "MCPGATE_USER_POOL_ID");
 }
+
+#[test]
+fn an_empty_key_is_named_visibly() {
+    let e = parse_json(br#"{"":{"[":"{"}}"#, &[], &no_env).unwrap_err();
+    assert_eq!(e.to_string(), "config key `\"\"`: unknown key");
+}
