@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use mcpgate_filter::config::ConfigError;
 use mcpgate_filter::token_cache::TokenCache;
-use mcpgate_filter::{Env, Gate, Random};
+use mcpgate_filter::{Env, Gate};
 
 use crate::config::{self, HostConfig};
 use crate::jwks;
@@ -57,22 +57,6 @@ pub fn now_secs() -> u64 {
     now_ms() / 1000
 }
 
-/// `crypto.getRandomValues` through `getrandom`. A failure is remembered: the caller then
-/// discards the outcome instead of using predictable bytes.
-#[derive(Default)]
-struct HostRandom {
-    failed: bool,
-}
-
-impl Random for HostRandom {
-    fn fill(&mut self, buf: &mut [u8]) {
-        if getrandom::fill(buf).is_err() {
-            self.failed = true;
-            buf.fill(0);
-        }
-    }
-}
-
 /// The entropy source failed; the request must be refused.
 #[derive(Debug)]
 pub struct RandomFailed;
@@ -96,7 +80,7 @@ impl Isolate {
             *cache = TokenCache::new(self.gate.config().token_cache_size);
             self.token_cache_generation.set(generation);
         }
-        let mut random = HostRandom::default();
+        let mut random = mcpgate_filter::random::OsRandom::default();
         let mut env = Env {
             now,
             random: &mut random,
@@ -106,7 +90,7 @@ impl Isolate {
             cache: Some(&mut cache),
         };
         let r = f(&self.gate, &mut env);
-        if random.failed {
+        if random.failed() {
             worker::console_error!("mcpgate: the runtime's random source failed");
             return Err(RandomFailed);
         }

@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 
 use mcpgate_filter::token_cache::TokenCache;
-use mcpgate_filter::{Env, Gate, Random};
+use mcpgate_filter::{Env, Gate};
 
 use crate::host_config::{HostConfig, StoreKind};
 use crate::jwks::{self, Trigger};
@@ -40,22 +40,6 @@ pub fn now_secs() -> u64 {
     now_ms() / 1000
 }
 
-/// WASI `random_get` through `getrandom`. A failure is remembered: the caller then discards
-/// the outcome instead of using predictable bytes.
-#[derive(Default)]
-struct HostRandom {
-    failed: bool,
-}
-
-impl Random for HostRandom {
-    fn fill(&mut self, buf: &mut [u8]) {
-        if getrandom::fill(buf).is_err() {
-            self.failed = true;
-            buf.fill(0);
-        }
-    }
-}
-
 /// The entropy source failed; the request must be refused.
 #[derive(Debug)]
 pub struct RandomFailed;
@@ -75,7 +59,7 @@ impl Vm {
             *cache = TokenCache::new(self.gate.config().token_cache_size);
             self.token_cache_generation.set(generation);
         }
-        let mut random = HostRandom::default();
+        let mut random = mcpgate_filter::random::OsRandom::default();
         let mut env = Env {
             now,
             random: &mut random,
@@ -85,7 +69,7 @@ impl Vm {
             cache: Some(&mut cache),
         };
         let r = f(&self.gate, &mut env);
-        if random.failed {
+        if random.failed() {
             log::error!("mcpgate: the host's random source failed");
             return Err(RandomFailed);
         }

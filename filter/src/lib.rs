@@ -26,6 +26,8 @@ pub mod http_cache;
 pub mod jwt;
 pub mod keys;
 pub mod pkce;
+#[cfg(feature = "os-random")]
+pub mod random;
 pub mod redirect_uri;
 pub mod respond;
 mod routes;
