@@ -1,7 +1,7 @@
 //! Built for `wasm32-unknown-unknown` by the test command. If anything in mcpgate-filter's
 //! dependency tree pulled in `std`, this crate would fail to link (duplicate panic handler /
 //! missing allocator shim), so a successful build proves the core is `no_std` + `alloc`.
-#![no_std]
+#![cfg_attr(target_arch = "wasm32", no_std)]
 #![cfg(target_arch = "wasm32")]
 
 extern crate alloc;
