@@ -8,6 +8,7 @@
 //! | `jwks_max_stale_seconds` | 86400 | keep serving the last good JWKS this long while refreshes fail |
 //! | `jwks_min_refetch_seconds` | 30 | at most one refetch per this period for tokens naming an unknown `kid` |
 //! | `store` | `"shared_data"` | one-time-use / revocation store: `"shared_data"` (per Envoy process) or `"none"` |
+//! | `native_rsa` | `true` | verify RS256 with Envoy's `verify_signature` (native BoringSSL); `false` forces the pure-Rust path (benchmarks) |
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,7 @@ pub const HOST_KEYS: &[&str] = &[
     "jwks_max_stale_seconds",
     "jwks_min_refetch_seconds",
     "store",
+    "native_rsa",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +41,7 @@ pub struct HostConfig {
     pub jwks_max_stale_seconds: u64,
     pub jwks_min_refetch_seconds: u64,
     pub store: StoreKind,
+    pub native_rsa: bool,
 }
 
 fn err(key: &str, problem: impl Into<String>) -> ConfigError {
@@ -161,6 +164,11 @@ impl HostConfig {
             jwks_max_stale_seconds,
             jwks_min_refetch_seconds: uint(host, "jwks_min_refetch_seconds", 30, 0, 3600)?,
             store,
+            native_rsa: match host.get("native_rsa") {
+                None => true,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(err("native_rsa", "must be true or false")),
+            },
         })
     }
 

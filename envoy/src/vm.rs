@@ -65,7 +65,10 @@ impl Vm {
             random: &mut random,
             upstream_keys: keys.as_deref(),
             store: self.host.store == StoreKind::SharedData,
-            native_rsa: Some(&self.native_rsa),
+            native_rsa: self
+                .host
+                .native_rsa
+                .then_some(&self.native_rsa as &dyn mcpgate_filter::jwt::NativeRsa),
             cache: Some(&mut cache),
         };
         let r = f(&self.gate, &mut env);
