@@ -6,11 +6,13 @@
 //! * [`envoy_setup`] — real Envoy running the mcpgate filter in front of the demo server;
 //! * [`harness`] — process, port and polling helpers for tests that run real Envoy.
 //! * [`jwt`] — decoding helpers for asserting on token contents.
+//! * [`hostile`] — the hostile-input suite, host-agnostic (cases, context, raw HTTP client).
 
 pub mod cognito;
 pub mod demo_mcp;
 pub mod envoy_setup;
 pub mod harness;
+pub mod hostile;
 pub mod journey;
 pub mod jwt;
 pub mod scenarios;
