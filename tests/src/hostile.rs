@@ -382,6 +382,9 @@ pub enum Expect {
     /// 302 back to the client's redirect URI with `error`, the client's `state` and RFC 9207
     /// `iss` = the proxy's base URL.
     Redirect { error: &'static str },
+    /// 302 back to the client's redirect URI with `error` and exactly this `state` (encoded
+    /// in the query, never breaking the header), and no cookie set.
+    RedirectState { error: &'static str, state: String },
     /// A bare status answered by the host itself (Envoy's own limits), never a 5xx.
     Status(u16),
     /// Forwarded to the demo MCP server's `whoami` (200): each header as the server saw it
@@ -417,6 +420,10 @@ impl fmt::Display for Expect {
             Self::Redirect { error } => {
                 write!(f, "302 to {REDIRECT_URI} with error={error}, state, iss")
             }
+            Self::RedirectState { error, state } => write!(
+                f,
+                "302 to {REDIRECT_URI} with error={error}, state={state:?}, no Set-Cookie"
+            ),
             Self::Status(s) => write!(f, "{s} from the host"),
             Self::Upstream(h) => write!(f, "200 from whoami with {h:?}, no Authorization"),
             Self::OneOf(v) => {
@@ -564,6 +571,20 @@ pub fn mismatch(expect: &Expect, answer: &Answer, base_url: &str) -> Option<Stri
                 && q.get("iss").map(String::as_str) == Some(base_url)
                 && !q.contains_key("code");
             (!ok).then(|| format!("Location {loc}"))
+        }),
+        Expect::RedirectState { error, state } => status(302).or_else(|| {
+            let loc = answer.header("location").unwrap_or("");
+            let q = query(loc).unwrap_or_default();
+            let ok = loc.starts_with(REDIRECT_URI)
+                && q.get("error").map(String::as_str) == Some(error)
+                && q.get("state") == Some(state)
+                && answer.header("set-cookie").is_none();
+            (!ok).then(|| {
+                format!(
+                    "Location {loc:?}, set-cookie {:?}",
+                    answer.header("set-cookie")
+                )
+            })
         }),
         Expect::Status(want) => status(*want),
         Expect::Upstream(want) => status(200).or_else(|| {
@@ -770,6 +791,12 @@ pub fn authority(base_url: &str) -> String {
 /// emulator, after everything else that uses its tokens.
 pub async fn run_all(base_url: &str, ctx: &HostileContext<'_>) -> Report {
     let mut report = Report::default();
+    // The unmodified base requests are accepted: each refusal below is due to its one change.
+    for case in controls_before(ctx) {
+        if let Err(f) = run_case(base_url, &case).await {
+            report.failures.push(f);
+        }
+    }
     for case in cases(ctx) {
         report.count(case.category);
         match (run_case(base_url, &case).await, case.known_bug) {
@@ -787,6 +814,12 @@ pub async fn run_all(base_url: &str, ctx: &HostileContext<'_>) -> Report {
                 f.why = format!("{bug}: {}", f.why);
                 report.known_bugs.push(f);
             }
+        }
+    }
+    // The values the table tampered with still work (nothing was consumed by a refusal).
+    for case in controls_after(ctx) {
+        if let Err(f) = run_case(base_url, &case).await {
+            report.failures.push(f);
         }
     }
     for (category, result) in spoofing_checks(base_url, ctx).await {
@@ -2164,6 +2197,55 @@ fn pkce_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
         &[("scope", "openid \"admin")],
         redirect("invalid_scope"),
     ));
+    let crlf = "x\r\nSet-Cookie: pwned=1\r\nLocation: https://evil.example/";
+    v.push(auth(
+        "with CRLF and headers in the state (reflected on an error)",
+        &[("state", crlf), ("code_challenge_method", "plain")],
+        Expect::RedirectState {
+            error: "invalid_request",
+            state: crlf.to_owned(),
+        },
+    ));
+    // Client ID Metadata Document URLs that must not be fetched or must fail closed.
+    for (name, url, desc) in [
+        (
+            "without a path",
+            "https://evil.example/",
+            "must be https with a path",
+        ),
+        (
+            "with userinfo",
+            "https://user@evil.example/meta.json",
+            "not a valid https URL",
+        ),
+        (
+            "with a fragment",
+            "https://evil.example/meta.json#x",
+            "not a valid https URL",
+        ),
+        (
+            "with dot segments",
+            "https://evil.example/a/../meta.json",
+            "not a valid https URL",
+        ),
+        (
+            "to the cloud metadata address (no cluster: fails closed)",
+            "https://169.254.169.254/latest/meta-data/iam",
+            "could not be fetched",
+        ),
+        (
+            "to the proxy itself (no cluster: fails closed)",
+            "https://127.0.0.1/register",
+            "could not be fetched",
+        ),
+    ] {
+        v.push(Case::new(
+            P,
+            format!("authorize with a metadata-document client_id {name}"),
+            Req::get(&ctx.authorize_target(url, &[])),
+            page_d(400, "invalid_client", desc),
+        ));
+    }
     let long_state = "s".repeat(2000);
     v.push(auth(
         "with a 2000-character state",
@@ -2980,6 +3062,63 @@ fn request_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
 // Checks outside the table
 // ------------------------------------------------------------------------------------------
 
+/// Base requests that must be accepted before the table runs (not counted as cases).
+pub fn controls_before(ctx: &HostileContext<'_>) -> Vec<Case> {
+    vec![
+        Case::new(
+            Category::Tokens,
+            "control: a hand-built m2m token with unchanged claims is accepted",
+            whoami_req(&ctx.m2m_with(&[]), &[]),
+            Expect::Upstream(vec![("x-mcpgate-client-id", Some("m2m-client".into()))]),
+        ),
+        Case::new(
+            Category::Pkce,
+            "control: the base authorization request shows the consent page",
+            Req::get(&ctx.authorize_target(&ctx.client_id, &[])),
+            Expect::Status(200),
+        ),
+    ]
+}
+
+/// Base requests with the context's values after the table ran: still accepted, so no
+/// refusal consumed them (not counted as cases). Uses them up.
+pub fn controls_after(ctx: &HostileContext<'_>) -> Vec<Case> {
+    let a = &ctx.approved_a;
+    let f = &ctx.consent_a;
+    vec![
+        Case::new(
+            Category::Sealed,
+            "control: the code is still redeemable",
+            ctx.code_form(&[]),
+            Expect::Status(200),
+        ),
+        Case::new(
+            Category::Sealed,
+            "control: and then single-use",
+            ctx.code_form(&[]),
+            oauth(400, "invalid_grant"),
+        ),
+        Case::new(
+            Category::Sealed,
+            "control: the refresh token still refreshes",
+            ctx.refresh_form(&ctx.refresh_token, &ctx.client_id),
+            Expect::Status(200),
+        ),
+        Case::new(
+            Category::Consent,
+            "control: the consent form is still accepted",
+            ctx.consent_req(&f.txn, &f.csrf, &[(&f.csrf_cookie.0, &f.csrf_cookie.1)]),
+            Expect::Status(302),
+        ),
+        Case::new(
+            Category::Consent,
+            "control: state and binding still reach the IdP code exchange (fake code refused)",
+            ctx.callback_req(&a.state, &[(&a.binding_cookie.0, &a.binding_cookie.1)]),
+            redirect("server_error"),
+        ),
+    ]
+}
+
 const SPOOFS: [(&str, &str); 7] = [
     ("x-mcpgate-sub", "admin"),
     ("X-Mcpgate-Username", "mallory"),
@@ -3088,4 +3227,108 @@ pub async fn still_serving(base_url: &str, ctx: &HostileContext<'_>) -> Result<(
         oauth(405, "invalid_request"),
     );
     run_case(base_url, &c).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Answer {
+        Answer {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn expectations_are_specific() {
+        let base = "http://127.0.0.1:1";
+        let a = answer(
+            400,
+            &[],
+            r#"{"error":"invalid_grant","error_description":"invalid authorization code"}"#,
+        );
+        assert!(mismatch(&oauth(400, "invalid_grant"), &a, base).is_none());
+        assert!(mismatch(&oauth(401, "invalid_grant"), &a, base).is_some());
+        assert!(mismatch(&oauth(400, "invalid_request"), &a, base).is_some());
+        assert!(mismatch(&oauth_d(400, "invalid_grant", "expired"), &a, base).is_some());
+
+        let www = "Bearer resource_metadata=\"x\", scope=\"openid\", error=\"invalid_token\", error_description=\"token expired\"";
+        let b = answer(401, &[("www-authenticate", www)], "{}");
+        assert!(mismatch(&invalid_token("token expired"), &b, base).is_none());
+        assert!(mismatch(&invalid_token("token too long"), &b, base).is_some());
+        assert!(mismatch(&no_token(), &b, base).is_some(), "error present");
+        let bare = answer(
+            401,
+            &[("www-authenticate", "Bearer resource_metadata=\"x\"")],
+            "",
+        );
+        assert!(mismatch(&no_token(), &bare, base).is_none());
+        assert!(mismatch(&invalid_token_any(), &bare, base).is_some());
+
+        let html = "<p><code>invalid_client</code>: unknown client_id</p>";
+        let p = answer(400, &[("content-type", "text/html; charset=utf-8")], html);
+        assert!(mismatch(&page_d(400, "invalid_client", "unknown"), &p, base).is_none());
+        assert!(mismatch(&page(400, "invalid_request"), &p, base).is_some());
+        let mut redirected = p.clone();
+        redirected
+            .headers
+            .push(("location".into(), "https://evil".into()));
+        assert!(mismatch(&page(400, "invalid_client"), &redirected, base).is_some());
+
+        let loc = format!("{REDIRECT_URI}?error=invalid_request&state=client-state&iss={base}");
+        let r = answer(302, &[("location", &loc)], "");
+        assert!(mismatch(&redirect("invalid_request"), &r, base).is_none());
+        assert!(mismatch(&redirect("access_denied"), &r, base).is_some());
+        let with_code = answer(302, &[("location", &format!("{loc}&code=x"))], "");
+        assert!(mismatch(&redirect("invalid_request"), &with_code, base).is_some());
+
+        let either = Expect::OneOf(vec![Expect::Status(431), oauth(400, "invalid_grant")]);
+        assert!(mismatch(&either, &a, base).is_none());
+        assert!(mismatch(&either, &b, base).is_some());
+
+        let who = r#"{"result":{"structuredContent":{"authorization_present":false,"headers":{"x-mcpgate-sub":"alice"}}}}"#;
+        let w = answer(200, &[], who);
+        let want = |v: Option<&str>| Expect::Upstream(vec![("x-mcpgate-sub", v.map(String::from))]);
+        assert!(mismatch(&want(Some("alice")), &w, base).is_none());
+        assert!(mismatch(&want(Some("admin")), &w, base).is_some());
+        assert!(mismatch(&want(None), &w, base).is_some());
+    }
+
+    #[test]
+    fn answers_are_read_whole_and_dechunked() {
+        let raw = b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 2\r\n\r\nok";
+        assert!(complete(raw));
+        assert!(!complete(&raw[..raw.len() - 1]));
+        let a = parse_answer(raw).unwrap();
+        assert_eq!((a.status, a.text().as_str()), (413, "ok"));
+        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        assert!(complete(chunked));
+        assert_eq!(parse_answer(chunked).unwrap().text(), "abcde");
+    }
+
+    #[test]
+    fn tamperings_change_every_value() {
+        let v = "k1.QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo";
+        for (how, t) in tamperings(v) {
+            assert_ne!(t, v, "{how}");
+        }
+        assert!(Req::get("/mcp/../x")
+            .to_bytes("h:1")
+            .starts_with(b"GET /mcp/../x HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
 }
