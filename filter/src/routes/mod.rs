@@ -240,14 +240,21 @@ pub(crate) fn respond_with(r: Response) -> Outcome {
 pub(crate) fn spoofable(gate: &Gate, headers: &[(&str, &str)]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (name, _) in headers {
-        if let Some(known) = gate
-            .strip_headers
-            .iter()
-            .find(|h| h.eq_ignore_ascii_case(name))
-        {
-            if !out.contains(known) {
-                out.push(known.clone());
-            }
+        // `x_mcpgate_sub` counts too: some backends read `_` as `-`.
+        let spoofs = gate.strip_headers.iter().any(|h| {
+            h.len() == name.len()
+                && h.bytes().zip(name.bytes()).all(|(a, b)| {
+                    let b = if b == b'_' {
+                        b'-'
+                    } else {
+                        b.to_ascii_lowercase()
+                    };
+                    a == b
+                })
+        });
+        let name = name.to_ascii_lowercase();
+        if spoofs && !out.contains(&name) {
+            out.push(name);
         }
     }
     out

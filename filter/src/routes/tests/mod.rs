@@ -694,6 +694,11 @@ fn mcp_path_case_and_subpaths_are_guarded_and_confusing_paths_refused() {
         .forward();
     assert!(f.remove_headers.iter().any(|h| h == "x-mcpgate-sub"));
     assert!(f.set_headers.is_empty());
+    // Some backends read `_` as `-`: the underscore spelling is removed too, as sent.
+    let f = w
+        .send("GET", "/health", &[("X_MCPGATE_SUB", "admin")], "")
+        .forward();
+    assert_eq!(f.remove_headers, ["x_mcpgate_sub"]);
 }
 
 // ---- registration ----
