@@ -12,7 +12,7 @@ printf '%s\n' "$table"
 if [ -n "$table" ]; then
   {
     printf '\n## The Worker in workerd (wrangler dev --local)\n\n'
-    printf 'Bundle: %s\n\n' "$size_line"
+    printf '%s\n\n' "$size_line"
     printf '%s\n' "$table"
     printf '\nCPU is user+system time of the workerd processes divided by requests; wrangler'"'"'s local\n'
     printf 'runtime adds its own per-request work, so compare rows with the 401 baseline.\n'
