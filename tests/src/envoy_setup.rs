@@ -11,7 +11,6 @@
 //! ```
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
 use crate::demo_mcp::{DemoMcp, DemoMcpHandle};
-use crate::harness::{free_port, repo_root, EnvoyProcess};
+use crate::harness::{free_port, EnvoyProcess};
 
 /// Startup deadline for Envoy (V8 compiles the module once per VM).
 pub const ENVOY_STARTUP: Duration = Duration::from_secs(60);
@@ -32,31 +31,9 @@ pub const JWT_SIGNING_KEY: &str = "e2e-signing-key-0123456789abcdef0123456789abc
 /// check when it is up to date) and returns the `.wasm` path.
 pub fn filter_wasm() -> anyhow::Result<PathBuf> {
     static WASM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    WASM.get_or_init(|| {
-        let script = repo_root().join("scripts").join("build-envoy-filter.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .current_dir(repo_root())
-            .output()
-            .map_err(|e| format!("running {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed:\n{}",
-                script.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let path = stdout
-            .lines()
-            .rev()
-            .find(|l| l.ends_with(".wasm"))
-            .map(PathBuf::from)
-            .ok_or_else(|| format!("no .wasm path in the output of {}", script.display()))?;
-        Ok(path)
-    })
-    .clone()
-    .map_err(anyhow::Error::msg)
+    WASM.get_or_init(|| crate::harness::build_artifact("build-envoy-filter.sh", ".wasm"))
+        .clone()
+        .map_err(anyhow::Error::msg)
 }
 
 /// How to start a [`GateStack`].

@@ -424,6 +424,30 @@ impl EnvoyProcess {
     }
 }
 
+/// Runs `scripts/<script>` from the repository root and returns the last line of its output
+/// ending with `suffix` (the artifact it built), as a path.
+pub fn build_artifact(script: &str, suffix: &str) -> Result<PathBuf, String> {
+    let script = repo_root().join("scripts").join(script);
+    let out = Command::new("bash")
+        .arg(&script)
+        .current_dir(repo_root())
+        .output()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .find(|l| l.ends_with(suffix))
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("no {suffix} path in the output of {}", script.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,29 +31,9 @@ pub const JWT_SIGNING_KEY: &str = "e2e-signing-key-0123456789abcdef0123456789abc
 /// Runs `scripts/build-worker.sh` once per test process; returns the `shim.mjs` path.
 pub fn worker_bundle() -> anyhow::Result<PathBuf> {
     static SHIM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    SHIM.get_or_init(|| {
-        let script = repo_root().join("scripts").join("build-worker.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .current_dir(repo_root())
-            .output()
-            .map_err(|e| format!("running {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed:\n{}",
-                script.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .rev()
-            .find(|l| l.ends_with("shim.mjs"))
-            .map(PathBuf::from)
-            .ok_or_else(|| format!("no shim.mjs path in the output of {}", script.display()))
-    })
-    .clone()
-    .map_err(anyhow::Error::msg)
+    SHIM.get_or_init(|| crate::harness::build_artifact("build-worker.sh", "shim.mjs"))
+        .clone()
+        .map_err(anyhow::Error::msg)
 }
 
 /// `edge-worker/node_modules/.bin/wrangler` (installed by the build script).
