@@ -260,6 +260,19 @@ impl World {
         (client_id, q.get("code").unwrap().to_string())
     }
 
+    /// The IdP sends the browser back to the callback with code `c` and the state it was given.
+    fn callback(&mut self, idp_redirect: &Response) -> Response {
+        let state = query_of(location(idp_redirect))
+            .get("state")
+            .unwrap()
+            .to_string();
+        self.get(&format!(
+            "/auth/callback?code=c&state={}",
+            form::encode(&state)
+        ))
+        .response()
+    }
+
     fn redeem(&mut self, client_id: &str, code: &str) -> Response {
         self.post_form(
             "/token",
@@ -1020,16 +1033,7 @@ fn callback_idp_unavailable_and_rejecting() {
         let mut w = World::new(json!({}));
         w.idp = idp;
         let (_, redirect) = w.through_consent();
-        let state = query_of(location(&redirect))
-            .get("state")
-            .unwrap()
-            .to_string();
-        let r = w
-            .get(&format!(
-                "/auth/callback?code=c&state={}",
-                form::encode(&state)
-            ))
-            .response();
+        let r = w.callback(&redirect);
         assert_redirect_error(&r, error);
     }
 }
@@ -1039,16 +1043,7 @@ fn callback_without_keys_asks_host_then_fails_softly() {
     let mut w = World::new(json!({}));
     w.keys = None;
     let (_, redirect) = w.through_consent();
-    let state = query_of(location(&redirect))
-        .get("state")
-        .unwrap()
-        .to_string();
-    let r = w
-        .get(&format!(
-            "/auth/callback?code=c&state={}",
-            form::encode(&state)
-        ))
-        .response();
+    let r = w.callback(&redirect);
     assert_eq!(w.need_keys, 1);
     assert_redirect_error(&r, "temporarily_unavailable");
 }
