@@ -167,6 +167,10 @@ pub struct Config {
     pub claim_headers: Vec<(String, String)>,
     pub group_rules: Vec<GroupRule>,
     pub max_body_bytes: usize,
+    /// Request-header limit on every route: names and values, pseudo-headers excluded (431).
+    pub max_header_bytes: usize,
+    /// Most request headers on every route, pseudo-headers excluded (431).
+    pub max_headers: usize,
     /// Verified tokens remembered per VM / isolate (0 disables the cache).
     pub token_cache_size: usize,
     /// Requests per minute to /register, /authorize and /token per client address (0: off).
@@ -217,6 +221,8 @@ pub const KEYS: &[&str] = &[
     "claim_headers",
     "group_rules",
     "max_body_bytes",
+    "max_header_bytes",
+    "max_headers",
     "token_cache_size",
     "rate_limit_per_address",
     "rate_limit_per_client",
@@ -453,6 +459,8 @@ pub fn parse_map(
             claim_headers,
             group_rules,
             max_body_bytes: r.uint("max_body_bytes", 64 * 1024, 1024, 1024 * 1024)? as usize,
+            max_header_bytes: r.uint("max_header_bytes", 32 * 1024, 4096, 1024 * 1024)? as usize,
+            max_headers: r.uint("max_headers", 100, 16, 1000)? as usize,
             token_cache_size: r.uint("token_cache_size", 256, 0, 65_536)? as usize,
             rate_limit_per_address: r.uint("rate_limit_per_address", 120, 0, 1_000_000)? as u32,
             rate_limit_per_client: r.uint("rate_limit_per_client", 60, 0, 1_000_000)? as u32,
@@ -695,6 +703,8 @@ const INT_KEYS: &[&str] = &[
     "access_token_max_lifetime",
     "refresh_token_lifetime",
     "max_body_bytes",
+    "max_header_bytes",
+    "max_headers",
     "token_cache_size",
     "rate_limit_per_address",
     "rate_limit_per_client",

@@ -146,7 +146,26 @@ fn ambiguous_path(path: &str) -> bool {
         || path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
+/// More headers, or more header bytes, than the configuration allows (pseudo-headers, which
+/// the host limits itself, are not counted).
+fn headers_too_large(gate: &Gate, req: &Request) -> bool {
+    let mut count = 0;
+    let mut bytes = 0;
+    for (name, value) in req.headers.iter().filter(|(n, _)| !n.starts_with(':')) {
+        count += 1;
+        bytes += name.len() + value.len();
+    }
+    count > gate.cfg.max_headers || bytes > gate.cfg.max_header_bytes
+}
+
 pub(crate) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
+    if headers_too_large(gate, req) {
+        return respond_with(respond::oauth_error(
+            431,
+            "invalid_request",
+            "request headers too large",
+        ));
+    }
     let path = req.path_only();
     if ambiguous_path(path) {
         return respond_with(respond::oauth_error(

@@ -714,6 +714,37 @@ fn mcp_path_case_and_subpaths_are_guarded_and_confusing_paths_refused() {
     assert_eq!(f.remove_headers, ["x_mcpgate_sub"]);
 }
 
+#[test]
+fn oversized_or_too_many_headers_are_431_on_every_route() {
+    let mut w = World::new(json!({"max_header_bytes": 4096, "max_headers": 16}));
+    let big = "a".repeat(4096);
+    let many: Vec<(String, String)> = (0..17).map(|i| (format!("x-h{i}"), "v".into())).collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    for (method, path) in [
+        ("POST", "/mcp"),
+        ("POST", "/token"),
+        ("GET", "/authorize"),
+        ("GET", "/.well-known/oauth-authorization-server"),
+        ("GET", "/anything-else"),
+    ] {
+        let r = w.send(method, path, &[("x-big", &big)], "").response();
+        assert_oauth_error(&r, 431, "invalid_request");
+        assert_eq!(
+            body_json(&r)["error_description"],
+            "request headers too large"
+        );
+        let r = w.send(method, path, &many, "").response();
+        assert_oauth_error(&r, 431, "invalid_request");
+    }
+    // Just inside both limits; pseudo-headers are the host's to limit and do not count.
+    let mut inside = many[..16].to_vec();
+    inside.push((":path", &big));
+    assert_eq!(w.send("POST", "/mcp", &inside, "").response().status, 401);
+    let fits = "a".repeat(4096 - "x-big".len());
+    let r = w.send("POST", "/mcp", &[("x-big", &fits)], "").response();
+    assert_eq!(r.status, 401);
+}
+
 // ---- registration ----
 
 #[test]
