@@ -7,7 +7,8 @@
 //! codes, tokens, consent forms and cookies) through the real flow against a base URL, and
 //! [`run_all`] sends every case with a raw HTTP/1.1 client (exact bytes, no redirects followed,
 //! no normalisation of the path) and compares the answers. Envoy runs it in
-//! `tests/tests/hostile_envoy.rs`; the Worker can call the same functions.
+//! `tests/tests/hostile_envoy.rs`, the Worker in `tests/tests/hostile_worker.rs`; where a
+//! platform changes a request before the core sees it, the case says so ([`Platform`]).
 //!
 //! The proxy must run with `accepted_client_ids = ["m2m-client"]`, `accepted_client_scopes =
 //! []`, a store (one-time codes, refresh reuse detection) and `jwks_min_refetch_seconds = 0`
@@ -647,6 +648,19 @@ impl Category {
     }
 }
 
+/// What the platform in front of the core does to a request before the core sees it, where
+/// that changes the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    /// Envoy: the raw `:path` reaches the filter; Envoy's own limits (60 KiB of headers, 100
+    /// headers) answer 431 before it; repeated headers arrive joined.
+    Envoy,
+    /// Cloudflare Workers (workerd): the URL is parsed (WHATWG) before the Worker runs, so
+    /// dot segments (`/x/../mcp`, `%2e%2e`) arrive resolved and the Worker routes and forwards
+    /// the resolved path; the core's own header limits apply.
+    Worker,
+}
+
 /// One hostile request and the answer it must get.
 #[derive(Clone, Debug)]
 pub struct Case {
@@ -659,6 +673,8 @@ pub struct Case {
     /// A filter bug the core owner has to fix: the case is expected to fail until then, and
     /// the run reports it apart (and as a failure once it unexpectedly passes).
     pub known_bug: Option<&'static str>,
+    /// Why this case cannot reach the core on this platform (not run, listed in the report).
+    pub skip: Option<&'static str>,
 }
 
 impl Case {
@@ -670,7 +686,14 @@ impl Case {
             expect,
             headers: Vec::new(),
             known_bug: None,
+            skip: None,
         }
+    }
+    fn skip_if(mut self, skip: bool, why: &'static str) -> Self {
+        if skip {
+            self.skip = Some(why);
+        }
+        self
     }
     fn with_header(mut self, name: &'static str, value: &str) -> Self {
         self.headers.push((name, value.to_owned()));
@@ -716,6 +739,8 @@ pub struct Report {
     pub failures: Vec<Failure>,
     /// Cases marked [`Case::known_bug`] that still fail as known.
     pub known_bugs: Vec<Failure>,
+    /// Cases not run on this platform, with the reason.
+    pub skipped: Vec<(String, &'static str)>,
 }
 
 impl Report {
@@ -732,6 +757,9 @@ impl fmt::Display for Report {
         writeln!(f, "{} hostile cases", self.total())?;
         for (c, n) in &self.per_category {
             writeln!(f, "  {:<34} {n}", c.name())?;
+        }
+        for (name, why) in &self.skipped {
+            writeln!(f, "not run: {name}: {why}")?;
         }
         for k in &self.known_bugs {
             writeln!(f, "KNOWN FILTER BUG {k}")?;
@@ -754,7 +782,11 @@ pub async fn run_case(base_url: &str, case: &Case) -> Result<(), Failure> {
         actual,
         why,
     };
-    let answer = match send(&authority, &case.request).await {
+    let mut answer = send(&authority, &case.request).await;
+    if answer.as_ref().is_ok_and(dev_proxy_dropped) {
+        answer = send(&authority, &case.request).await;
+    }
+    let answer = match answer {
         Ok(a) => a,
         Err(e) => return Err(fail(String::new(), format!("no answer: {e:#}"))),
     };
@@ -773,6 +805,17 @@ pub async fn run_case(base_url: &str, case: &Case) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// `wrangler dev`'s own proxy lost its pooled connection to the Worker: after the Worker
+/// answered a streamed (chunked) body before reading all of it (an oversized body's 413), the
+/// next request on that connection fails in the proxy, which answers this 503 itself (and
+/// retries only GET and HEAD). Cloudflare's edge has no such hop; the case is sent once more.
+fn dev_proxy_dropped(answer: &Answer) -> bool {
+    answer.status == 503
+        && answer
+            .text()
+            .starts_with("Your worker restarted mid-request.")
 }
 
 /// `127.0.0.1:port` of `http://127.0.0.1:port`.
@@ -798,6 +841,10 @@ pub async fn run_all(base_url: &str, ctx: &HostileContext<'_>) -> Report {
         }
     }
     for case in cases(ctx) {
+        if let Some(why) = case.skip {
+            report.skipped.push((case.name.clone(), why));
+            continue;
+        }
         report.count(case.category);
         match (run_case(base_url, &case).await, case.known_bug) {
             (Ok(()), None) => {}
@@ -963,6 +1010,7 @@ pub fn hs256(header: &str, claims: &str, secret: &[u8]) -> String {
 /// Everything the cases need, obtained through the real flow against one proxy.
 pub struct HostileContext<'a> {
     pub base_url: String,
+    pub platform: Platform,
     /// The emulator behind the proxy (mints IdP tokens; the retired-key check rotates its keys).
     pub idp: &'a EmulatorHandle,
     /// A registered client with [`REDIRECT_URI`], and another one.
@@ -996,7 +1044,11 @@ pub struct HostileContext<'a> {
 
 impl<'a> HostileContext<'a> {
     /// Registers clients and signs alice in (several times) against `base_url`.
-    pub async fn build(base_url: &str, idp: &'a EmulatorHandle) -> anyhow::Result<Self> {
+    pub async fn build(
+        base_url: &str,
+        idp: &'a EmulatorHandle,
+        platform: Platform,
+    ) -> anyhow::Result<Self> {
         let mut j = Journey::register(base_url).await?;
         let other = Journey::register(base_url).await?;
 
@@ -1041,6 +1093,7 @@ impl<'a> HostileContext<'a> {
 
         Ok(Self {
             base_url: base_url.to_owned(),
+            platform,
             idp,
             client_id: j.client_id.clone(),
             other_client_id: other.client_id.clone(),
@@ -2741,6 +2794,7 @@ fn request_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
     use Category::Requests as Q;
     let mut v = Vec::new();
     let too_large = "request body too large";
+    let worker = ctx.platform == Platform::Worker;
 
     // Oversized bodies.
     let big = vec![b' '; 64 * 1024 + 1];
@@ -2760,34 +2814,65 @@ fn request_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
             oauth_d(413, "invalid_request", too_large),
         ));
     }
+    // Streamed, so only a capped read can refuse it. In `wrangler dev` a body much larger than
+    // the cap is still being streamed through its proxy when the 413 comes, which the proxy
+    // reports as a 503 of its own: the Worker gets 128 KiB, already twice the cap.
+    let streamed = if worker { 128 * 1024 } else { 1024 * 1024 };
     v.push(Case::new(
         Q,
-        "/token with a 1 MiB chunked body",
+        format!("/token with a {} KiB chunked body", streamed / 1024),
         Req::new("POST", "/token")
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(vec![b'a'; 1024 * 1024])
+            .body(vec![b'a'; streamed])
             .chunked(),
         oauth_d(413, "invalid_request", too_large),
     ));
 
-    // Oversized headers: Envoy's own limit (60 KiB of headers, 100 headers) answers 431.
+    // Oversized headers: the core's limits (32 KiB, 100 headers) on every route, below
+    // Envoy's own (60 KiB, 100 headers), which answer first beyond them.
+    let headers_too_large = oauth_d(431, "invalid_request", "request headers too large");
+    // Beyond Envoy's limit: Envoy's bare 431, the core's on Workers.
+    let host_limit = if worker {
+        headers_too_large.clone()
+    } else {
+        Expect::Status(431)
+    };
+    v.push(Case::new(
+        Q,
+        "one 40 KiB header on /mcp",
+        mcp_req(None).header("x-big", "a".repeat(40 * 1024)),
+        headers_too_large.clone(),
+    ));
+    v.push(Case::new(
+        Q,
+        "a 40 KiB cookie on /consent",
+        ctx.consent_req(&ctx.consent_a.txn, &ctx.consent_a.csrf, &[])
+            .header("cookie", format!("x={}", "c".repeat(40 * 1024))),
+        headers_too_large.clone(),
+    ));
+    v.push(Case::new(
+        Q,
+        "one 40 KiB header on a forwarded path",
+        Req::get("/health").header("x-big", "a".repeat(40 * 1024)),
+        headers_too_large.clone(),
+    ));
     v.push(Case::new(
         Q,
         "one 100 KiB header",
         mcp_req(None).header("x-big", "a".repeat(100 * 1024)),
-        Expect::Status(431),
+        host_limit.clone(),
     ));
     let mut many = mcp_req(None);
     for i in 0..150 {
         many = many.header(&format!("x-h{i}"), "v");
     }
-    v.push(Case::new(Q, "150 headers", many, Expect::Status(431)));
+    v.push(Case::new(Q, "150 headers", many, host_limit.clone()));
     v.push(Case::new(
         Q,
         "a 100 KiB cookie on /consent",
         ctx.consent_req(&ctx.consent_a.txn, &ctx.consent_a.csrf, &[])
             .header("cookie", format!("x={}", "c".repeat(100 * 1024))),
-        Expect::Status(431),
+        host_limit,
     ));
 
     // Wrong content types and bodies.
@@ -2981,26 +3066,29 @@ fn request_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
         oauth_d(400, "invalid_request", dup),
     ));
 
-    // Path confusion.
-    let ambiguous = "ambiguous request path";
-    for path in [
-        "/mcp/../register",
-        "//mcp",
-        "/%2fmcp",
-        "/mcp%2F..",
-        "/mcp/%2e%2e/register",
-        "/./mcp",
-        "/x/../mcp",
-        "/mcp%00",
-        "/%2E%2E/mcp",
-        "/register/..",
-        "/mcp/..%5cregister",
+    // Path confusion. On Workers the platform resolves dot segments first: the request is
+    // then the resolved path's, routed and forwarded as such (what the resolved request gets).
+    let ambiguous = oauth_d(400, "invalid_request", "ambiguous request path");
+    let as_alice = Expect::Upstream(vec![("x-mcpgate-sub", Some(ctx.alice_sub.clone()))]);
+    for (path, resolved) in [
+        ("/mcp/../register", oauth(400, "invalid_redirect_uri")),
+        ("//mcp", ambiguous.clone()),
+        ("/%2fmcp", ambiguous.clone()),
+        ("/mcp%2F..", ambiguous.clone()),
+        ("/mcp/%2e%2e/register", oauth(400, "invalid_redirect_uri")),
+        ("/./mcp", as_alice.clone()),
+        ("/x/../mcp", as_alice.clone()),
+        ("/mcp%00", ambiguous.clone()),
+        ("/%2E%2E/mcp", as_alice.clone()),
+        // "/", which is no route of the proxy's: forwarded, and the demo server has no page.
+        ("/register/..", Expect::Status(404)),
+        ("/mcp/..%5cregister", ambiguous.clone()),
     ] {
         v.push(Case::new(
             Q,
             format!("path {path}"),
             mcp_req(Some(format!("Bearer {}", ctx.access_token).as_bytes())).tap_target(path),
-            oauth_d(400, "invalid_request", ambiguous),
+            if worker { resolved } else { ambiguous.clone() },
         ));
     }
     v.push(Case::new(
@@ -3008,10 +3096,7 @@ fn request_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
         "path /mcp\\..\\register (raw backslash)",
         mcp_req(None).tap_target("/mcp\\..\\register"),
         // Envoy's HTTP/1 parser or the core: either way a 400.
-        Expect::OneOf(vec![
-            oauth_d(400, "invalid_request", ambiguous),
-            Expect::Status(400),
-        ]),
+        Expect::OneOf(vec![ambiguous, Expect::Status(400)]),
     ));
     v.push(Case::new(
         Q,
@@ -3025,12 +3110,19 @@ fn request_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
         mcp_req(Some(b"Bearer x.y.z")).tap_target("/Mcp/sub"),
         invalid_token_any(),
     ));
-    v.push(Case::new(
-        Q,
-        "absolute-form target to the MCP path",
-        mcp_req(None).tap_target(&format!("{}/mcp", ctx.base_url)),
-        Expect::OneOf(vec![no_token(), Expect::Status(400)]),
-    ));
+    v.push(
+        Case::new(
+            Q,
+            "absolute-form target to the MCP path",
+            mcp_req(None).tap_target(&format!("{}/mcp", ctx.base_url)),
+            Expect::OneOf(vec![no_token(), Expect::Status(400)]),
+        )
+        .skip_if(
+            worker,
+            "workerd's HTTP server answers absolute-form targets with its own 500 (an \
+             invalid-URL exception) before the Worker runs; on Cloudflare the edge parses them",
+        ),
+    );
 
     // Methods.
     for (method, path, allow) in [

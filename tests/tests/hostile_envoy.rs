@@ -3,7 +3,7 @@
 //! must not have trapped.
 
 use mcpgate_e2e::envoy_setup::{GateOptions, GateStack};
-use mcpgate_e2e::hostile::{run_all, HostileContext};
+use mcpgate_e2e::hostile::{run_all, HostileContext, Platform};
 use serde_json::json;
 
 #[tokio::test]
@@ -18,7 +18,7 @@ async fn hostile_inputs_get_their_specific_refusals_and_the_vm_survives() {
     )
     .await
     .unwrap();
-    let ctx = HostileContext::build(&stack.base_url, &stack.idp)
+    let ctx = HostileContext::build(&stack.base_url, &stack.idp, Platform::Envoy)
         .await
         .unwrap();
     let report = run_all(&stack.base_url, &ctx).await;
