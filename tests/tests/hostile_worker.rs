@@ -1,5 +1,7 @@
 //! The hostile-input suite (`mcpgate_e2e::hostile`) against the Worker in real workerd
-//! (`wrangler dev --local`): the same cases as in Envoy, then the Worker must still serve.
+//! (`wrangler dev --local`): the same cases as in Envoy (with what the platform does first,
+//! `Platform::Worker`), then wrangler must still run, the wasm must not have trapped, and the
+//! Worker must still serve (the suite's last checks).
 
 use mcpgate_e2e::hostile::{run_all, HostileContext, Platform};
 use mcpgate_e2e::worker_setup::{WorkerOptions, WorkerStack};
@@ -27,6 +29,17 @@ async fn hostile_inputs_get_their_specific_refusals_in_the_worker() {
         stack.wrangler.try_exit_status().is_none(),
         "wrangler exited during the suite; log {}",
         stack.wrangler.log_path().display()
+    );
+    // A Rust panic in the wasm module shows as an `unreachable` trap in workerd's log.
+    let log = stack.wrangler.log();
+    let traps: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("panicked") || l.contains("RuntimeError: unreachable"))
+        .collect();
+    assert!(
+        traps.is_empty(),
+        "the Worker's wasm trapped:\n{}",
+        traps.join("\n")
     );
     assert!(report.total() >= 120, "only {} cases", report.total());
     assert!(
