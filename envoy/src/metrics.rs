@@ -1,7 +1,8 @@
-//! Counters visible in Envoy's `/stats` (`mcpgate.*`). Envoy aggregates counters of the same
-//! name across VMs (workers), so each VM defines its own ids for the same names.
+//! Counters and gauges visible in Envoy's `/stats` (`mcpgate.*`). Envoy aggregates metrics of
+//! the same name across VMs (workers), so each VM defines its own ids for the same names, and
+//! gauges move by deltas: each shows the sum over the process's VMs.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use proxy_wasm::hostcalls;
@@ -10,6 +11,9 @@ use proxy_wasm::types::MetricType;
 #[derive(Debug, Default)]
 pub struct Metrics {
     ids: RefCell<BTreeMap<String, u32>>,
+    /// The sizes this VM last added to the cache gauges.
+    token_cache_entries: Cell<usize>,
+    http_cache_entries: Cell<usize>,
 }
 
 pub const REQUESTS_ALLOWED: &str = "mcpgate.requests_allowed";
@@ -17,6 +21,10 @@ pub const JWKS_FETCH_OK: &str = "mcpgate.jwks_fetch_ok";
 pub const JWKS_FETCH_FAILED: &str = "mcpgate.jwks_fetch_failed";
 pub const IDP_CALLS_OK: &str = "mcpgate.idp_calls_ok";
 pub const IDP_CALLS_FAILED: &str = "mcpgate.idp_calls_failed";
+/// Gauge: verified tokens cached (each VM's cache is bounded by `token_cache_size`).
+pub const TOKEN_CACHE_ENTRIES: &str = "mcpgate.token_cache_entries";
+/// Gauge: cached IdP answers (Client ID Metadata Documents; bounded per VM).
+pub const HTTP_CACHE_ENTRIES: &str = "mcpgate.http_cache_entries";
 
 impl Metrics {
     /// Defines the fixed counters up front so they show (as 0) before anything happened.
@@ -31,14 +39,25 @@ impl Metrics {
         ] {
             m.id(name);
         }
+        for name in [TOKEN_CACHE_ENTRIES, HTTP_CACHE_ENTRIES] {
+            m.gauge_id(name);
+        }
         m
     }
 
     fn id(&self, name: &str) -> Option<u32> {
+        self.define(MetricType::Counter, name)
+    }
+
+    fn gauge_id(&self, name: &str) -> Option<u32> {
+        self.define(MetricType::Gauge, name)
+    }
+
+    fn define(&self, kind: MetricType, name: &str) -> Option<u32> {
         if let Some(id) = self.ids.borrow().get(name) {
             return Some(*id);
         }
-        let id = hostcalls::define_metric(MetricType::Counter, name).ok()?;
+        let id = hostcalls::define_metric(kind, name).ok()?;
         self.ids.borrow_mut().insert(name.to_string(), id);
         Some(id)
     }
@@ -46,6 +65,28 @@ impl Metrics {
     pub fn inc(&self, name: &str) {
         if let Some(id) = self.id(name) {
             let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+
+    /// Moves this VM's share of the cache gauges to the caches' current sizes (a host call only
+    /// when a size changed).
+    pub fn cache_sizes(&self, token_cache: usize, http_cache: usize) {
+        self.set_share(TOKEN_CACHE_ENTRIES, &self.token_cache_entries, token_cache);
+        self.set_share(HTTP_CACHE_ENTRIES, &self.http_cache_entries, http_cache);
+    }
+
+    fn set_share(&self, name: &str, last: &Cell<usize>, now: usize) {
+        let before = last.get();
+        if before == now {
+            return;
+        }
+        let delta = i64::try_from(now)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::try_from(before).unwrap_or(i64::MAX));
+        if let Some(id) = self.gauge_id(name) {
+            if hostcalls::increment_metric(id, delta).is_ok() {
+                last.set(now);
+            }
         }
     }
 

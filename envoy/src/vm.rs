@@ -72,6 +72,9 @@ impl Vm {
             cache: Some(&mut cache),
         };
         let r = f(&self.gate, &mut env);
+        if let Ok(http_cache) = self.http_cache.try_borrow() {
+            self.metrics.cache_sizes(cache.len(), http_cache.len());
+        }
         if random.failed() {
             log::error!("mcpgate: the host's random source failed");
             return Err(RandomFailed);

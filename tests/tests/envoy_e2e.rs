@@ -157,3 +157,30 @@ async fn oversized_oauth_body_is_refused_with_413() {
         json!({"error": "invalid_request", "error_description": "request body too large"})
     );
 }
+
+/// The verified-token cache stays within `token_cache_size` however many distinct valid
+/// tokens arrive (`mcpgate.token_cache_entries`, the sum over the VMs: one worker here).
+#[tokio::test]
+async fn token_cache_stays_within_its_bound() {
+    let stack = start(m2m_options::<GateOptions>().set("token_cache_size", json!(8))).await;
+    let first = m2m_token(&stack).await;
+    wait_accepted(&stack, &first).await;
+    let entries = || async { stack.counter("mcpgate.token_cache_entries").await.unwrap() };
+    assert_eq!(entries().await, 1, "the accepted token is cached");
+    for i in 0..30 {
+        let token = stack
+            .idp
+            .mint(
+                &MintRequest::template(TokenTemplate::Machine, "", "m2m-client")
+                    .claim("jti", json!(format!("bound-{i}"))),
+            )
+            .unwrap();
+        let (status, _, body) = call_whoami(&stack, Some(&token)).await;
+        assert_eq!(status, 200, "token {i}: {body}");
+    }
+    assert_eq!(entries().await, 8, "30 distinct tokens, 8 cached");
+    // A cached token still hits (the cache works, it is not merely empty).
+    let (status, _, _) = call_whoami(&stack, Some(&first)).await;
+    assert_eq!(status, 200);
+    assert_eq!(entries().await, 8);
+}
