@@ -12,15 +12,20 @@
 //!
 //! The proxy must run with `accepted_client_ids = ["m2m-client"]`, `accepted_client_scopes =
 //! []`, a store (one-time codes, refresh reuse detection) and `jwks_min_refetch_seconds = 0`
-//! (the retired-key check waits for a refetch). Values that only expire with time (codes,
-//! transactions, the proxy's own access tokens) are not tested expired: the emulator cannot
-//! move the proxy's clock. Expired IdP tokens are (their `exp` is minted in the past).
+//! (the retired-key check waits for a refetch), and the harness's `JWT_SIGNING_KEY`: sealed
+//! values are tested expired and under a retired key by sealing them again in the test
+//! ([`ProxySealer`]), as the proxy's clock cannot be moved. Expired IdP tokens are minted with
+//! their `exp` in the past.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use mcpgate_filter::config::{Secret, SigningAlgorithm};
+use mcpgate_filter::keys::KeyRing;
+use mcpgate_filter::random::OsRandom;
+use mcpgate_filter::seal::{self, Kind as SealKind};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use rsa::pkcs1v15::{Signature, SigningKey};
@@ -907,6 +912,60 @@ pub struct Approved {
     pub binding_cookie: (String, String),
 }
 
+/// The proxy's own sealing, done by the test with the proxy's key (the harness's
+/// `JWT_SIGNING_KEY`, through `mcpgate-filter`): a value the proxy sealed is opened and sealed
+/// again with an expiry in the past, or under a key the proxy no longer holds (one rotated out
+/// of `previous_jwt_signing_keys`). Values that only expire with time can so be tested expired
+/// without moving the proxy's clock.
+pub struct ProxySealer {
+    current: KeyRing,
+    retired: KeyRing,
+}
+
+impl fmt::Debug for ProxySealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProxySealer")
+    }
+}
+
+impl ProxySealer {
+    pub fn new(signing_key: &str) -> anyhow::Result<Self> {
+        let ring = |secret: &str| {
+            KeyRing::new(&[Secret::new(secret.to_owned())], SigningAlgorithm::Hs256)
+                .context("cannot derive the proxy's keys")
+        };
+        Ok(Self {
+            current: ring(signing_key)?,
+            retired: ring("e2e-retired-signing-key-0123456789abcdef0123456789")?,
+        })
+    }
+
+    /// `sealed` (a value the proxy sealed as `kind`), sealed again with the same content.
+    pub fn reseal(&self, kind: SealKind, sealed: &str, how: Reseal) -> anyhow::Result<String> {
+        let content: Value = seal::unseal(&self.current, kind, sealed, 0)
+            .map_err(|e| anyhow::anyhow!("cannot open the proxy's {kind:?}: {e:?}"))?;
+        let now = crate::scenarios::now();
+        let (ring, exp) = match how {
+            Reseal::Fresh => (&self.current, now + 600),
+            Reseal::Expired => (&self.current, now - 60),
+            Reseal::RetiredKey => (&self.retired, now + 600),
+        };
+        seal::seal(ring, kind, &content, exp, &mut OsRandom::default())
+            .with_context(|| format!("cannot seal a {kind:?}"))
+    }
+}
+
+/// How [`ProxySealer::reseal`] seals again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reseal {
+    /// With the proxy's current key, valid for ten minutes (the control: accepted).
+    Fresh,
+    /// With the proxy's current key, expired a minute ago.
+    Expired,
+    /// Valid for ten minutes, under a key the proxy no longer holds.
+    RetiredKey,
+}
+
 /// The IdP's signing key (the emulator's active key), to hand-build validly signed tokens.
 #[derive(Clone)]
 pub struct IdpSigner {
@@ -1032,6 +1091,8 @@ pub struct HostileContext<'a> {
     /// Its claims, a base for hand-built tokens.
     pub m2m_claims: Map<String, Value>,
     pub signer: IdpSigner,
+    /// Reseals the proxy's values (expired, or under a retired key).
+    pub sealer: ProxySealer,
     /// Two consent pages of `client_id` (two transactions, two browsers).
     pub consent_a: ConsentForm,
     pub consent_b: ConsentForm,
@@ -1107,12 +1168,22 @@ impl<'a> HostileContext<'a> {
             m2m_token,
             m2m_claims: decoded.claims,
             signer,
+            sealer: ProxySealer::new(crate::envoy_setup::JWT_SIGNING_KEY)?,
             consent_a,
             consent_b,
             approved_a,
             approved_b,
             alice_sub: alice,
         })
+    }
+
+    /// [`ProxySealer::reseal`] of `value`. A value the test cannot reseal would be refused
+    /// anyway, hiding the mistake: this fails loudly instead.
+    pub fn resealed(&self, kind: SealKind, value: &str, how: Reseal) -> String {
+        match self.sealer.reseal(kind, value, how) {
+            Ok(v) => v,
+            Err(e) => panic!("{e:#}"),
+        }
     }
 
     /// The m2m claims with `changes` applied (`null` removes), as JSON text.
@@ -2509,6 +2580,77 @@ fn sealed_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
             page_d(403, "access_denied", "another browser"),
         ));
     }
+    // Expired, and sealed under a retired key: the same content sealed again by the test.
+    let a = &ctx.approved_a;
+    let f = &ctx.consent_a;
+    for (how, label) in [
+        (Reseal::Expired, "expired"),
+        (Reseal::RetiredKey, "sealed with a retired key"),
+    ] {
+        let reseal = |kind, value: &str| ctx.resealed(kind, value, how);
+        let (code_desc, refresh_desc, txn_desc, state_desc) = if how == Reseal::Expired {
+            (
+                "authorization code expired",
+                "refresh token expired",
+                "the authorization expired",
+                "the authorization expired",
+            )
+        } else {
+            (
+                invalid_code,
+                invalid_refresh,
+                "invalid consent form",
+                "invalid or missing state",
+            )
+        };
+        let client_id = reseal(SealKind::ClientId, &ctx.client_id);
+        v.push(Case::new(
+            S,
+            format!("client_id {label} at /authorize"),
+            Req::get(&ctx.authorize_target(&client_id, &[])),
+            page_d(400, "invalid_client", "unknown client_id"),
+        ));
+        v.push(Case::new(
+            S,
+            format!("code {label}"),
+            ctx.code_form(&[("code", &reseal(SealKind::Code, &ctx.code))]),
+            oauth_d(400, "invalid_grant", code_desc),
+        ));
+        v.push(Case::new(
+            S,
+            format!("refresh token {label}"),
+            ctx.refresh_form(
+                &reseal(SealKind::RefreshToken, &ctx.refresh_token),
+                &ctx.client_id,
+            ),
+            oauth_d(400, "invalid_grant", refresh_desc),
+        ));
+        v.push(Case::new(
+            S,
+            format!("consent txn {label}"),
+            ctx.consent_req(
+                &reseal(SealKind::Transaction, &f.txn),
+                &f.csrf,
+                &[(csrf_name, csrf_cookie)],
+            ),
+            page_d(400, "invalid_request", txn_desc),
+        ));
+        v.push(Case::new(
+            S,
+            format!("state {label}"),
+            ctx.callback_req(&reseal(SealKind::State, &a.state), &[(binding_name, binding)]),
+            page_d(400, "invalid_request", state_desc),
+        ));
+        v.push(Case::new(
+            S,
+            format!("binding cookie {label}"),
+            ctx.callback_req(
+                &a.state,
+                &[(binding_name, &reseal(SealKind::ConsentBinding, binding))],
+            ),
+            page_d(403, "access_denied", "another browser"),
+        ));
+    }
     v.push(Case::new(
         S,
         "empty code",
@@ -3167,6 +3309,15 @@ pub fn controls_before(ctx: &HostileContext<'_>) -> Vec<Case> {
             Category::Pkce,
             "control: the base authorization request shows the consent page",
             Req::get(&ctx.authorize_target(&ctx.client_id, &[])),
+            Expect::Status(200),
+        ),
+        Case::new(
+            Category::Sealed,
+            "control: a client_id the test sealed again with the proxy's key is accepted",
+            Req::get(&ctx.authorize_target(
+                &ctx.resealed(SealKind::ClientId, &ctx.client_id, Reseal::Fresh),
+                &[],
+            )),
             Expect::Status(200),
         ),
     ]

@@ -24,9 +24,8 @@ use crate::harness::{free_port, log_dir, repo_root, unique_name, wait_until, Chi
 /// Startup deadline for `wrangler dev` (node + workerd start, the module is compiled once).
 pub const WORKER_STARTUP: Duration = Duration::from_secs(90);
 
-/// Secrets given to the Worker through the generated `.dev.vars`.
-pub const CLIENT_SECRET: &str = "mcpgate-web-secret";
-pub const JWT_SIGNING_KEY: &str = "e2e-signing-key-0123456789abcdef0123456789abcdef";
+/// Secrets given to the Worker through the generated `.dev.vars`: the same as Envoy's.
+pub use crate::envoy_setup::{CLIENT_SECRET, JWT_SIGNING_KEY};
 
 /// Runs `scripts/build-worker.sh` once per test process; returns the `shim.mjs` path.
 pub fn worker_bundle() -> anyhow::Result<PathBuf> {
