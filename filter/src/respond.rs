@@ -32,6 +32,13 @@ pub fn json(status: u16, value: &serde_json::Value) -> Response {
     }
 }
 
+/// 503 `temporarily_unavailable` with `Retry-After: 5`: the same request may be repeated.
+pub fn unavailable(description: &str) -> Response {
+    let mut r = oauth_error(503, "temporarily_unavailable", description);
+    r.headers.push(h("retry-after", "5"));
+    r
+}
+
 /// An OAuth error response. `reason` is the metrics label.
 pub fn oauth_error(status: u16, error: &'static str, description: &str) -> Response {
     let mut r = json(

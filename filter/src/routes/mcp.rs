@@ -44,12 +44,7 @@ fn challenge(gate: &Gate, err: Option<&TokenError>) -> Outcome {
 }
 
 fn no_keys() -> Outcome {
-    let mut r = respond::oauth_error(
-        503,
-        "temporarily_unavailable",
-        "signing keys are unavailable; try again",
-    );
-    r.headers.push(("retry-after".into(), "5".into()));
+    let mut r = respond::unavailable("signing keys are unavailable; try again");
     r.reason = Some("no_keys");
     Outcome::Respond(r)
 }

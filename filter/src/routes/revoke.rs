@@ -1,6 +1,9 @@
-//! `POST /revoke` (RFC 7009): always 200 for a well-formed request. A refresh token revokes
-//! its whole family in the store (when configured) and its IdP refresh token upstream (when
-//! the IdP has a revocation endpoint); an access token is recorded as revoked until it expires.
+//! `POST /revoke` (RFC 7009): 200 for a well-formed request once the token is revoked (or is
+//! not one to revoke). A refresh token revokes its whole family in the store (when configured)
+//! and its IdP refresh token upstream (when the IdP has a revocation endpoint); an access token
+//! is recorded as revoked until it expires. When the IdP is all that could revoke a refresh
+//! token (no store) and it does not answer, the answer is 503 with `Retry-After`: the client
+//! must assume the token still works and retry (RFC 7009 §2.2.1).
 
 use alloc::format;
 
@@ -16,6 +19,10 @@ use crate::seal::{self, Kind};
 pub enum Resume {
     /// The family was marked revoked; next revoke upstream if possible.
     FamilyRevoked(Option<alloc::string::String>),
+    /// The upstream revocation was asked; `local`: the proxy revoked the token itself too.
+    Upstream {
+        local: bool,
+    },
     Done,
 }
 
@@ -50,7 +57,7 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
                 resume: Step::Revoke(Resume::FamilyRevoked(grant.upstream_refresh)).into(),
             };
         }
-        return revoke_upstream(gate, grant.upstream_refresh.as_deref());
+        return revoke_upstream(gate, grant.upstream_refresh.as_deref(), false);
     }
     if let Ok(identity) = crate::access_token::verify(gate, token, env.now) {
         if let (true, Some(jti)) = (env.store, identity.jti) {
@@ -67,22 +74,31 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
     Outcome::Respond(ok())
 }
 
-fn revoke_upstream(gate: &Gate, upstream_refresh: Option<&str>) -> Outcome {
+fn revoke_upstream(gate: &Gate, upstream_refresh: Option<&str>, local: bool) -> Outcome {
     match upstream_refresh.and_then(|rt| upstream::revoke(gate, rt)) {
         Some(request) => Outcome::Fetch {
             request,
-            resume: Step::Revoke(Resume::Done).into(),
+            resume: Step::Revoke(Resume::Upstream { local }).into(),
         },
         None => Outcome::Respond(ok()),
     }
 }
 
-pub(super) fn resume(gate: &Gate, k: Resume, _reply: Reply, _env: &mut Env) -> Outcome {
-    match k {
-        Resume::FamilyRevoked(upstream_refresh) => {
-            revoke_upstream(gate, upstream_refresh.as_deref())
+pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, _env: &mut Env) -> Outcome {
+    match (k, reply) {
+        (Resume::FamilyRevoked(upstream_refresh), _) => {
+            revoke_upstream(gate, upstream_refresh.as_deref(), true)
         }
-        // Upstream failures do not change the answer: the proxy's own state is revoked.
-        Resume::Done => Outcome::Respond(ok()),
+        // Nothing was revoked: the token still refreshes, and the client must know it.
+        (Resume::Upstream { local: false }, Reply::Http(resp))
+            if upstream::unavailable(resp.status) =>
+        {
+            Outcome::Respond(respond::unavailable(
+                "the identity provider is unavailable; the token is not revoked yet, try again",
+            ))
+        }
+        // The IdP refusing (an unknown or already revoked token) leaves nothing to revoke; with
+        // a store the proxy's own revocation already holds.
+        (Resume::Upstream { .. } | Resume::Done, _) => Outcome::Respond(ok()),
     }
 }

@@ -47,13 +47,7 @@ fn invalid_client(description: &str) -> Response {
 }
 
 fn unavailable() -> Response {
-    let mut r = oauth_error(
-        503,
-        "temporarily_unavailable",
-        "the identity provider is unavailable; try again",
-    );
-    r.headers.push(("retry-after".into(), "5".into()));
-    r
+    respond::unavailable("the identity provider is unavailable; try again")
 }
 
 /// The client id from HTTP Basic (public clients may send an empty secret) or the form.

@@ -115,13 +115,18 @@ pub fn revoke(gate: &Gate, refresh_token: &str) -> Option<HttpRequest> {
     Some(req)
 }
 
+/// No answer (status 0: connection failure, timeout), 429 or 5xx: worth retrying later.
+pub fn unavailable(status: u16) -> bool {
+    matches!(status, 0 | 429 | 500..=599)
+}
+
 pub fn parse_token_response(resp: &HttpResponse) -> Result<TokenSet, UpstreamError> {
     match resp.status {
         200 => serde_json::from_slice::<TokenSet>(&resp.body)
             .ok()
             .filter(|t| !t.access_token.is_empty())
             .ok_or(UpstreamError::Malformed),
-        0 | 429 | 500..=599 => Err(UpstreamError::Unavailable),
+        s if unavailable(s) => Err(UpstreamError::Unavailable),
         _ => Err(UpstreamError::Rejected),
     }
 }

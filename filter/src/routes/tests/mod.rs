@@ -1431,6 +1431,39 @@ fn revoke_reaches_the_idp_when_it_has_an_endpoint() {
 }
 
 #[test]
+fn revoke_with_the_idp_down_is_503_unless_the_store_revoked_it() {
+    for store in [false, true] {
+        for down in [Idp::Status(0, ""), Idp::Status(503, "down"), Idp::Status(429, "")] {
+            let mut w = World::with_store(json!({}), store);
+            let (client, t) = w.tokens();
+            let refresh = t["refresh_token"].as_str().unwrap().to_string();
+            w.idp = down;
+            let revoke = [("token", refresh.as_str()), ("client_id", client.as_str())];
+            let r = w.post_form("/revoke", &revoke).response();
+            let refresh_form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+                ("client_id", client.as_str()),
+            ];
+            if store {
+                // Revoked by the proxy itself: true whatever the IdP says.
+                assert_eq!(r.status, 200, "store: {:?}", body_json(&r));
+                w.idp = Idp::Tokens;
+                let r = w.post_form("/token", &refresh_form).response();
+                assert_oauth_error(&r, 400, "invalid_grant");
+            } else {
+                // Nothing was revoked: RFC 7009 §2.2.1, the client retries later.
+                assert_oauth_error(&r, 503, "temporarily_unavailable");
+                assert_eq!(r.header("retry-after"), Some("5"));
+                // The IdP back, the same request revokes.
+                w.idp = Idp::Status(200, "");
+                assert_eq!(w.post_form("/revoke", &revoke).response().status, 200);
+            }
+        }
+    }
+}
+
+#[test]
 fn cors_preflight_and_exposed_challenge() {
     let mut w = World::new(json!({}));
     for path in [
