@@ -25,7 +25,8 @@ pub enum Resume {
     CodeConsumed(Grant),
     /// Checked whether the refresh token's family was revoked (reply: exists?).
     FamilyChecked(Grant),
-    /// Recorded the refresh token's single use (reply: created?).
+    /// Recorded the refresh token's single use once the IdP refreshed (reply: created?); the
+    /// grant carries what the IdP answered.
     RefreshConsumed(Grant),
     /// Reuse detected; the family is now revoked.
     FamilyRevoked,
@@ -239,18 +240,11 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
             if revoked {
                 return out(invalid_grant("refresh token revoked"));
             }
-            let ttl = gate.cfg.refresh_token_lifetime;
-            Outcome::Store {
-                op: StoreOp::PutIfAbsent {
-                    key: format!("mcpgate:refresh:{}", grant.jti),
-                    ttl,
-                },
-                resume: Step::Token(Resume::RefreshConsumed(grant)).into(),
-            }
+            refresh_upstream(gate, grant)
         }
         (Resume::RefreshConsumed(grant), Reply::Store(first)) => {
             if first {
-                return refresh_upstream(gate, grant);
+                return out(issue(gate, grant, env));
             }
             // A rotated-out refresh token came back: someone holds a copy. Revoke the family.
             Outcome::Store {
@@ -303,7 +297,7 @@ fn after_refresh(
                 grant.upstream_refresh = tokens.refresh_token;
             }
             grant.upstream_expires_in = tokens.expires_in.unwrap_or(grant.upstream_expires_in);
-            Outcome::Respond(issue(gate, grant, env))
+            consume_and_issue(gate, grant, env)
         }
         Err(VerifyError::NeedKeys) if !retried => Outcome::NeedKeys {
             resume: Step::Token(Resume::RefreshedKeys(grant, tokens)).into(),
@@ -314,6 +308,22 @@ fn after_refresh(
         Err(_) => Outcome::Respond(invalid_grant(
             "the identity provider returned a token that failed verification",
         )),
+    }
+}
+
+/// Records the presented refresh token's single use, then issues the rotated pair; a token
+/// used before means a copy is in other hands, and the family is revoked. Only after the IdP
+/// refreshed: a client told to retry (503) must not find its token spent.
+fn consume_and_issue(gate: &Gate, grant: Grant, env: &mut Env) -> Outcome {
+    if !env.store {
+        return Outcome::Respond(issue(gate, grant, env));
+    }
+    Outcome::Store {
+        op: StoreOp::PutIfAbsent {
+            key: format!("mcpgate:refresh:{}", grant.jti),
+            ttl: gate.cfg.refresh_token_lifetime,
+        },
+        resume: Step::Token(Resume::RefreshConsumed(grant)).into(),
     }
 }
 

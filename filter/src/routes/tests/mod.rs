@@ -1321,6 +1321,45 @@ fn refresh_upstream_unavailable_is_503_with_retry_after() {
 }
 
 #[test]
+fn refresh_retried_after_an_idp_outage_is_not_reuse() {
+    let mut w = World::new(json!({}));
+    let (client, t) = w.tokens();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ("client_id", client.as_str()),
+    ];
+    for down in [Idp::Status(0, ""), Idp::Status(503, "down")] {
+        w.idp = down;
+        let r = w.post_form("/token", &form).response();
+        assert_oauth_error(&r, 503, "temporarily_unavailable");
+    }
+    // The IdP back: the same token refreshes (the 503s did not spend it) ...
+    w.idp = Idp::Tokens;
+    let r = w.post_form("/token", &form).response();
+    assert_eq!(r.status, 200, "{:?}", body_json(&r));
+    let rotated = body_json(&r)["refresh_token"].as_str().unwrap().to_string();
+    // ... once: used again, it is reuse, and the whole family goes.
+    let r = w.post_form("/token", &form).response();
+    assert_oauth_error(&r, 400, "invalid_grant");
+    assert!(body_json(&r)["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("reuse"));
+    let r = w
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rotated),
+                ("client_id", &client),
+            ],
+        )
+        .response();
+    assert_oauth_error(&r, 400, "invalid_grant");
+}
+
+#[test]
 fn without_store_codes_still_expire_and_refresh_works() {
     let mut w = World::with_store(json!({}), false);
     let (client, t) = w.tokens();
@@ -1433,7 +1472,11 @@ fn revoke_reaches_the_idp_when_it_has_an_endpoint() {
 #[test]
 fn revoke_with_the_idp_down_is_503_unless_the_store_revoked_it() {
     for store in [false, true] {
-        for down in [Idp::Status(0, ""), Idp::Status(503, "down"), Idp::Status(429, "")] {
+        for down in [
+            Idp::Status(0, ""),
+            Idp::Status(503, "down"),
+            Idp::Status(429, ""),
+        ] {
             let mut w = World::with_store(json!({}), store);
             let (client, t) = w.tokens();
             let refresh = t["refresh_token"].as_str().unwrap().to_string();
