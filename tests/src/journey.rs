@@ -104,10 +104,22 @@ impl Tokens {
     }
 }
 
+/// An answer of the proxy's `/token` or `/revoke`.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    /// The JSON body (`Null` when there is none).
+    pub body: Value,
+    /// How long the proxy took to answer.
+    pub took: std::time::Duration,
+}
+
 /// What [`Journey::authorization`] went through, for assertions on the way.
 #[derive(Debug, Clone)]
 pub struct Authorization {
-    /// The proxy's authorization code, and the PKCE verifier that goes with it.
+    /// The proxy's authorization code (empty when the redirect carries an error instead), and
+    /// the PKCE verifier that goes with it.
     pub code: String,
     pub verifier: String,
     /// The consent page `/authorize` answered.
@@ -119,6 +131,8 @@ pub struct Authorization {
     /// Where the proxy's callback sent the browser (the client's redirect URI), and its query.
     pub redirect: String,
     pub redirect_query: BTreeMap<String, String>,
+    /// How long the proxy took to answer the callback (it exchanges the IdP's code there).
+    pub callback_took: std::time::Duration,
 }
 
 /// A client registered at the proxy, and the browser that signs in for it.
@@ -175,6 +189,20 @@ impl Journey {
         user: &str,
         password: &str,
     ) -> anyhow::Result<Authorization> {
+        let a = self.authorization_answer(user, password).await?;
+        if a.code.is_empty() {
+            bail!("no code in {}", a.redirect);
+        }
+        Ok(a)
+    }
+
+    /// [`Journey::authorization`] up to the callback's redirect back to the client, whatever it
+    /// carries: a code, or an error (then `code` is empty).
+    pub async fn authorization_answer(
+        &mut self,
+        user: &str,
+        password: &str,
+    ) -> anyhow::Result<Authorization> {
         let pkce = pkce_pair();
         let resource = self.resource();
         let resp = self
@@ -216,12 +244,14 @@ impl Journey {
         let callback = hosted_ui_login(&self.http, &idp_url, user, password)
             .await?
             .to_string();
+        let t0 = std::time::Instant::now();
         let resp = self
             .http
             .get(&callback)
             .header("cookie", self.jar.header())
             .send()
             .await?;
+        let callback_took = t0.elapsed();
         self.jar.take(&resp);
         if resp.status() != 302 {
             bail!(
@@ -237,10 +267,7 @@ impl Journey {
         {
             bail!("unexpected redirect {redirect}");
         }
-        let code = redirect_query
-            .get("code")
-            .with_context(|| format!("no code in {redirect}"))?
-            .clone();
+        let code = redirect_query.get("code").cloned().unwrap_or_default();
         Ok(Authorization {
             code,
             verifier: pkce.verifier,
@@ -249,6 +276,7 @@ impl Journey {
             callback,
             redirect,
             redirect_query,
+            callback_took,
         })
     }
 
@@ -257,16 +285,34 @@ impl Journey {
         format!("{}/mcp", self.base)
     }
 
-    /// POSTs a form to `/token`; the status and the JSON answer.
-    pub async fn token_request(&self, form: &[(&str, &str)]) -> anyhow::Result<(u16, Value)> {
+    /// POSTs a form to `path` (`/token`, `/revoke`).
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> anyhow::Result<Answer> {
+        let t0 = std::time::Instant::now();
         let resp = self
             .http
-            .post(format!("{}/token", self.base))
+            .post(format!("{}{path}", self.base))
             .form(form)
             .send()
             .await?;
         let status = resp.status().as_u16();
-        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+            took: t0.elapsed(),
+        })
+    }
+
+    /// POSTs a form to `/token`; the status and the JSON answer.
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> anyhow::Result<(u16, Value)> {
+        let a = self.post_form("/token", form).await?;
+        Ok((a.status, a.body))
     }
 
     /// The `authorization_code` grant for `code` (with `resource`, as MCP clients send it);
@@ -301,23 +347,35 @@ impl Journey {
 
     /// A refresh; the status and the answer.
     pub async fn refresh(&self, refresh_token: &str) -> anyhow::Result<(u16, Value)> {
-        self.token_request(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-            ("client_id", &self.client_id),
-        ])
+        let a = self.refresh_answer(refresh_token).await?;
+        Ok((a.status, a.body))
+    }
+
+    /// A refresh, the whole answer.
+    pub async fn refresh_answer(&self, refresh_token: &str) -> anyhow::Result<Answer> {
+        self.post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", &self.client_id),
+            ],
+        )
         .await
     }
 
     /// RFC 7009 revocation; the status.
     pub async fn revoke(&self, token: &str) -> anyhow::Result<u16> {
-        let resp = self
-            .http
-            .post(format!("{}/revoke", self.base))
-            .form(&[("token", token), ("client_id", &self.client_id)])
-            .send()
-            .await?;
-        Ok(resp.status().as_u16())
+        Ok(self.revoke_answer(token).await?.status)
+    }
+
+    /// RFC 7009 revocation, the whole answer.
+    pub async fn revoke_answer(&self, token: &str) -> anyhow::Result<Answer> {
+        self.post_form(
+            "/revoke",
+            &[("token", token), ("client_id", &self.client_id)],
+        )
+        .await
     }
 }
 
