@@ -3,6 +3,8 @@
 //! * [`cognito`] — an AWS Cognito user-pool emulator (hosted-UI OAuth endpoints, JWKS,
 //!   Cognito-shaped tokens, fault injection);
 //! * [`demo_mcp`] — a small MCP server (rmcp, streamable HTTP) used as the upstream;
+//! * [`faults`] — IdP faults at the token endpoint (code exchange, refresh, revocation),
+//!   scenarios shared by both hosts;
 //! * [`envoy_setup`] — real Envoy running the mcpgate filter in front of the demo server;
 //! * [`harness`] — process, port and polling helpers for tests that run real Envoy.
 //! * [`jwt`] — decoding helpers for asserting on token contents.
@@ -11,6 +13,7 @@
 pub mod cognito;
 pub mod demo_mcp;
 pub mod envoy_setup;
+pub mod faults;
 pub mod harness;
 pub mod hostile;
 pub mod journey;
