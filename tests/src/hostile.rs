@@ -22,12 +22,12 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine as _;
 use mcpgate_filter::config::{Secret, SigningAlgorithm};
 use mcpgate_filter::keys::KeyRing;
 use mcpgate_filter::random::OsRandom;
 use mcpgate_filter::seal::{self, Kind as SealKind};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
-use base64::Engine as _;
 use rsa::pkcs1v15::{Signature, SigningKey};
 use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
 use rsa::signature::{SignatureEncoding as _, Signer as _};
@@ -2638,7 +2638,10 @@ fn sealed_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
         v.push(Case::new(
             S,
             format!("state {label}"),
-            ctx.callback_req(&reseal(SealKind::State, &a.state), &[(binding_name, binding)]),
+            ctx.callback_req(
+                &reseal(SealKind::State, &a.state),
+                &[(binding_name, binding)],
+            ),
             page_d(400, "invalid_request", state_desc),
         ));
         v.push(Case::new(
