@@ -1,20 +1,24 @@
-//! IdP faults at the token endpoint, shared by every host: the IdP down, slower than
-//! `idp_timeout_ms`, answering 503 or 500 while the proxy exchanges a code at its callback,
-//! refreshes, or revokes. The client gets an OAuth error (with `Retry-After` where a retry
-//! helps), no request waits past the timeout, and everything works again once the IdP is back,
-//! without a restart. The JWKS faults are in [`crate::scenarios`]; these scenarios are listed in
-//! [`shared_scenario_tests!`](crate::shared_scenario_tests) like the others (re-exported there).
+//! IdP faults, shared by every host: the IdP down, slower than `idp_timeout_ms`, answering 503
+//! or 500 while the proxy refreshes or refetches its key set, exchanges a code at its
+//! callback, refreshes a grant, or revokes. The client gets an OAuth error (with `Retry-After`
+//! where a retry helps), no request waits past the timeout, and everything works again once
+//! the IdP is back, without a restart. Listed in
+//! [`shared_scenario_tests!`](crate::shared_scenario_tests) with the other shared scenarios.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::cognito::{EndpointGroup, FaultMode};
+use crate::harness::wait_until;
 use crate::journey::{whoami, Answer, Journey};
-use crate::scenarios::{sign_in, Host, HostOptions};
+use crate::scenarios::{
+    assert_invalid_token, call_whoami, jwks_fetches, m2m_jwks_options, m2m_token, sign_in,
+    wait_accepted, Host, HostOptions, DEADLINE,
+};
 
 /// The IdP faults a scenario goes through: down, slower than `idp_timeout_ms` (1000 ms in
-/// [`idp_fault_options`] and [`fault_options`](crate::scenarios::fault_options)), answering
+/// [`idp_fault_options`] and [`jwks_fault_options`]), answering
 /// 503 and 500.
 pub const IDP_FAULTS: [FaultMode; 4] = [
     FaultMode::Down,
@@ -25,6 +29,101 @@ pub const IDP_FAULTS: [FaultMode; 4] = [
 
 /// Upper bound of a request that waits on an IdP call timing out after 1000 ms.
 pub const TIMEOUT_BOUND: Duration = Duration::from_millis(3500);
+
+/// [`m2m_jwks_options`] with IdP calls timing out after 1000 ms.
+pub fn jwks_fault_options<O: HostOptions>(refresh: u64, min_refetch: u64) -> O {
+    m2m_jwks_options::<O>(refresh, min_refetch).config("idp_timeout_ms", json!(1000))
+}
+
+/// For each of [`IDP_FAULTS`] on the JWKS endpoint, refreshes fail and the cached keys keep
+/// serving; once it is back, refreshes reach it again. Needs [`jwks_fault_options`]`(1, 1)`.
+pub async fn cached_keys_survive_jwks_outage(h: &impl Host) {
+    let token = m2m_token(h).await;
+    wait_accepted(h, &token).await;
+
+    for mode in IDP_FAULTS {
+        h.idp().set_mode(EndpointGroup::Jwks, mode);
+        let before = jwks_fetches(h);
+        let failed_before = h.counter("mcpgate.jwks_fetch_failed").await;
+        // Requests keep coming (a Worker refreshes when a request finds its keys old).
+        wait_until(DEADLINE, "two failed JWKS refreshes", || async {
+            let t0 = Instant::now();
+            let (status, _, body) = call_whoami(h, Some(&token)).await;
+            assert_eq!(
+                status, 200,
+                "{mode:?}: refused while the JWKS fails: {body}"
+            );
+            assert!(
+                t0.elapsed() < TIMEOUT_BOUND,
+                "{mode:?}: a request waited {:?} on the failing JWKS",
+                t0.elapsed()
+            );
+            let reached = jwks_fetches(h) >= before + 2;
+            let counted = match failed_before {
+                Some(f) => h.counter("mcpgate.jwks_fetch_failed").await.unwrap_or(0) >= f + 2,
+                None => true,
+            };
+            (reached && counted).then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+
+        // Back up: refreshes reach the IdP again (and succeed, where the host counts them).
+        let ok_before = h.counter("mcpgate.jwks_fetch_ok").await;
+        h.idp().set_mode(EndpointGroup::Jwks, FaultMode::Normal);
+        let down_count = jwks_fetches(h);
+        wait_until(DEADLINE, "a JWKS refresh after the outage", || async {
+            let (status, _, body) = call_whoami(h, Some(&token)).await;
+            assert_eq!(status, 200, "{body}");
+            let reached = jwks_fetches(h) > down_count;
+            let counted = match ok_before {
+                Some(before) => h.counter("mcpgate.jwks_fetch_ok").await.unwrap_or(0) > before,
+                None => true,
+            };
+            (reached && counted).then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{mode:?}, recovering: {e}"));
+    }
+    let (status, _, body) = call_whoami(h, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"]["structuredContent"]["headers"]["x-mcpgate-client-id"],
+        json!("m2m-client")
+    );
+}
+
+/// A token of a newly published key while the JWKS endpoint fails: the refetch it triggers
+/// fails within the timeout and the token is refused as `invalid_token` (the keys the proxy
+/// has cannot vouch for it) without waiting on the IdP any longer; once the endpoint is back,
+/// the same token is accepted. Needs [`jwks_fault_options`]`(600, 0)`.
+pub async fn unknown_kid_during_jwks_fault_answers_in_time(h: &impl Host) {
+    let token = m2m_token(h).await;
+    wait_accepted(h, &token).await;
+    h.idp().rotate_keys(false);
+    let rotated = m2m_token(h).await;
+    for mode in IDP_FAULTS {
+        h.idp().set_mode(EndpointGroup::Jwks, mode);
+        let fetches = jwks_fetches(h);
+        let t0 = Instant::now();
+        let (status, www, body) = call_whoami(h, Some(&rotated)).await;
+        let waited = t0.elapsed();
+        assert!(
+            waited < TIMEOUT_BOUND,
+            "{mode:?}: answered after {waited:?}"
+        );
+        assert_invalid_token(&format!("{mode:?}: {body}"), status, www.as_deref());
+        assert!(
+            jwks_fetches(h) > fetches,
+            "{mode:?}: the unknown kid made the proxy try the IdP"
+        );
+        // The cached key set still serves the old key's tokens.
+        let (status, _, _) = call_whoami(h, Some(&token)).await;
+        assert_eq!(status, 200, "{mode:?}: old key");
+    }
+    h.idp().set_mode(EndpointGroup::Jwks, FaultMode::Normal);
+    wait_accepted(h, &rotated).await;
+}
 
 /// IdP calls time out after 1000 ms; the store on or off.
 pub fn idp_fault_options<O: HostOptions>(store: bool) -> O {

@@ -11,18 +11,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 
-use crate::cognito::{EmulatorHandle, EndpointGroup, FaultMode, MintRequest, TokenTemplate};
+use crate::cognito::{EmulatorHandle, MintRequest, TokenTemplate};
 use crate::envoy_setup::{GateOptions, GateStack};
-use crate::faults::{IDP_FAULTS, TIMEOUT_BOUND};
 use crate::harness::{http_client, wait_until};
 use crate::journey::{mcp_client, whoami, Journey, Tokens, REDIRECT_URI};
 use crate::worker_setup::{WorkerOptions, WorkerStack};
-
-pub use crate::faults::{
-    code_exchange_faults_send_the_client_back_in_time,
-    refresh_faults_answer_503_and_keep_the_token, revocation_faults_with_store,
-    revocation_faults_without_store,
-};
 
 /// Deadline of each polled condition in a scenario.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -133,42 +126,43 @@ macro_rules! shared_scenario_tests {
     ($host:ty) => {
         $crate::shared_scenario_tests!(@each $host;
             metadata_and_unauthenticated_challenge:
-                metadata_and_challenge, Default::default();
-            full_client_journey: full_client_journey, Default::default();
-            authorization_codes_are_single_use: code_replay_refused, Default::default();
+                scenarios::metadata_and_challenge, Default::default();
+            full_client_journey: scenarios::full_client_journey, Default::default();
+            authorization_codes_are_single_use: scenarios::code_replay_refused, Default::default();
             machine_token_is_accepted_and_identity_forwarded:
-                machine_token_accepted, $crate::scenarios::m2m_options();
+                scenarios::machine_token_accepted, $crate::scenarios::m2m_options();
             unacceptable_tokens_are_rejected_as_invalid_token:
-                unacceptable_tokens_rejected, $crate::scenarios::m2m_jwks_options(600, 0);
+                scenarios::unacceptable_tokens_rejected,
+                $crate::scenarios::m2m_jwks_options(600, 0);
+            rotated_key_is_picked_up_on_unknown_kid:
+                scenarios::rotated_key_picked_up, $crate::scenarios::m2m_jwks_options(600, 0);
+            sse_streams_through_unbuffered:
+                scenarios::sse_streams_unbuffered, $crate::scenarios::m2m_options();
             cached_keys_keep_working_while_the_jwks_fails:
-                cached_keys_survive_jwks_outage, $crate::scenarios::fault_options(1, 1);
+                faults::cached_keys_survive_jwks_outage, $crate::faults::jwks_fault_options(1, 1);
             unknown_kid_during_a_jwks_fault_is_answered_within_the_timeout:
-                unknown_kid_during_jwks_fault_answers_in_time,
-                $crate::scenarios::fault_options(600, 0);
+                faults::unknown_kid_during_jwks_fault_answers_in_time,
+                $crate::faults::jwks_fault_options(600, 0);
             idp_faults_during_the_code_exchange_send_the_client_back_in_time:
-                code_exchange_faults_send_the_client_back_in_time,
+                faults::code_exchange_faults_send_the_client_back_in_time,
                 $crate::faults::idp_fault_options(true);
             idp_faults_during_a_refresh_answer_503_and_keep_the_token:
-                refresh_faults_answer_503_and_keep_the_token,
+                faults::refresh_faults_answer_503_and_keep_the_token,
                 $crate::faults::idp_fault_options(true);
             idp_faults_during_revocation_with_a_store_still_revoke:
-                revocation_faults_with_store, $crate::faults::idp_fault_options(true);
+                faults::revocation_faults_with_store, $crate::faults::idp_fault_options(true);
             idp_faults_during_revocation_without_a_store_answer_503:
-                revocation_faults_without_store, $crate::faults::idp_fault_options(false);
-            rotated_key_is_picked_up_on_unknown_kid:
-                rotated_key_picked_up, $crate::scenarios::m2m_jwks_options(600, 0);
-            sse_streams_through_unbuffered:
-                sse_streams_unbuffered, $crate::scenarios::m2m_options();
+                faults::revocation_faults_without_store, $crate::faults::idp_fault_options(false);
         );
     };
-    (@each $host:ty; $($test:ident: $scenario:ident, $options:expr;)*) => {
+    (@each $host:ty; $($test:ident: $module:ident::$scenario:ident, $options:expr;)*) => {
         $(
             #[tokio::test]
             async fn $test() {
                 let stack = <$host as $crate::scenarios::Host>::start($options)
                     .await
                     .unwrap();
-                $crate::scenarios::$scenario(&stack).await;
+                $crate::$module::$scenario(&stack).await;
             }
         )*
     };
@@ -372,101 +366,6 @@ pub async fn unacceptable_tokens_rejected(h: &impl Host) {
     assert_eq!(status, 200, "token of the new key");
     let (status, www, _) = call_whoami(h, Some(&old_key_token)).await;
     assert_invalid_token("token of a retired key", status, www.as_deref());
-}
-
-/// [`m2m_jwks_options`] with IdP calls timing out after 1000 ms.
-pub fn fault_options<O: HostOptions>(refresh: u64, min_refetch: u64) -> O {
-    m2m_jwks_options::<O>(refresh, min_refetch).config("idp_timeout_ms", json!(1000))
-}
-
-/// For each of [`IDP_FAULTS`] on the JWKS endpoint, refreshes fail and the cached keys keep
-/// serving; once it is back, refreshes reach it again. Needs [`fault_options`]`(1, 1)`.
-pub async fn cached_keys_survive_jwks_outage(h: &impl Host) {
-    let token = m2m_token(h).await;
-    wait_accepted(h, &token).await;
-
-    for mode in IDP_FAULTS {
-        h.idp().set_mode(EndpointGroup::Jwks, mode);
-        let before = jwks_fetches(h);
-        let failed_before = h.counter("mcpgate.jwks_fetch_failed").await;
-        // Requests keep coming (a Worker refreshes when a request finds its keys old).
-        wait_until(DEADLINE, "two failed JWKS refreshes", || async {
-            let t0 = Instant::now();
-            let (status, _, body) = call_whoami(h, Some(&token)).await;
-            assert_eq!(
-                status, 200,
-                "{mode:?}: refused while the JWKS fails: {body}"
-            );
-            assert!(
-                t0.elapsed() < TIMEOUT_BOUND,
-                "{mode:?}: a request waited {:?} on the failing JWKS",
-                t0.elapsed()
-            );
-            let reached = jwks_fetches(h) >= before + 2;
-            let counted = match failed_before {
-                Some(f) => h.counter("mcpgate.jwks_fetch_failed").await.unwrap_or(0) >= f + 2,
-                None => true,
-            };
-            (reached && counted).then_some(())
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
-
-        // Back up: refreshes reach the IdP again (and succeed, where the host counts them).
-        let ok_before = h.counter("mcpgate.jwks_fetch_ok").await;
-        h.idp().set_mode(EndpointGroup::Jwks, FaultMode::Normal);
-        let down_count = jwks_fetches(h);
-        wait_until(DEADLINE, "a JWKS refresh after the outage", || async {
-            let (status, _, body) = call_whoami(h, Some(&token)).await;
-            assert_eq!(status, 200, "{body}");
-            let reached = jwks_fetches(h) > down_count;
-            let counted = match ok_before {
-                Some(before) => h.counter("mcpgate.jwks_fetch_ok").await.unwrap_or(0) > before,
-                None => true,
-            };
-            (reached && counted).then_some(())
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{mode:?}, recovering: {e}"));
-    }
-    let (status, _, body) = call_whoami(h, Some(&token)).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["result"]["structuredContent"]["headers"]["x-mcpgate-client-id"],
-        json!("m2m-client")
-    );
-}
-
-/// A token of a newly published key while the JWKS endpoint fails: the refetch it triggers
-/// fails within the timeout and the token is refused as `invalid_token` (the keys the proxy
-/// has cannot vouch for it) without waiting on the IdP any longer; once the endpoint is back,
-/// the same token is accepted. Needs [`fault_options`]`(600, 0)`.
-pub async fn unknown_kid_during_jwks_fault_answers_in_time(h: &impl Host) {
-    let token = m2m_token(h).await;
-    wait_accepted(h, &token).await;
-    h.idp().rotate_keys(false);
-    let rotated = m2m_token(h).await;
-    for mode in IDP_FAULTS {
-        h.idp().set_mode(EndpointGroup::Jwks, mode);
-        let fetches = jwks_fetches(h);
-        let t0 = Instant::now();
-        let (status, www, body) = call_whoami(h, Some(&rotated)).await;
-        let waited = t0.elapsed();
-        assert!(
-            waited < TIMEOUT_BOUND,
-            "{mode:?}: answered after {waited:?}"
-        );
-        assert_invalid_token(&format!("{mode:?}: {body}"), status, www.as_deref());
-        assert!(
-            jwks_fetches(h) > fetches,
-            "{mode:?}: the unknown kid made the proxy try the IdP"
-        );
-        // The cached key set still serves the old key's tokens.
-        let (status, _, _) = call_whoami(h, Some(&token)).await;
-        assert_eq!(status, 200, "{mode:?}: old key");
-    }
-    h.idp().set_mode(EndpointGroup::Jwks, FaultMode::Normal);
-    wait_accepted(h, &rotated).await;
 }
 
 /// A token signed by a newly published key makes the proxy refetch once; tokens of the old,
