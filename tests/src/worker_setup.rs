@@ -21,6 +21,9 @@ use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
 use crate::demo_mcp::{DemoMcp, DemoMcpHandle};
 use crate::harness::{free_port, log_dir, repo_root, unique_name, wait_until, ChildProcess};
 
+/// What wrangler logs when workerd did not start (e.g. a port it was given was taken meanwhile).
+const RUNTIME_FAILED: &str = "The Workers runtime failed to start";
+
 /// Startup deadline for `wrangler dev` (node + workerd start, the module is compiled once).
 pub const WORKER_STARTUP: Duration = Duration::from_secs(90);
 
@@ -198,19 +201,48 @@ impl WorkerStack {
         let shim = worker_bundle()?;
         let idp = CognitoEmulator::start(opts.cognito.clone()).await?;
         let mcp = DemoMcp::start().await?;
+        let mut attempt = 1;
+        loop {
+            match Self::start_wrangler(&opts, &shim, &idp, &mcp).await {
+                Ok((wrangler, base_url, vars, dir)) => {
+                    return Ok(Self {
+                        idp,
+                        mcp,
+                        wrangler,
+                        base_url,
+                        vars,
+                        dir,
+                    })
+                }
+                // workerd could not bind its sockets: a port chosen free was taken before
+                // workerd listened on it. Another port, a bounded number of times.
+                Err(e) if attempt < 3 && e.to_string().contains(RUNTIME_FAILED) => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One `wrangler dev` for the stack on a fresh port: the process, its base URL, its
+    /// variables and its directory, once the Worker answers its protected-resource metadata.
+    async fn start_wrangler(
+        opts: &WorkerOptions,
+        shim: &std::path::Path,
+        idp: &EmulatorHandle,
+        mcp: &DemoMcpHandle,
+    ) -> anyhow::Result<(ChildProcess, String, BTreeMap<String, String>, PathBuf)> {
         let port = free_port()?;
         let base_url = format!("http://127.0.0.1:{port}");
-        let mut vars = default_vars(&idp, &base_url, &mcp.base_url());
-        for (k, v) in opts.vars {
+        let mut vars = default_vars(idp, &base_url, &mcp.base_url());
+        for (k, v) in &opts.vars {
             if v.is_empty() {
-                vars.remove(&k);
+                vars.remove(k);
             } else {
-                vars.insert(k, v);
+                vars.insert(k.clone(), v.clone());
             }
         }
         let dir = log_dir()?.join(unique_name("worker"));
         std::fs::create_dir_all(&dir)?;
-        let config = write_config(&dir, &shim, &vars, opts.store)?;
+        let config = write_config(&dir, shim, &vars, opts.store)?;
         let mut wrangler = spawn_wrangler("wrangler-mcpgate", &config, port, &dir.join("state"))?;
         idp.add_redirect_uri("mcpgate-web", &format!("{base_url}/auth/callback"))?;
         let client = reqwest::Client::builder()
@@ -232,7 +264,7 @@ impl WorkerStack {
         })
         .await;
         match ready {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => Ok((wrangler, base_url, vars, dir)),
             Ok(Err(status)) => anyhow::bail!(
                 "wrangler exited with {status}; log {}:\n{}",
                 wrangler.log_path().display(),
@@ -244,14 +276,6 @@ impl WorkerStack {
                 wrangler.log_tail(40)
             ),
         }
-        Ok(Self {
-            idp,
-            mcp,
-            wrangler,
-            base_url,
-            vars,
-            dir,
-        })
     }
 
     /// `{base_url}/mcp`.
