@@ -18,8 +18,7 @@ use crate::scenarios::{
 };
 
 /// The IdP faults a scenario goes through: down, slower than `idp_timeout_ms` (1000 ms in
-/// [`idp_fault_options`] and [`jwks_fault_options`]), answering
-/// 503 and 500.
+/// [`idp_fault_options`] and [`jwks_fault_options`]), answering 503 and 500.
 pub const IDP_FAULTS: [FaultMode; 4] = [
     FaultMode::Down,
     FaultMode::Slow { delay_ms: 4000 },
