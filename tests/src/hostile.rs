@@ -752,6 +752,17 @@ impl Report {
     pub fn total(&self) -> usize {
         self.per_category.values().sum()
     }
+
+    /// Fails the test unless at least 120 cases ran and every one got its refusal.
+    pub fn assert_all_refused(&self) {
+        assert!(self.total() >= 120, "only {} cases", self.total());
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} hostile cases did not get their refusal:\n{self}",
+            self.failures.len(),
+            self.total()
+        );
+    }
     fn count(&mut self, c: Category) {
         *self.per_category.entry(c).or_default() += 1;
     }
@@ -774,6 +785,24 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// Fails the test when a line of the host's `log` has every part of one of `traps` (how the
+/// host reports a trap or panic of the wasm module).
+pub fn assert_no_traps(log: &str, traps: &[&[&str]]) {
+    let hits: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            traps
+                .iter()
+                .any(|parts| parts.iter().all(|p| l.contains(p)))
+        })
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "the wasm module trapped:\n{}",
+        hits.join("\n")
+    );
 }
 
 /// Runs one case; `Err` with a description when it did not get its refusal.
@@ -3566,6 +3595,14 @@ mod tests {
         assert!(Req::get("/mcp/../x")
             .to_bytes("h:1")
             .starts_with(b"GET /mcp/../x HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    #[should_panic(expected = "trapped")]
+    fn a_trap_line_fails_the_suite() {
+        let traps: &[&[&str]] = &[&["wasm log", "panicked"]];
+        assert_no_traps("wasm log: ok\npanicked elsewhere", traps);
+        assert_no_traps("[wasm log] mcpgate panicked at src/x.rs", traps);
     }
 
     #[test]

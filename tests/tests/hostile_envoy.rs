@@ -3,7 +3,7 @@
 //! must not have trapped.
 
 use mcpgate_e2e::envoy_setup::{GateOptions, GateStack};
-use mcpgate_e2e::hostile::{run_all, HostileContext, Platform};
+use mcpgate_e2e::hostile::{assert_no_traps, run_all, HostileContext, Platform};
 use serde_json::json;
 
 #[tokio::test]
@@ -29,24 +29,12 @@ async fn hostile_inputs_get_their_specific_refusals_and_the_vm_survives() {
         "Envoy exited during the suite; log {}",
         stack.envoy.child.log_path().display()
     );
-    let log = stack.envoy.child.log();
-    let traps: Vec<&str> = log
-        .lines()
-        .filter(|l| {
-            (l.contains("wasm log") && l.contains("panicked"))
-                || (l.contains("Function: proxy_on_") && l.contains("failed"))
-        })
-        .collect();
-    assert!(
-        traps.is_empty(),
-        "the wasm VM trapped:\n{}",
-        traps.join("\n")
+    assert_no_traps(
+        &stack.envoy.child.log(),
+        &[
+            &["wasm log", "panicked"],
+            &["Function: proxy_on_", "failed"],
+        ],
     );
-    assert!(report.total() >= 120, "only {} cases", report.total());
-    assert!(
-        report.failures.is_empty(),
-        "{} of {} hostile cases did not get their refusal:\n{report}",
-        report.failures.len(),
-        report.total()
-    );
+    report.assert_all_refused();
 }

@@ -3,7 +3,7 @@
 //! `Platform::Worker`), then wrangler must still run, the wasm must not have trapped, and the
 //! Worker must still serve (the suite's last checks).
 
-use mcpgate_e2e::hostile::{run_all, HostileContext, Platform};
+use mcpgate_e2e::hostile::{assert_no_traps, run_all, HostileContext, Platform};
 use mcpgate_e2e::worker_setup::{WorkerOptions, WorkerStack};
 
 #[tokio::test]
@@ -31,21 +31,9 @@ async fn hostile_inputs_get_their_specific_refusals_in_the_worker() {
         stack.wrangler.log_path().display()
     );
     // A Rust panic in the wasm module shows as an `unreachable` trap in workerd's log.
-    let log = stack.wrangler.log();
-    let traps: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("panicked") || l.contains("RuntimeError: unreachable"))
-        .collect();
-    assert!(
-        traps.is_empty(),
-        "the Worker's wasm trapped:\n{}",
-        traps.join("\n")
+    assert_no_traps(
+        &stack.wrangler.log(),
+        &[&["panicked"], &["RuntimeError: unreachable"]],
     );
-    assert!(report.total() >= 120, "only {} cases", report.total());
-    assert!(
-        report.failures.is_empty(),
-        "{} of {} hostile cases did not get their refusal:\n{report}",
-        report.failures.len(),
-        report.total()
-    );
+    report.assert_all_refused();
 }
