@@ -1,5 +1,6 @@
-//! Forwarding an authenticated request to the origin MCP server: the same method, path and
-//! query on `MCPGATE_ORIGIN_URL`, the core's header changes applied (client credentials and
+//! Forwarding an authenticated request to the origin MCP server: the same method, the path
+//! the core checked (its canonical form) and the query on `MCPGATE_ORIGIN_URL`, the core's
+//! header changes applied (client credentials and
 //! spoofed identity headers removed, the verified identity added), the request body streamed
 //! through (never buffered on the MCP route) and the origin's response streamed back as it
 //! arrives — `text/event-stream` included.
@@ -63,6 +64,8 @@ pub async fn proxy(
             Body::Bytes(_) => {}
         }
     }
+    // The canonical path the core checked, when it differs from the received one.
+    let path_and_query = f.path.as_deref().unwrap_or(path_and_query);
     let url = format!("{origin}{path_and_query}");
     let request = web_sys::Request::new_with_str_and_init(&url, &init)?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();

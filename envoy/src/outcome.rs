@@ -107,12 +107,16 @@ pub fn oauth_error(status: u16, error: &str, description: &str) -> Response {
     }
 }
 
-/// Applies a forward decision to the request headers: removals first, then the identity.
+/// Applies a forward decision to the request headers: removals first, then the identity,
+/// then the canonical path the core checked (when it differs from the received one).
 pub fn apply_forward(f: &Forward) {
     for name in &f.remove_headers {
         let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
     }
     for (name, value) in &f.set_headers {
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+    }
+    if let Some(path) = &f.path {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path));
     }
 }

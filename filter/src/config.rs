@@ -124,6 +124,16 @@ impl Default for IdentityHeaders {
     }
 }
 
+/// Which request paths need a valid token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protect {
+    /// Every path except the proxy's own routes and `public_paths` (the default).
+    All,
+    /// Only the MCP path and below; every other path reaches the origin without a token.
+    /// Safe only when the origin serves nothing else of value.
+    McpPath,
+}
+
 /// Access to a path prefix of the MCP server restricted to members of some groups.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupRule {
@@ -166,6 +176,11 @@ pub struct Config {
     /// Extra claims copied to headers: claim name → header name.
     pub claim_headers: Vec<(String, String)>,
     pub group_rules: Vec<GroupRule>,
+    /// Which paths need a token.
+    pub protect: Protect,
+    /// Paths the origin serves without a token (`protect: all`): exact canonical paths, or
+    /// subtrees given as `/prefix/*` and kept here as `/prefix/`.
+    pub public_paths: Vec<String>,
     pub max_body_bytes: usize,
     /// Request-header limit on every route: names and values, pseudo-headers excluded (431).
     pub max_header_bytes: usize,
@@ -220,6 +235,8 @@ pub const KEYS: &[&str] = &[
     "identity_headers",
     "claim_headers",
     "group_rules",
+    "protect",
+    "public_paths",
     "max_body_bytes",
     "max_header_bytes",
     "max_headers",
@@ -420,6 +437,12 @@ pub fn parse_map(
         }
     };
     let group_rules = group_rules(&r)?;
+    let protect = match r.opt_str("protect")?.as_deref() {
+        None | Some("all") => Protect::All,
+        Some("mcp_path") => Protect::McpPath,
+        Some(_) => return Err(ConfigError::new("protect", "must be all or mcp_path")),
+    };
+    let public_paths = public_paths(&r, &mcp_path)?;
 
     Ok(Parsed {
         config: Config {
@@ -458,6 +481,8 @@ pub fn parse_map(
             identity_headers,
             claim_headers,
             group_rules,
+            protect,
+            public_paths,
             max_body_bytes: r.uint("max_body_bytes", 64 * 1024, 1024, 1024 * 1024)? as usize,
             max_header_bytes: r.uint("max_header_bytes", 32 * 1024, 4096, 1024 * 1024)? as usize,
             max_headers: r.uint("max_headers", 100, 16, 1000)? as usize,
@@ -590,11 +615,11 @@ fn group_rules(r: &Reader) -> Result<Vec<GroupRule>, ConfigError> {
             }
         }
         let path_prefix = match m.get("path_prefix") {
-            Some(Value::String(p)) if p.starts_with('/') => p.clone(),
+            Some(Value::String(p)) if crate::path::is_canonical(p) => p.clone(),
             _ => {
                 return Err(ConfigError::new(
                     &format!("{key}.path_prefix"),
-                    "must be a path starting with /",
+                    "must be a path starting with / without escapes, ;, // or dot segments",
                 ))
             }
         };
@@ -619,6 +644,37 @@ fn group_rules(r: &Reader) -> Result<Vec<GroupRule>, ConfigError> {
         });
     }
     Ok(rules)
+}
+
+/// `public_paths`: exact paths or `/prefix/*` subtrees, canonical, never the MCP path.
+fn public_paths(r: &Reader, mcp_path: &str) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, p) in r
+        .str_list("public_paths")?
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let key = format!("public_paths[{i}]");
+        let entry = match p.strip_suffix("/*") {
+            Some(base) => format!("{base}/"),
+            None => p,
+        };
+        if !crate::path::is_canonical(&entry) || entry.contains('*') {
+            return Err(ConfigError::new(
+                &key,
+                "must be a path like /healthz or /static/* (no escapes, ;, // or dot segments)",
+            ));
+        }
+        // Never open the MCP path, whatever the case (an origin may ignore it).
+        let opens_mcp = crate::path::matches_prefix(&entry, mcp_path, true)
+            || (entry.ends_with('/') && crate::path::matches_prefix(mcp_path, &entry, true));
+        if opens_mcp {
+            return Err(ConfigError::new(&key, "must not open the MCP path"));
+        }
+        out.push(entry);
+    }
+    Ok(out)
 }
 
 fn missing(key: &str) -> ConfigError {
@@ -693,6 +749,7 @@ const LIST_KEYS: &[&str] = &[
     "previous_jwt_signing_keys",
     "accepted_client_ids",
     "accepted_client_scopes",
+    "public_paths",
 ];
 /// Keys whose value is JSON in a variable.
 const JSON_KEYS: &[&str] = &["identity_headers", "claim_headers", "group_rules"];

@@ -80,6 +80,9 @@ pub struct Forward {
     pub remove_headers: Vec<String>,
     /// Headers to set afterwards (the verified identity).
     pub set_headers: Vec<(String, String)>,
+    /// The path and query to send upstream instead of the received ones: the canonical path
+    /// the core checked (see [`crate::path`]), set only when it differs from the request's.
+    pub path: Option<String>,
 }
 
 /// An outbound HTTP request the core needs (IdP token endpoint, JWKS, CIMD document).

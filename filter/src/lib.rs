@@ -25,6 +25,7 @@ pub mod http;
 pub mod http_cache;
 pub mod jwt;
 pub mod keys;
+pub mod path;
 pub mod pkce;
 #[cfg(feature = "os-random")]
 pub mod random;

@@ -4,7 +4,7 @@
 mod authorize;
 mod callback;
 mod consent;
-mod mcp;
+mod guard;
 mod metadata;
 mod rate_limit;
 mod records;
@@ -16,9 +16,11 @@ mod upstream;
 #[cfg(test)]
 mod tests;
 
+use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use crate::config::Protect;
 use crate::form::{FormError, Params};
 use crate::gate::{Continuation, Gate};
 use crate::http::{Env, Forward, Outcome, Reply, Request, Response};
@@ -31,7 +33,7 @@ pub enum Step {
     Callback(callback::Resume),
     Token(token::Resume),
     Revoke(revoke::Resume),
-    Mcp(mcp::Resume),
+    Guard(guard::Resume),
     RateLimit(rate_limit::Resume),
 }
 
@@ -43,7 +45,11 @@ impl From<Step> for Continuation {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
-    Mcp,
+    /// Needs a valid token: the MCP path, and every other path unless it is public.
+    Guarded,
+    /// Reaches the origin without a token: `public_paths`, or everything outside the MCP
+    /// path with `protect: mcp_path`.
+    Open,
     ProtectedResource,
     AuthorizationServer,
     Jwks,
@@ -53,7 +59,6 @@ enum Route {
     Callback,
     Token,
     Revoke,
-    Other,
 }
 
 impl Route {
@@ -64,7 +69,7 @@ impl Route {
             }
             Self::Authorize => "GET, POST",
             Self::Register | Self::Consent | Self::Token | Self::Revoke => "POST",
-            Self::Mcp | Self::Other => "",
+            Self::Guarded | Self::Open => "",
         }
     }
 
@@ -82,17 +87,12 @@ impl Route {
     }
 }
 
+/// The route of a canonical path: the proxy's own routes match exactly; then the MCP path
+/// (ignoring case, by whole segments); then the public paths; everything else is guarded
+/// unless `protect` is `mcp_path`.
 fn route(gate: &Gate, path: &str) -> Route {
     let p = &gate.paths;
-    let mcp = p.mcp.as_str();
-    let is_mcp = path.len() >= mcp.len()
-        && path
-            .get(..mcp.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(mcp))
-        && matches!(path.as_bytes().get(mcp.len()), None | Some(b'/'));
-    if is_mcp {
-        Route::Mcp
-    } else if p.prm.iter().any(|x| x == path) {
+    if p.prm.iter().any(|x| x == path) {
         Route::ProtectedResource
     } else if p.as_metadata.iter().any(|x| x == path) {
         Route::AuthorizationServer
@@ -110,40 +110,50 @@ fn route(gate: &Gate, path: &str) -> Route {
         Route::Token
     } else if path == p.revoke {
         Route::Revoke
+    } else if crate::path::matches_prefix(path, &p.mcp, true) {
+        Route::Guarded
+    } else if gate.cfg.protect == Protect::McpPath || public(gate, path) {
+        Route::Open
     } else {
-        Route::Other
+        Route::Guarded
     }
 }
 
-pub(crate) fn needs_body(gate: &Gate, method: &str, path: &str) -> bool {
+/// Whether a canonical path is listed in `public_paths` (case and segments exact).
+fn public(gate: &Gate, path: &str) -> bool {
+    gate.cfg.public_paths.iter().any(|p| {
+        if p.ends_with('/') {
+            crate::path::matches_prefix(path, p, false)
+        } else {
+            path == p
+        }
+    })
+}
+
+/// The route of a raw request path (query included); `None` when the path is refused.
+fn route_of_raw(gate: &Gate, path: &str) -> Option<Route> {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
+    crate::path::canonicalize(path)
+        .ok()
+        .map(|c| route(gate, &c))
+}
+
+pub(crate) fn needs_body(gate: &Gate, method: &str, path: &str) -> bool {
     method == "POST"
         && matches!(
-            route(gate, path),
-            Route::Register | Route::Authorize | Route::Consent | Route::Token | Route::Revoke
+            route_of_raw(gate, path),
+            Some(
+                Route::Register | Route::Authorize | Route::Consent | Route::Token | Route::Revoke
+            )
         )
 }
 
 pub(crate) fn rate_limited(gate: &Gate, path: &str) -> bool {
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
     gate.cfg.rate_limit_per_address > 0
         && matches!(
-            route(gate, path),
-            Route::Register | Route::Authorize | Route::Token
+            route_of_raw(gate, path),
+            Some(Route::Register | Route::Authorize | Route::Token)
         )
-}
-
-/// Paths that different components could read differently are refused outright.
-fn ambiguous_path(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    !path.starts_with('/')
-        || path.contains("//")
-        || path.contains('\\')
-        || lower.contains("%2f")
-        || lower.contains("%5c")
-        || lower.contains("%2e")
-        || lower.contains("%00")
-        || path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
 /// More headers, or more header bytes, than the configuration allows (pseudo-headers, which
@@ -166,23 +176,33 @@ pub(crate) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
             "request headers too large",
         ));
     }
-    let path = req.path_only();
-    if ambiguous_path(path) {
-        return respond_with(respond::oauth_error(
-            400,
-            "invalid_request",
-            "ambiguous request path",
-        ));
-    }
-    let r = route(gate, path);
-    if r == Route::Mcp {
-        return mcp::handle(gate, req, env);
-    }
-    if r == Route::Other {
-        return Outcome::Forward(Forward {
-            remove_headers: spoofable(gate, req.headers),
-            set_headers: Vec::new(),
-        });
+    let path = match crate::path::canonicalize(req.path_only()) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut r = respond::oauth_error(400, "invalid_request", e.description());
+            r.reason = Some("ambiguous_path");
+            return respond_with(r);
+        }
+    };
+    // The origin gets exactly the path that was checked.
+    let rewrite = match &path {
+        Cow::Owned(p) => Some(match req.path.split_once('?') {
+            Some((_, q)) => alloc::format!("{p}?{q}"),
+            None => p.clone(),
+        }),
+        Cow::Borrowed(_) => None,
+    };
+    let r = route(gate, &path);
+    match r {
+        Route::Guarded => return guard::handle(gate, req, &path, rewrite, env),
+        Route::Open => {
+            return Outcome::Forward(Forward {
+                remove_headers: spoofable(gate, req.headers),
+                set_headers: Vec::new(),
+                path: rewrite,
+            })
+        }
+        _ => {}
     }
     if req.method == "OPTIONS" && r.public() {
         return respond_with(respond::preflight(r.methods()));
@@ -218,10 +238,11 @@ fn dispatch(gate: &Gate, r: Route, req: &Request, env: &mut Env) -> Outcome {
         Route::Callback => callback::handle(gate, req, env),
         Route::Token => token::handle(gate, req, env),
         Route::Revoke => revoke::handle(gate, req, env),
-        Route::Mcp | Route::Other => Outcome::Forward(Forward {
-            remove_headers: spoofable(gate, req.headers),
-            set_headers: Vec::new(),
-        }),
+        Route::Guarded | Route::Open => Outcome::Respond(respond::oauth_error(
+            500,
+            "server_error",
+            "unexpected route",
+        )),
     };
     if r.public() {
         with_cors(out)
@@ -236,7 +257,7 @@ pub(crate) fn resume(gate: &Gate, step: Step, reply: Reply, env: &mut Env) -> Ou
         Step::Callback(k) => callback::resume(gate, k, reply, env),
         Step::Token(k) => with_cors(token::resume(gate, k, reply, env)),
         Step::Revoke(k) => with_cors(revoke::resume(gate, k, reply, env)),
-        Step::Mcp(k) => mcp::resume(gate, k, reply, env),
+        Step::Guard(k) => guard::resume(gate, k, reply, env),
         Step::RateLimit(k) => rate_limit::resume(gate, k, reply, env),
     }
 }

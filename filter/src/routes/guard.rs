@@ -1,5 +1,7 @@
-//! The MCP endpoint guard: a valid bearer token becomes identity headers for the MCP
-//! server; the client's own token never travels upstream (no token passthrough).
+//! The guard of every protected path (the MCP endpoint and, by default, everything else the
+//! origin serves): a valid bearer token becomes identity headers for the origin; the
+//! client's own token never travels upstream (no token passthrough). It decides on the
+//! canonical path (see [`crate::path`]) and forwards exactly that path.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -19,7 +21,8 @@ pub enum Resume {
     Keys {
         token: String,
         path: String,
-        strip: Vec<String>,
+        /// The forward prepared so far (headers to strip, canonical path).
+        base: Forward,
     },
 }
 
@@ -49,7 +52,15 @@ fn no_keys() -> Outcome {
     Outcome::Respond(r)
 }
 
-pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
+/// `path` is the canonical path; `rewrite` the path and query to forward when it differs
+/// from the request's.
+pub(super) fn handle(
+    gate: &Gate,
+    req: &Request,
+    path: &str,
+    rewrite: Option<String>,
+    env: &mut Env,
+) -> Outcome {
     let auth = match req.header("authorization") {
         Ok(a) => a,
         Err(_) => {
@@ -83,14 +94,19 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
     };
     let mut strip = super::spoofable(gate, req.headers);
     strip.push("authorization".to_string());
-    verify(gate, token, req.path_only(), strip, false, env)
+    let base = Forward {
+        remove_headers: strip,
+        set_headers: Vec::new(),
+        path: rewrite,
+    };
+    verify(gate, token, path, base, false, env)
 }
 
 fn verify(
     gate: &Gate,
     token: &str,
     path: &str,
-    strip: Vec<String>,
+    base: Forward,
     retried: bool,
     env: &mut Env,
 ) -> Outcome {
@@ -102,7 +118,7 @@ fn verify(
         .map(|(id, own)| (id.clone(), own));
     let (identity, is_own) = match cached {
         Some(hit) => hit,
-        None => match authenticate(gate, token, path, &strip, retried, env) {
+        None => match authenticate(gate, token, path, &base, retried, env) {
             Ok((id, own)) => {
                 if let Some(cache) = env.cache.as_deref_mut() {
                     cache.insert(token, id.clone(), own);
@@ -112,11 +128,12 @@ fn verify(
             Err(out) => return *out,
         },
     };
+    // Restrictions ignore case: an origin that ignores it must not be a way around them.
     if let Some(rule) = gate
         .cfg
         .group_rules
         .iter()
-        .find(|r| path.starts_with(&r.path_prefix))
+        .find(|r| crate::path::matches_prefix(path, &r.path_prefix, true))
     {
         if !rule.groups.iter().any(|g| identity.in_group(g)) {
             let scope = gate.cfg.required_scopes.join(" ");
@@ -131,13 +148,13 @@ fn verify(
         }
     }
     let own_jti = identity.jti.clone().filter(|_| is_own);
-    let forward = forward(gate, identity, strip);
+    let forward = forward(gate, identity, base);
     match own_jti {
         Some(jti) if env.store => Outcome::Store {
             op: StoreOp::Exists {
                 key: format!("mcpgate:access:{jti}"),
             },
-            resume: Step::Mcp(Resume::Revocation(forward)).into(),
+            resume: Step::Guard(Resume::Revocation(forward)).into(),
         },
         _ => Outcome::Forward(forward),
     }
@@ -148,15 +165,15 @@ fn authenticate(
     gate: &Gate,
     token: &str,
     path: &str,
-    strip: &[String],
+    base: &Forward,
     retried: bool,
     env: &mut Env,
 ) -> Result<(Identity, bool), alloc::boxed::Box<Outcome>> {
     let need_keys = || Outcome::NeedKeys {
-        resume: Step::Mcp(Resume::Keys {
+        resume: Step::Guard(Resume::Keys {
             token: token.to_string(),
             path: path.to_string(),
-            strip: strip.to_vec(),
+            base: base.clone(),
         })
         .into(),
     };
@@ -195,7 +212,7 @@ fn clean(v: &str) -> String {
         .collect()
 }
 
-fn forward(gate: &Gate, id: Identity, remove_headers: Vec<String>) -> Forward {
+fn forward(gate: &Gate, id: Identity, mut base: Forward) -> Forward {
     let h = &gate.cfg.identity_headers;
     let mut set: Vec<(String, String)> = Vec::with_capacity(8);
     set.push((h.sub.clone(), clean(&id.sub)));
@@ -217,10 +234,8 @@ fn forward(gate: &Gate, id: Identity, remove_headers: Vec<String>) -> Forward {
             set.push((header.clone(), clean(v)));
         }
     }
-    Forward {
-        remove_headers,
-        set_headers: set,
-    }
+    base.set_headers = set;
+    base
 }
 
 pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
@@ -232,8 +247,8 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
                 Outcome::Forward(fwd)
             }
         }
-        (Resume::Keys { token, path, strip }, Reply::Keys) => {
-            verify(gate, &token, &path, strip, true, env)
+        (Resume::Keys { token, path, base }, Reply::Keys) => {
+            verify(gate, &token, &path, base, true, env)
         }
         _ => Outcome::Respond(respond::oauth_error(
             500,
