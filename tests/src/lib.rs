@@ -3,6 +3,8 @@
 //! * [`cognito`] — an AWS Cognito user-pool emulator (hosted-UI OAuth endpoints, JWKS,
 //!   Cognito-shaped tokens, fault injection);
 //! * [`demo_mcp`] — a small MCP server (rmcp, streamable HTTP) used as the upstream;
+//! * [`origin`] — the origin behind the proxy: the demo server or the official Python SDK's
+//!   server, with the requests each received;
 //! * [`faults`] — IdP faults at the token endpoint (code exchange, refresh, revocation),
 //!   scenarios shared by both hosts;
 //! * [`envoy_setup`] — real Envoy running the mcpgate filter in front of the demo server;
@@ -18,5 +20,6 @@ pub mod harness;
 pub mod hostile;
 pub mod journey;
 pub mod jwt;
+pub mod origin;
 pub mod scenarios;
 pub mod worker_setup;

@@ -15,6 +15,7 @@ use crate::cognito::{EmulatorHandle, MintRequest, TokenTemplate};
 use crate::envoy_setup::{GateOptions, GateStack};
 use crate::harness::{http_client, wait_until};
 use crate::journey::{mcp_client, whoami, Journey, Tokens, REDIRECT_URI};
+use crate::origin::{Origin, OriginKind};
 use crate::worker_setup::{WorkerOptions, WorkerStack};
 
 /// Deadline of each polled condition in a scenario.
@@ -29,6 +30,8 @@ pub trait Host: Sized {
     /// `http://127.0.0.1:{port}` (the proxy's `base_url`).
     fn base_url(&self) -> &str;
     fn idp(&self) -> &EmulatorHandle;
+    /// The MCP server behind the proxy.
+    fn origin(&self) -> &Origin;
     fn mcp_url(&self) -> String {
         format!("{}/mcp", self.base_url())
     }
@@ -43,6 +46,8 @@ pub trait HostOptions: Default {
     fn config(self, key: &str, value: Value) -> Self;
     /// With or without the one-time-use / revocation store (the host's own kind).
     fn with_store(self, on: bool) -> Self;
+    /// Which MCP server the stack puts behind the proxy.
+    fn with_origin(self, kind: OriginKind) -> Self;
 }
 
 impl HostOptions for GateOptions {
@@ -52,6 +57,9 @@ impl HostOptions for GateOptions {
     }
     fn with_store(self, on: bool) -> Self {
         self.set("store", json!(if on { "shared_data" } else { "none" }))
+    }
+    fn with_origin(self, kind: OriginKind) -> Self {
+        self.origin(kind)
     }
 }
 
@@ -69,6 +77,9 @@ impl HostOptions for WorkerOptions {
     fn with_store(self, on: bool) -> Self {
         self.store(on)
     }
+    fn with_origin(self, kind: OriginKind) -> Self {
+        self.origin(kind)
+    }
 }
 
 impl Host for GateStack {
@@ -81,6 +92,9 @@ impl Host for GateStack {
     }
     fn idp(&self) -> &EmulatorHandle {
         &self.idp
+    }
+    fn origin(&self) -> &Origin {
+        &self.origin
     }
     async fn counter(&self, name: &str) -> Option<u64> {
         GateStack::counter(self, name).await.ok()
@@ -97,6 +111,9 @@ impl Host for WorkerStack {
     }
     fn idp(&self) -> &EmulatorHandle {
         &self.idp
+    }
+    fn origin(&self) -> &Origin {
+        &self.origin
     }
     async fn counter(&self, _name: &str) -> Option<u64> {
         None
@@ -119,12 +136,18 @@ pub fn m2m_jwks_options<O: HostOptions>(refresh: u64, min_refetch: u64) -> O {
 }
 
 /// One `#[tokio::test]` per shared scenario for the host type `$host` (a [`Host`]), each on a
-/// stack of its own started with the configuration the scenario needs. Use it once in a
-/// host's test file: `mcpgate_e2e::shared_scenario_tests!(GateStack);`.
+/// stack of its own started with the configuration the scenario needs and the origin
+/// `$origin` (an [`OriginKind`]; the demo server when omitted). After every scenario the
+/// origin must have received no request without a verified identity. Use it in a host's
+/// test file: `mcpgate_e2e::shared_scenario_tests!(GateStack);`, and once more in a module
+/// for the Python origin.
 #[macro_export]
 macro_rules! shared_scenario_tests {
     ($host:ty) => {
-        $crate::shared_scenario_tests!(@each $host;
+        $crate::shared_scenario_tests!($host, $crate::origin::OriginKind::Demo);
+    };
+    ($host:ty, $origin:expr) => {
+        $crate::shared_scenario_tests!(@each $host, $origin;
             metadata_and_unauthenticated_challenge:
                 scenarios::metadata_and_challenge, Default::default();
             full_client_journey: scenarios::full_client_journey, Default::default();
@@ -155,14 +178,19 @@ macro_rules! shared_scenario_tests {
                 faults::revocation_faults_without_store, $crate::faults::idp_fault_options(false);
         );
     };
-    (@each $host:ty; $($test:ident: $module:ident::$scenario:ident, $options:expr;)*) => {
+    (@each $host:ty, $origin:expr;
+     $($test:ident: $module:ident::$scenario:ident, $options:expr;)*) => {
         $(
             #[tokio::test]
             async fn $test() {
-                let stack = <$host as $crate::scenarios::Host>::start($options)
+                use $crate::scenarios::HostOptions as _;
+                let options: <$host as $crate::scenarios::Host>::Options = $options;
+                let options = options.with_origin($origin);
+                let stack = <$host as $crate::scenarios::Host>::start(options)
                     .await
                     .unwrap();
                 $crate::$module::$scenario(&stack).await;
+                $crate::scenarios::assert_origin_saw_only_verified(&stack).await;
             }
         )*
     };
@@ -197,6 +225,31 @@ pub async fn m2m_token(h: &impl Host) -> String {
 }
 
 /// POST a JSON-RPC `tools/call whoami` to /mcp with `token`; status, WWW-Authenticate, body.
+/// Fails unless every request the origin received carried a verified identity (the proxy
+/// guards every path by default; no shared scenario uses a public path).
+pub async fn assert_origin_saw_only_verified(h: &impl Host) {
+    let unauthenticated = h.origin().unauthenticated().await.unwrap();
+    assert!(
+        unauthenticated.is_empty(),
+        "the origin ({:?}) received requests without a verified identity: {unauthenticated:?}",
+        h.origin().kind()
+    );
+}
+
+/// The JSON-RPC answer in an MCP response body: the body itself (`application/json`), or
+/// the last `data:` event carrying an `id` (`text/event-stream`, as the Python SDK answers).
+pub fn jsonrpc_answer(content_type: &str, body: &str) -> Value {
+    if !content_type.starts_with("text/event-stream") {
+        return serde_json::from_str(body).unwrap_or(Value::Null);
+    }
+    body.lines()
+        .rev()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .find(|v| v.get("id").is_some())
+        .unwrap_or(Value::Null)
+}
+
 pub async fn call_whoami(h: &impl Host, token: Option<&str>) -> (u16, Option<String>, Value) {
     let mut req = http_client()
         .post(h.mcp_url())
@@ -213,7 +266,13 @@ pub async fn call_whoami(h: &impl Host, token: Option<&str>) -> (u16, Option<Str
         .get("www-authenticate")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = resp.json().await.unwrap_or(Value::Null);
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = jsonrpc_answer(&ct, &resp.text().await.unwrap_or_default());
     (status, www, body)
 }
 
@@ -398,7 +457,8 @@ pub async fn sse_streams_unbuffered(h: &impl Host) {
         .bearer_auth(&token)
         .header("accept", "application/json, text/event-stream")
         .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                      "params": {"name": "count", "arguments": {"n": n, "interval_ms": 150}}}))
+                      "params": {"name": "count", "arguments": {"n": n, "interval_ms": 150},
+                                 "_meta": {"progressToken": "sse"}}}))
         .send()
         .await
         .unwrap();

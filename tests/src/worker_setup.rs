@@ -18,8 +18,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
-use crate::demo_mcp::{DemoMcp, DemoMcpHandle};
 use crate::harness::{free_port, log_dir, repo_root, unique_name, wait_until, ChildProcess};
+use crate::origin::{Origin, OriginKind};
 
 /// What wrangler logs when workerd did not start (e.g. a port it was given was taken meanwhile).
 const RUNTIME_FAILED: &str = "The Workers runtime failed to start";
@@ -55,6 +55,8 @@ pub struct WorkerOptions {
     /// Bind the `McpgateStore` Durable Object (the one-time-use store).
     pub store: bool,
     pub cognito: CognitoConfig,
+    /// The MCP server behind the Worker.
+    pub origin: OriginKind,
 }
 
 impl Default for WorkerOptions {
@@ -63,6 +65,7 @@ impl Default for WorkerOptions {
             vars: BTreeMap::new(),
             store: true,
             cognito: CognitoConfig::default(),
+            origin: OriginKind::default(),
         }
     }
 }
@@ -75,6 +78,10 @@ impl WorkerOptions {
     }
     pub fn store(mut self, on: bool) -> Self {
         self.store = on;
+        self
+    }
+    pub fn origin(mut self, kind: OriginKind) -> Self {
+        self.origin = kind;
         self
     }
 }
@@ -117,7 +124,7 @@ pub fn default_vars(
 /// whole wrangler process group, workerd included).
 pub struct WorkerStack {
     pub idp: EmulatorHandle,
-    pub mcp: DemoMcpHandle,
+    pub origin: Origin,
     pub wrangler: ChildProcess,
     /// `http://127.0.0.1:{port}` (the Worker's `MCPGATE_BASE_URL`).
     pub base_url: String,
@@ -200,14 +207,14 @@ impl WorkerStack {
     pub async fn start(opts: WorkerOptions) -> anyhow::Result<Self> {
         let shim = worker_bundle()?;
         let idp = CognitoEmulator::start(opts.cognito.clone()).await?;
-        let mcp = DemoMcp::start().await?;
+        let origin = Origin::start(opts.origin).await?;
         let mut attempt = 1;
         loop {
-            match Self::start_wrangler(&opts, &shim, &idp, &mcp).await {
+            match Self::start_wrangler(&opts, &shim, &idp, &origin).await {
                 Ok((wrangler, base_url, vars, dir)) => {
                     return Ok(Self {
                         idp,
-                        mcp,
+                        origin,
                         wrangler,
                         base_url,
                         vars,
@@ -228,11 +235,11 @@ impl WorkerStack {
         opts: &WorkerOptions,
         shim: &std::path::Path,
         idp: &EmulatorHandle,
-        mcp: &DemoMcpHandle,
+        origin: &Origin,
     ) -> anyhow::Result<(ChildProcess, String, BTreeMap<String, String>, PathBuf)> {
         let port = free_port()?;
         let base_url = format!("http://127.0.0.1:{port}");
-        let mut vars = default_vars(idp, &base_url, &mcp.base_url());
+        let mut vars = default_vars(idp, &base_url, &origin.base_url());
         for (k, v) in &opts.vars {
             if v.is_empty() {
                 vars.remove(k);

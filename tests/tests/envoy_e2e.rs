@@ -17,6 +17,12 @@ use serde_json::{json, Value};
 
 mcpgate_e2e::shared_scenario_tests!(GateStack);
 
+/// The same scenarios in front of an MCP server written with the official Python SDK.
+mod python_origin {
+    use super::GateStack;
+    mcpgate_e2e::shared_scenario_tests!(GateStack, mcpgate_e2e::origin::OriginKind::Python);
+}
+
 async fn start(opts: GateOptions) -> GateStack {
     GateStack::start(opts).await.unwrap()
 }

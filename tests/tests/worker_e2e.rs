@@ -12,6 +12,12 @@ use serde_json::{json, Value};
 
 mcpgate_e2e::shared_scenario_tests!(WorkerStack);
 
+/// The same scenarios in front of an MCP server written with the official Python SDK.
+mod python_origin {
+    use super::WorkerStack;
+    mcpgate_e2e::shared_scenario_tests!(WorkerStack, mcpgate_e2e::origin::OriginKind::Python);
+}
+
 async fn start(opts: WorkerOptions) -> WorkerStack {
     WorkerStack::start(opts).await.unwrap()
 }
