@@ -16,18 +16,13 @@
 use std::collections::BTreeMap;
 
 use mcpgate_filter::config::{env_name, from_vars, ConfigError};
+use mcpgate_filter::host::keys::{uint, CommonHostKeys, COMMON_HOST_KEYS};
 use mcpgate_filter::Gate;
 use serde_json::Value;
 
-/// The Worker-only keys, read like the core's (`origin_url` ← `MCPGATE_ORIGIN_URL`).
-pub const HOST_KEYS: &[&str] = &[
-    "origin_url",
-    "idp_timeout_ms",
-    "jwks_refresh_seconds",
-    "jwks_max_stale_seconds",
-    "jwks_min_refetch_seconds",
-    "store_shards",
-];
+/// The Worker's own keys, read like the core's (`origin_url` ← `MCPGATE_ORIGIN_URL`), next to
+/// the host keys every host has ([`COMMON_HOST_KEYS`]).
+pub const WORKER_KEYS: &[&str] = &["origin_url", "store_shards"];
 
 /// Name of the Durable Object namespace binding of the store (`wrangler.toml`).
 pub const STORE_BINDING: &str = "MCPGATE_STORE";
@@ -36,10 +31,8 @@ pub const STORE_BINDING: &str = "MCPGATE_STORE";
 pub struct HostConfig {
     /// `scheme://authority` of the MCP server, without a trailing slash.
     pub origin_url: String,
-    pub idp_timeout_ms: u64,
-    pub jwks_refresh_seconds: u64,
-    pub jwks_max_stale_seconds: u64,
-    pub jwks_min_refetch_seconds: u64,
+    /// IdP timeout and key-set freshness (the core's host kit).
+    pub common: CommonHostKeys,
     pub store_shards: u32,
 }
 
@@ -47,23 +40,6 @@ fn err(key: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         key: env_name(key),
         problem: problem.into(),
-    }
-}
-
-fn uint(
-    host: &BTreeMap<String, Value>,
-    key: &str,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
-    match host.get(key) {
-        None => Ok(default),
-        Some(v) => v
-            .as_u64()
-            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| err(key, format!("must be an integer from {min} to {max}"))),
     }
 }
 
@@ -85,22 +61,14 @@ impl HostConfig {
                 "must be an http(s) URL without path, like https://mcp.internal.example",
             ));
         }
-        let jwks_refresh_seconds = uint(host, "jwks_refresh_seconds", 600, 1, 86_400)?;
-        let jwks_max_stale_seconds = uint(host, "jwks_max_stale_seconds", 86_400, 1, 30 * 86_400)?;
-        if jwks_max_stale_seconds < jwks_refresh_seconds {
-            return Err(err(
-                "jwks_max_stale_seconds",
-                "must not be smaller than MCPGATE_JWKS_REFRESH_SECONDS",
-            ));
-        }
-        let store_shards = u32::try_from(uint(host, "store_shards", 1, 1, 256)?)
+        // Errors name the variable (`MCPGATE_JWKS_REFRESH_SECONDS`), never the value.
+        let named = |e: ConfigError| err(&e.key, e.problem);
+        let common = CommonHostKeys::parse(host).map_err(named)?;
+        let store_shards = u32::try_from(uint(host, "store_shards", 1, 1, 256).map_err(named)?)
             .map_err(|_| err("store_shards", "must be an integer from 1 to 256"))?;
         Ok(Self {
             origin_url: origin,
-            idp_timeout_ms: uint(host, "idp_timeout_ms", 5000, 100, 60_000)?,
-            jwks_refresh_seconds,
-            jwks_max_stale_seconds,
-            jwks_min_refetch_seconds: uint(host, "jwks_min_refetch_seconds", 30, 0, 3600)?,
+            common,
             store_shards,
         })
     }
@@ -109,7 +77,12 @@ impl HostConfig {
 /// Builds the core and the host settings from `lookup` (the Worker's vars and secrets).
 /// Errors name the variable, never its value.
 pub fn load(lookup: &dyn Fn(&str) -> Option<String>) -> Result<(Gate, HostConfig), ConfigError> {
-    let parsed = from_vars(lookup, HOST_KEYS)?;
+    let keys: Vec<&str> = COMMON_HOST_KEYS
+        .iter()
+        .chain(WORKER_KEYS)
+        .copied()
+        .collect();
+    let parsed = from_vars(lookup, &keys)?;
     let host = HostConfig::parse(&parsed.host)?;
     let gate = Gate::new(parsed.config).map_err(|e| ConfigError {
         key: env_name(&e.key),

@@ -12,10 +12,6 @@ use worker::{
     RequestRedirect, Response,
 };
 
-/// Longest time a cacheable answer (a Client ID Metadata Document) is kept, whatever its
-/// `Cache-Control` says.
-pub const MAX_CACHE_SECONDS: u64 = 24 * 3600;
-
 /// Reads `stream` to its end; `Ok(None)` as soon as it exceeds `cap` bytes.
 pub async fn read_capped(stream: ByteStream, cap: usize) -> worker::Result<Option<Vec<u8>>> {
     let mut stream = stream;
@@ -111,21 +107,6 @@ fn host_of(url: &str) -> &str {
     rest.split(['/', '?', '#']).next().unwrap_or("")
 }
 
-/// `max-age` of a `Cache-Control` value, `None` when it forbids caching or has none.
-pub fn max_age(cache_control: &str) -> Option<u64> {
-    let mut age = None;
-    for directive in cache_control.split(',') {
-        let d = directive.trim().to_ascii_lowercase();
-        if d == "no-store" || d == "no-cache" || d == "private" {
-            return None;
-        }
-        if let Some(v) = d.strip_prefix("max-age=") {
-            age = v.trim_matches('"').parse::<u64>().ok();
-        }
-    }
-    age.filter(|a| *a > 0)
-}
-
 async fn cache_get(req: &HttpRequest) -> Option<HttpResponse> {
     if req.method != "GET" {
         return None;
@@ -141,12 +122,8 @@ async fn cache_put(req: &HttpRequest, reply: &HttpResponse) {
     if req.method != "GET" {
         return;
     }
-    let Some(age) = reply
-        .headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("cache-control"))
-        .and_then(|(_, v)| max_age(v))
-    else {
+    // The core's rule: `max-age` honoured, capped at a day; never with no-store etc.
+    let Some(age) = mcpgate_filter::http_cache::max_age(reply) else {
         return;
     };
     let headers = Headers::new();
@@ -155,10 +132,7 @@ async fn cache_put(req: &HttpRequest, reply: &HttpResponse) {
             let _ = headers.append(k, v);
         }
     }
-    let _ = headers.set(
-        "cache-control",
-        &format!("max-age={}", age.min(MAX_CACHE_SECONDS)),
-    );
+    let _ = headers.set("cache-control", &format!("max-age={age}"));
     let Ok(resp) = Response::from_bytes(reply.body.clone()) else {
         return;
     };

@@ -1,11 +1,11 @@
 //! What one Worker isolate keeps between requests: the configured core, the host settings, the
 //! IdP's key set and the verified-token cache. Plus the clock and randomness handed to the core.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use mcpgate_filter::config::ConfigError;
-use mcpgate_filter::token_cache::TokenCache;
+use mcpgate_filter::host::env::{with_env, HostState, RandomFailed, VerifiedTokens};
 use mcpgate_filter::{Env, Gate};
 
 use crate::config::{self, HostConfig};
@@ -16,8 +16,7 @@ pub struct Isolate {
     pub host: HostConfig,
     pub jwks: RefCell<jwks::Cache>,
     /// Verified tokens of this isolate, emptied whenever the IdP's key set changes.
-    token_cache: RefCell<TokenCache>,
-    token_cache_generation: Cell<u64>,
+    verified: RefCell<VerifiedTokens>,
 }
 
 thread_local! {
@@ -34,13 +33,12 @@ pub fn get(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Rc<Isolate>, Confi
             return state.clone();
         }
         let state = config::load(lookup).map(|(gate, host)| {
-            let token_cache = TokenCache::new(gate.config().token_cache_size);
+            let verified = VerifiedTokens::new(gate.config().token_cache_size);
             Rc::new(Isolate {
                 gate,
                 host,
                 jwks: RefCell::new(jwks::Cache::default()),
-                token_cache: RefCell::new(token_cache),
-                token_cache_generation: Cell::new(0),
+                verified: RefCell::new(verified),
             })
         });
         *slot = Some(state.clone());
@@ -57,13 +55,10 @@ pub fn now_secs() -> u64 {
     now_ms() / 1000
 }
 
-/// The entropy source failed; the request must be refused.
-#[derive(Debug)]
-pub struct RandomFailed;
-
 impl Isolate {
-    /// Runs `f` with a fresh [`Env`]: now, randomness, the key set, the store flag and the
-    /// token cache. Nothing is borrowed past the call, so it is safe between awaits.
+    /// Runs `f` with a fresh [`Env`] (the core's host kit): now, randomness, the key set, the
+    /// store flag and the token cache. Nothing is borrowed past the call, so it is safe
+    /// between awaits.
     pub fn with_env<R>(
         &self,
         store: bool,
@@ -72,28 +67,22 @@ impl Isolate {
         let now = now_secs();
         let (keys, generation) = {
             let jwks = self.jwks.borrow();
-            (jwks.current(now, &self.host), jwks.generation())
+            (
+                jwks.copy.current(now, &self.host.common.jwks),
+                jwks.copy.generation(),
+            )
         };
-        let mut cache = self.token_cache.borrow_mut();
-        if self.token_cache_generation.get() != generation {
-            // A retired key must not keep vouching for tokens verified under it.
-            *cache = TokenCache::new(self.gate.config().token_cache_size);
-            self.token_cache_generation.set(generation);
-        }
-        let mut random = mcpgate_filter::random::OsRandom::default();
-        let mut env = Env {
+        let mut verified = self.verified.borrow_mut();
+        let state = HostState {
             now,
-            random: &mut random,
-            upstream_keys: keys.as_deref(),
+            keys: keys.as_deref(),
+            generation,
             store,
             native_rsa: None,
-            cache: Some(&mut cache),
+            verified: &mut verified,
         };
-        let r = f(&self.gate, &mut env);
-        if random.failed() {
+        with_env(&self.gate, state, f).inspect_err(|_| {
             worker::console_error!("mcpgate: the runtime's random source failed");
-            return Err(RandomFailed);
-        }
-        Ok(r)
+        })
     }
 }

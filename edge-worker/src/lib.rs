@@ -30,7 +30,9 @@ pub mod store_do;
 use mcpgate_filter::Request as CoreRequest;
 use worker::{console_error, event, Context, Env, Request, Response};
 
-use crate::outcome::{host_error, to_response, Final};
+use mcpgate_filter::respond::oauth_error;
+
+use crate::outcome::{to_response, Final};
 use crate::store_do::StoreClient;
 
 #[event(fetch)]
@@ -39,7 +41,7 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         Ok(resp) => Ok(resp),
         Err(e) => {
             console_error!("mcpgate: request failed: {e}");
-            to_response(host_error(
+            to_response(oauth_error(
                 502,
                 "server_error",
                 "the authorization proxy could not complete the request",
@@ -55,7 +57,7 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
         Err(e) => {
             // The error names the variable and the problem, never the value.
             console_error!("mcpgate: refusing the configuration: {e}");
-            return to_response(host_error(
+            return to_response(oauth_error(
                 500,
                 "server_error",
                 "the authorization proxy is not configured correctly",
@@ -97,7 +99,11 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
         match read {
             Some(b) => Some(b),
             None => {
-                return to_response(host_error(413, "invalid_request", "request body too large"))
+                return to_response(oauth_error(
+                    413,
+                    "invalid_request",
+                    "request body too large",
+                ))
             }
         }
     } else {
@@ -142,7 +148,7 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
             };
             forward::proxy(&iso.host.origin_url, &method, &path, &headers, body, &f).await
         }
-        Err(_) => to_response(host_error(
+        Err(_) => to_response(oauth_error(
             500,
             "server_error",
             "internal error in the authorization proxy",

@@ -8,9 +8,10 @@ use mcpgate_filter::{Forward, Outcome, Reply, Response};
 use worker::Headers;
 
 use crate::idp;
-use crate::isolate::{Isolate, RandomFailed};
+use crate::isolate::Isolate;
 use crate::jwks::{self, Trigger};
 use crate::store_do::StoreClient;
+use mcpgate_filter::host::env::RandomFailed;
 
 /// How a request ends.
 pub enum Final {
@@ -30,7 +31,7 @@ pub async fn drive(
             Outcome::Respond(r) => return Ok(Final::Respond(r)),
             Outcome::Forward(f) => return Ok(Final::Forward(f)),
             Outcome::Fetch { request, resume } => {
-                let resp = idp::send(&request, iso.host.idp_timeout_ms).await;
+                let resp = idp::send(&request, iso.host.common.idp_timeout_ms).await;
                 (resume, Reply::Http(resp))
             }
             Outcome::Store { op, resume } => {
@@ -63,18 +64,4 @@ pub fn to_response(r: Response) -> worker::Result<worker::Response> {
         worker::Response::from_bytes(r.body)?
     };
     Ok(resp.with_status(r.status).with_headers(headers))
-}
-
-/// A JSON error answered by the host itself (bad configuration, body too large, …).
-pub fn host_error(status: u16, error: &str, description: &str) -> Response {
-    let body = serde_json::json!({"error": error, "error_description": description});
-    Response {
-        status,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("cache-control".into(), "no-store".into()),
-        ],
-        body: body.to_string().into_bytes(),
-        reason: None,
-    }
 }

@@ -21,14 +21,17 @@ pub mod config;
 pub mod encoding;
 pub mod form;
 pub mod gate;
+pub mod host;
 pub mod http;
 pub mod http_cache;
+pub mod idp;
 pub mod jwt;
 pub mod keys;
 pub mod path;
 pub mod pkce;
 #[cfg(feature = "os-random")]
 pub mod random;
+pub mod records;
 pub mod redirect_uri;
 pub mod respond;
 mod routes;

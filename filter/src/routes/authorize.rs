@@ -8,12 +8,12 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use serde::Deserialize;
 
-use super::records::{ClientRecord, Transaction};
 use super::{consent, cookie, form_body, register, Step};
 use crate::config::ConsentMode;
 use crate::form::{self, Params};
 use crate::gate::Gate;
 use crate::http::{Env, HttpRequest, HttpResponse, Outcome, Reply, Request, Response};
+use crate::records::{ClientRecord, Transaction};
 use crate::respond::{error_page, redirect};
 use crate::seal::{self, Kind};
 use crate::{pkce, redirect_uri};

@@ -3,13 +3,13 @@
 //! verifies the IdP's tokens, and redirects to the client with the proxy's own code.
 
 use super::authorize::{append_query, error_redirect};
-use super::records::{Binding, Code, Grant, Transaction, CODE_SECONDS};
-use super::upstream::{self, TokenSet, UpstreamError, VerifyError};
 use super::{cookie, Step};
 use crate::form::{self, Params};
 use crate::gate::Gate;
 use crate::http::{Env, Outcome, Reply, Request, Response};
+use crate::idp::{self, TokenSet, UpstreamError, VerifyError};
 use crate::jwt::Identity;
+use crate::records::{Binding, Code, Grant, Transaction, CODE_SECONDS};
 use crate::respond::{self, error_page, redirect};
 use crate::seal::{self, Kind, SealError};
 
@@ -84,7 +84,7 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
         );
     };
     Outcome::Fetch {
-        request: upstream::code_exchange(gate, code, &txn.upstream_verifier),
+        request: idp::code_exchange(gate, code, &txn.upstream_verifier),
         resume: Step::Callback(Resume { txn, tokens: None }).into(),
     }
 }
@@ -98,7 +98,7 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
         )
     };
     let (tokens, retried) = match (reply, tokens) {
-        (Reply::Http(resp), None) => match upstream::parse_token_response(&resp) {
+        (Reply::Http(resp), None) => match idp::parse_token_response(&resp) {
             Ok(t) => (t, false),
             Err(UpstreamError::Unavailable) => {
                 return fail(
@@ -116,7 +116,7 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
         (Reply::Keys, Some(t)) => (t, true),
         _ => return fail("server_error", "unexpected host reply"),
     };
-    match upstream::verify(gate, &tokens, env) {
+    match idp::verify(gate, &tokens, env) {
         Ok(identity) => issue_code(gate, &txn, &tokens, identity, env),
         Err(VerifyError::NeedKeys) if !retried => Outcome::NeedKeys {
             resume: Step::Callback(Resume {

@@ -7,11 +7,9 @@ mod consent;
 mod guard;
 mod metadata;
 mod rate_limit;
-mod records;
 mod register;
 mod revoke;
 mod token;
-mod upstream;
 
 #[cfg(test)]
 mod tests;
@@ -21,9 +19,11 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::config::Protect;
+// consent.rs still names the records through this module.
 use crate::form::{FormError, Params};
 use crate::gate::{Continuation, Gate};
 use crate::http::{Env, Forward, Outcome, Reply, Request, Response};
+use crate::records;
 use crate::respond;
 
 /// A paused request's state, held by the host during a host call.

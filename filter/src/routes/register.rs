@@ -6,9 +6,9 @@ use alloc::vec::Vec;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::records::{ClientRecord, NEVER};
 use crate::gate::Gate;
 use crate::http::{Env, Request, Response};
+use crate::records::{ClientRecord, NEVER};
 use crate::redirect_uri::{self, MAX_REDIRECT_URIS};
 use crate::respond::oauth_error;
 use crate::seal::{self, Kind};

@@ -7,10 +7,11 @@
 
 use alloc::format;
 
-use super::records::Grant;
-use super::{form_body, upstream, Step};
+use super::{form_body, Step};
 use crate::gate::Gate;
 use crate::http::{Env, Outcome, Reply, Request, Response, StoreOp};
+use crate::idp;
+use crate::records::Grant;
 use crate::respond::{self, oauth_error};
 use crate::seal::{self, Kind};
 
@@ -75,7 +76,7 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
 }
 
 fn revoke_upstream(gate: &Gate, upstream_refresh: Option<&str>, local: bool) -> Outcome {
-    match upstream_refresh.and_then(|rt| upstream::revoke(gate, rt)) {
+    match upstream_refresh.and_then(|rt| idp::revoke(gate, rt)) {
         Some(request) => Outcome::Fetch {
             request,
             resume: Step::Revoke(Resume::Upstream { local }).into(),
@@ -90,9 +91,7 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, _env: &mut Env) -> Ou
             revoke_upstream(gate, upstream_refresh.as_deref(), true)
         }
         // Nothing was revoked: the token still refreshes, and the client must know it.
-        (Resume::Upstream { local: false }, Reply::Http(resp))
-            if upstream::unavailable(resp.status) =>
-        {
+        (Resume::Upstream { local: false }, Reply::Http(resp)) if idp::unavailable(resp.status) => {
             Outcome::Respond(respond::unavailable(
                 "the identity provider is unavailable; the token is not revoked yet, try again",
             ))

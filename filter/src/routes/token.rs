@@ -7,14 +7,14 @@ use alloc::vec::Vec;
 use base64ct::{Base64, Encoding};
 use serde_json::json;
 
-use super::records::{Code, Grant, CODE_SECONDS};
-use super::upstream::{self, UpstreamError, VerifyError};
 use super::{form_body, Step};
 use crate::access_token::{self, Subject};
 use crate::form;
 use crate::gate::Gate;
 use crate::http::{Env, Outcome, Reply, Request, Response, StoreOp};
+use crate::idp::{self, UpstreamError, VerifyError};
 use crate::pkce;
+use crate::records::{Code, Grant, CODE_SECONDS};
 use crate::respond::{self, oauth_error};
 use crate::seal::{self, Kind, SealError};
 
@@ -33,7 +33,7 @@ pub enum Resume {
     /// The IdP answered the refresh (reply: HTTP).
     Refreshed(Grant),
     /// The IdP's keys were refreshed to verify its new tokens.
-    RefreshedKeys(Grant, upstream::TokenSet),
+    RefreshedKeys(Grant, idp::TokenSet),
 }
 
 fn invalid_grant(description: &str) -> Response {
@@ -217,7 +217,7 @@ fn refresh_token(gate: &Gate, form: &form::Params, client: &str, env: &mut Env) 
 fn refresh_upstream(gate: &Gate, grant: Grant) -> Outcome {
     match &grant.upstream_refresh {
         Some(rt) => Outcome::Fetch {
-            request: upstream::refresh(gate, rt),
+            request: idp::refresh(gate, rt),
             resume: Step::Token(Resume::Refreshed(grant)).into(),
         },
         None => Outcome::Respond(invalid_grant(
@@ -258,13 +258,11 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
         (Resume::FamilyRevoked, Reply::Store(_)) => out(invalid_grant(
             "refresh token reuse detected; the grant was revoked",
         )),
-        (Resume::Refreshed(grant), Reply::Http(resp)) => {
-            match upstream::parse_token_response(&resp) {
-                Ok(tokens) => after_refresh(gate, grant, tokens, false, env),
-                Err(UpstreamError::Unavailable) => out(unavailable()),
-                Err(_) => out(invalid_grant("the identity provider refused the refresh")),
-            }
-        }
+        (Resume::Refreshed(grant), Reply::Http(resp)) => match idp::parse_token_response(&resp) {
+            Ok(tokens) => after_refresh(gate, grant, tokens, false, env),
+            Err(UpstreamError::Unavailable) => out(unavailable()),
+            Err(_) => out(invalid_grant("the identity provider refused the refresh")),
+        },
         (Resume::RefreshedKeys(grant, tokens), Reply::Keys) => {
             after_refresh(gate, grant, tokens, true, env)
         }
@@ -275,11 +273,11 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
 fn after_refresh(
     gate: &Gate,
     mut grant: Grant,
-    tokens: upstream::TokenSet,
+    tokens: idp::TokenSet,
     retried: bool,
     env: &mut Env,
 ) -> Outcome {
-    match upstream::verify(gate, &tokens, env) {
+    match idp::verify(gate, &tokens, env) {
         Ok(id) => {
             if id.sub != grant.sub {
                 return Outcome::Respond(invalid_grant(

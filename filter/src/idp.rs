@@ -1,5 +1,6 @@
-//! Talking to the IdP: the token-endpoint requests the proxy makes with its own client
-//! credentials, and the checks on what comes back. IdP error text never reaches clients.
+//! The IdP client: the token-endpoint requests the proxy makes with its own client
+//! credentials (code exchange, refresh, revocation), and the checks on what comes back.
+//! IdP error text never reaches clients.
 
 use alloc::format;
 use alloc::string::{String, ToString};
