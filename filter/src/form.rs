@@ -49,15 +49,6 @@ impl Params {
     }
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Percent-decodes one component (`+` is a space).
 pub fn decode(s: &str) -> Result<String, FormError> {
     let bytes = s.as_bytes();
@@ -66,12 +57,9 @@ pub fn decode(s: &str) -> Result<String, FormError> {
     while let Some(&b) = bytes.get(i) {
         match b {
             b'%' => {
-                let hi = bytes.get(i + 1).copied().and_then(hex);
-                let lo = bytes.get(i + 2).copied().and_then(hex);
-                match (hi, lo) {
-                    (Some(h), Some(l)) => out.push(h << 4 | l),
-                    _ => return Err(FormError::BadEncoding),
-                }
+                let v =
+                    crate::encoding::percent_escape_at(bytes, i).ok_or(FormError::BadEncoding)?;
+                out.push(v);
                 i += 3;
             }
             b'+' => {

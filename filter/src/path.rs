@@ -22,6 +22,8 @@
 use alloc::borrow::Cow;
 use alloc::string::String;
 
+use crate::encoding::percent_escape_at;
+
 /// Why a request path was refused. Each maps to one 400 description.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -76,22 +78,6 @@ fn allowed_raw(b: u8) -> bool {
         || matches!(b, b'(' | b')' | b'*' | b'+' | b',' | b'=')
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// The byte of the escape at `i` (`%XX`), if well-formed.
-fn escape_at(raw: &[u8], i: usize) -> Option<u8> {
-    let hi = hex(*raw.get(i + 1)?)?;
-    let lo = hex(*raw.get(i + 2)?)?;
-    Some(hi << 4 | lo)
-}
-
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// The canonical form of `raw` (a path without its query), borrowed when it is already
@@ -106,7 +92,7 @@ pub fn canonicalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let v = escape_at(bytes, i).ok_or(PathError::BadEscape)?;
+            let v = percent_escape_at(bytes, i).ok_or(PathError::BadEscape)?;
             if unreserved(v) {
                 let buf = out.get_or_insert_with(|| String::from(raw.get(..i).unwrap_or("")));
                 buf.push(char::from(v));
@@ -120,7 +106,7 @@ pub fn canonicalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
             let start = i;
             let mut run = alloc::vec::Vec::new();
             while bytes.get(i) == Some(&b'%') {
-                match escape_at(bytes, i) {
+                match percent_escape_at(bytes, i) {
                     Some(v) if v >= 0x80 => run.push(v),
                     Some(_) => break,
                     None => return Err(PathError::BadEscape),
