@@ -48,6 +48,22 @@ pub fn json_depth_within(input: &[u8], max_depth: usize) -> bool {
     true
 }
 
+/// The byte of the percent-escape `%XX` starting at `i` in `bytes`, if it is well-formed.
+pub fn percent_escape_at(bytes: &[u8], i: usize) -> Option<u8> {
+    let hex = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
+    if bytes.get(i) != Some(&b'%') {
+        return None;
+    }
+    let hi = hex(*bytes.get(i + 1)?)?;
+    let lo = hex(*bytes.get(i + 2)?)?;
+    Some(hi << 4 | lo)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,20 +88,4 @@ mod tests {
         );
         assert!(json_depth_within(br#"{"a":"\"[[[["}"#, 1), "escaped quote");
     }
-}
-
-/// The byte of the percent-escape `%XX` starting at `i` in `bytes`, if it is well-formed.
-pub fn percent_escape_at(bytes: &[u8], i: usize) -> Option<u8> {
-    let hex = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    };
-    if bytes.get(i) != Some(&b'%') {
-        return None;
-    }
-    let hi = hex(*bytes.get(i + 1)?)?;
-    let lo = hex(*bytes.get(i + 2)?)?;
-    Some(hi << 4 | lo)
 }
