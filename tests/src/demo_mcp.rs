@@ -11,10 +11,13 @@
 //! Stateless mode with JSON responses: each POST is served on its own (no `Mcp-Session-Id`), simple
 //! tool calls answer `application/json`, and a call that emits notifications answers
 //! `text/event-stream`. Any `Host` header is accepted (it sits behind a proxy).
+//!
+//! Every request it receives is logged ([`DemoMcpHandle::requests`]: method, path, whether it
+//! carried `x-mcpgate-sub`), so tests can assert what reached the protected upstream.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -175,6 +178,27 @@ pub fn router() -> axum::Router {
         .route("/healthz", axum::routing::get(|| async { "ok" }))
 }
 
+/// One request as the demo server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginRequest {
+    pub method: String,
+    /// Path and query as received.
+    pub path: String,
+    /// Whether it carried `x-mcpgate-sub` (an identity the proxy set after verifying a token).
+    pub identified: bool,
+}
+
+/// At most this many requests are kept (a long-running demo server must not grow without end);
+/// the count goes on.
+const LOG_LIMIT: usize = 100_000;
+
+/// The requests a demo server received (the first [`LOG_LIMIT`]) and how many in all.
+#[derive(Debug, Default)]
+struct RequestLog {
+    kept: Vec<OriginRequest>,
+    total: u64,
+}
+
 /// Entry point: `DemoMcp::start()`.
 pub struct DemoMcp;
 
@@ -188,14 +212,15 @@ impl DemoMcp {
     pub async fn start_on(addr: SocketAddr) -> anyhow::Result<DemoMcpHandle> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(serve(listener, router()));
-        Ok(DemoMcpHandle { addr, task })
+        let log = Arc::new(Mutex::new(RequestLog::default()));
+        let task = tokio::spawn(serve(listener, router(), log.clone()));
+        Ok(DemoMcpHandle { addr, task, log })
     }
 }
 
 /// Accept loop owning its connections: aborting it (on drop of the handle) closes them all, so
 /// a test can make the upstream disappear, open connections included.
-async fn serve(listener: TcpListener, router: axum::Router) {
+async fn serve(listener: TcpListener, router: axum::Router, log: Arc<Mutex<RequestLog>>) {
     use tower::ServiceExt as _;
     let mut conns = tokio::task::JoinSet::new();
     loop {
@@ -206,7 +231,9 @@ async fn serve(listener: TcpListener, router: axum::Router) {
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let log = log.clone();
         let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            record(&log, &req);
             router.clone().oneshot(req.map(axum::body::Body::new))
         });
         conns.spawn(async move {
@@ -217,11 +244,28 @@ async fn serve(listener: TcpListener, router: axum::Router) {
     }
 }
 
+fn record<B>(log: &Mutex<RequestLog>, req: &hyper::Request<B>) {
+    let entry = OriginRequest {
+        method: req.method().to_string(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned()),
+        identified: req.headers().contains_key("x-mcpgate-sub"),
+    };
+    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+    log.total += 1;
+    if log.kept.len() < LOG_LIMIT {
+        log.kept.push(entry);
+    }
+}
+
 /// A running demo server; dropping it stops the server and closes its connections.
 #[derive(Debug)]
 pub struct DemoMcpHandle {
     addr: SocketAddr,
     task: JoinHandle<()>,
+    log: Arc<Mutex<RequestLog>>,
 }
 
 impl Drop for DemoMcpHandle {
@@ -244,5 +288,17 @@ impl DemoMcpHandle {
     }
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+    /// Every request received so far, in order (the first 100 000).
+    pub fn requests(&self) -> Vec<OriginRequest> {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .kept
+            .clone()
+    }
+    /// How many requests it received in all.
+    pub fn request_count(&self) -> u64 {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).total
     }
 }

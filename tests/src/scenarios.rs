@@ -3,7 +3,8 @@
 //! [`Host`], with the Cognito emulator as the IdP and the demo MCP server upstream.
 //! [`shared_scenario_tests!`](crate::shared_scenario_tests) makes one `#[tokio::test]` per
 //! scenario for a host, started with the configuration the scenario needs, so every host
-//! runs the same list.
+//! runs the same list, and checks after each one that the MCP server behind the proxy received
+//! nothing but identified MCP requests ([`assert_origin_saw_only_mcp`]).
 
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,6 +13,7 @@ use futures::StreamExt as _;
 use serde_json::{json, Value};
 
 use crate::cognito::{EmulatorHandle, MintRequest, TokenTemplate};
+use crate::demo_mcp::OriginRequest;
 use crate::envoy_setup::{GateOptions, GateStack};
 use crate::harness::{http_client, wait_until};
 use crate::journey::{mcp_client, whoami, Journey, Tokens, REDIRECT_URI};
@@ -35,6 +37,13 @@ pub trait Host: Sized {
     /// A counter of the proxy's own (`mcpgate.jwks_fetch_ok`, …), where the host keeps them
     /// (Envoy's stats); `None` where it does not (the Worker).
     fn counter(&self, name: &str) -> impl Future<Output = Option<u64>>;
+    /// Every request the MCP server behind the proxy received so far.
+    fn origin_requests(&self) -> Vec<OriginRequest>;
+    /// Whether the proxy's listener also speaks HTTP/2 without TLS (prior knowledge): Envoy's
+    /// does; `wrangler dev` serves HTTP/1.1 only (Cloudflare ends HTTP/2 at its edge).
+    fn speaks_h2c(&self) -> bool {
+        false
+    }
 }
 
 /// A host's start options, set in the core's configuration keys.
@@ -85,6 +94,12 @@ impl Host for GateStack {
     async fn counter(&self, name: &str) -> Option<u64> {
         GateStack::counter(self, name).await.ok()
     }
+    fn origin_requests(&self) -> Vec<OriginRequest> {
+        self.mcp.requests()
+    }
+    fn speaks_h2c(&self) -> bool {
+        true
+    }
 }
 
 impl Host for WorkerStack {
@@ -100,6 +115,9 @@ impl Host for WorkerStack {
     }
     async fn counter(&self, _name: &str) -> Option<u64> {
         None
+    }
+    fn origin_requests(&self) -> Vec<OriginRequest> {
+        self.mcp.requests()
     }
 }
 
@@ -163,9 +181,32 @@ macro_rules! shared_scenario_tests {
                     .await
                     .unwrap();
                 $crate::$module::$scenario(&stack).await;
+                $crate::scenarios::assert_origin_saw_only_mcp(&stack);
             }
         )*
     };
+}
+
+/// Whether `path` (with its query) is the MCP endpoint `/mcp` or below it.
+pub fn is_mcp_path(path: &str) -> bool {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    path == "/mcp" || path.starts_with("/mcp/")
+}
+
+/// The MCP server behind the proxy received only requests the proxy let through: on the MCP
+/// path, each with the identity of a verified token. Nothing of an OAuth route, nothing
+/// unauthenticated.
+pub fn assert_origin_saw_only_mcp(h: &impl Host) {
+    let stray: Vec<OriginRequest> = h
+        .origin_requests()
+        .into_iter()
+        .filter(|r| !is_mcp_path(&r.path) || !r.identified)
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "the MCP server received {} request(s) the proxy must not let through: {stray:?}",
+        stray.len()
+    );
 }
 
 pub fn now() -> u64 {
