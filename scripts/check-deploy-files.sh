@@ -2,8 +2,13 @@
 # Validate the shipped deployment files of the Envoy filter:
 #  * envoy/envoy.yaml and envoy/envoy-cognito.yaml with `envoy --mode validate` (needs .venv/bin/envoy
 #    from scripts/ensure-envoy.sh and the built .wasm from scripts/build-envoy-filter.sh);
+#  * the Wasm filter of envoy/istio/envoy-filter.yaml (its EXTENSION_CONFIG patch) the same way,
+#    inside a generated bootstrap;
 #  * envoy/docker-compose.yml with `docker-compose config` (skipped when docker-compose is missing);
-#  * envoy/istio/*.yaml parse as YAML documents with apiVersion/kind (python3).
+#  * envoy/istio/*.yaml parse as YAML documents with apiVersion/kind (python3);
+#  * every shipped Envoy configuration sets allow_on_headers_stop_iteration in the Wasm filter's
+#    PluginConfig and declares it to the filter (without both, OAuth POSTs are refused), and the
+#    EnvoyFilter's HTTP filter loads its extension config by the same name (python3).
 # Each check is skipped with a message when its tool is missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,6 +36,36 @@ if [ -x .venv/bin/envoy ] && [ -f "${wasm}" ]; then
     echo "ok: envoy/envoy-cognito.yaml"
   else
     echo "FAIL: envoy/envoy-cognito.yaml"; tail -5 "${tmp}/cognito.log"; status=1
+  fi
+  # The Istio EnvoyFilter's Wasm filter, in a bootstrap of its own: the local .wasm instead of
+  # the OCI image (the istio-agent's rewrite), example values for the secrets it reads.
+  if command -v python3 >/dev/null 2>&1 && python3 -c 'import yaml' 2>/dev/null; then
+    python3 - envoy/istio/envoy-filter.yaml "$(pwd)/${wasm}" >"${tmp}/istio.yaml" <<'PY'
+import json, sys, yaml
+path, wasm = sys.argv[1:3]
+doc = next(d for d in yaml.safe_load_all(open(path)) if d and d.get("kind") == "EnvoyFilter")
+ext = next(p for p in doc["spec"]["configPatches"] if p["applyTo"] == "EXTENSION_CONFIG")
+typed = ext["patch"]["value"]["typed_config"]
+typed["config"]["vm_config"]["code"] = {"local": {"filename": wasm}}
+print(json.dumps({"static_resources": {"listeners": [{
+    "name": "istio", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+    "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "istio",
+            "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+                {"match": {"prefix": "/"}, "direct_response": {"status": 200}}]}]},
+            "http_filters": [
+                {"name": ext["patch"]["value"]["name"], "typed_config": typed},
+                {"name": "envoy.filters.http.router", "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}}]}]}]}}))
+PY
+    if MCPGATE_CLIENT_SECRET=example MCPGATE_JWT_SIGNING_KEY=example-example-example-example-1234 \
+       .venv/bin/envoy --mode validate -c "${tmp}/istio.yaml" --log-level error >"${tmp}/istio.log" 2>&1; then
+      echo "ok: envoy/istio/envoy-filter.yaml (its Wasm filter in Envoy)"
+    else
+      echo "FAIL: envoy/istio/envoy-filter.yaml (its Wasm filter in Envoy)"; tail -5 "${tmp}/istio.log"; status=1
+    fi
   fi
 else
   echo "skip: Envoy configs (needs .venv/bin/envoy and ${wasm}: scripts/ensure-envoy.sh, scripts/build-envoy-filter.sh)"
@@ -63,6 +98,51 @@ print("ok: envoy/istio/*.yaml" if not bad else "", end="")
 sys.exit(bad)
 PY
   then echo; else status=1; fi
+  # Every shipped Envoy configuration holds OAuth POSTs at their headers: the flag in the Wasm
+  # filter's PluginConfig and the filter's declaration, side by side.
+  if python3 - envoy/envoy.yaml envoy/envoy-cognito.yaml envoy/istio/envoy-filter.yaml <<'PY'
+import json, sys, yaml
+WASM = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+def wasm_configs(node):
+    if isinstance(node, dict):
+        if node.get("@type") == WASM:
+            yield node["config"]
+        for v in node.values():
+            yield from wasm_configs(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from wasm_configs(v)
+bad = 0
+for path in sys.argv[1:]:
+    docs = [d for d in yaml.safe_load_all(open(path)) if d]
+    configs = [c for d in docs for c in wasm_configs(d)]
+    if not configs:
+        print(f"FAIL: {path}: no Wasm filter"); bad = 1
+    for c in configs:
+        plugin = c.get("configuration", {}).get("value", "")
+        env = c.get("vm_config", {}).get("environment_variables", {}).get("key_values", {})
+        declared = (json.loads(plugin).get("allow_on_headers_stop_iteration") is True if plugin.strip()
+                    else env.get("MCPGATE_ALLOW_ON_HEADERS_STOP_ITERATION") == "true")
+        if c.get("allow_on_headers_stop_iteration") is not True:
+            print(f"FAIL: {path}: allow_on_headers_stop_iteration is not set in the PluginConfig"); bad = 1
+        if not declared:
+            print(f"FAIL: {path}: allow_on_headers_stop_iteration is not declared to the filter"); bad = 1
+    for d in docs:
+        if d.get("kind") != "EnvoyFilter":
+            continue
+        patches = d["spec"]["configPatches"]
+        ext = {p["patch"]["value"]["name"] for p in patches if p["applyTo"] == "EXTENSION_CONFIG"}
+        for p in patches:
+            if p["applyTo"] != "HTTP_FILTER":
+                continue
+            v = p["patch"]["value"]
+            if v["name"] not in ext or WASM not in v["config_discovery"]["type_urls"]:
+                print(f"FAIL: {path}: HTTP filter {v['name']} loads no extension config of this file"); bad = 1
+if not bad:
+    print("ok: allow_on_headers_stop_iteration set and declared in " + ", ".join(sys.argv[1:]))
+sys.exit(bad)
+PY
+  then :; else status=1; fi
 else
   echo "skip: envoy/istio (python3 with PyYAML not available)"
 fi

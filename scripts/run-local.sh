@@ -203,7 +203,9 @@ else:
     os.environ["MCPGATE_CLUSTERS"] = json.dumps(mapping)
 clusters.append(cluster("origin", origin))
 
-keys = sorted(k for k in os.environ if k.startswith("MCPGATE_"))
+# Declared to the filter next to Envoy's allow_on_headers_stop_iteration below (they go together).
+stop_iteration = {"MCPGATE_ALLOW_ON_HEADERS_STOP_ITERATION": "true"}
+keys = sorted(k for k in os.environ if k.startswith("MCPGATE_") and k not in stop_iteration)
 config = {
     "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": int(admin_port)}}},
     "static_resources": {
@@ -215,6 +217,8 @@ config = {
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                     "stat_prefix": "ingress",
+                    # HTTP/1.1, and HTTP/2 with prior knowledge (h2c), told apart by the preface.
+                    "codec_type": "AUTO",
                     "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [{
                         "match": {"prefix": "/"},
                         "route": {"cluster": "origin", "timeout": "0s", "auto_host_rewrite": True}}]}]},
@@ -223,11 +227,15 @@ config = {
                             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
                             "config": {
                                 "name": "mcpgate", "root_id": "mcpgate", "fail_open": False,
+                                # The filter holds OAuth POSTs at their headers and still gets
+                                # their bodies: nothing of them reaches the origin (Envoy >= 1.35).
+                                "allow_on_headers_stop_iteration": True,
                                 "vm_config": {
                                     "vm_id": "mcpgate", "runtime": "envoy.wasm.runtime.v8",
                                     "code": {"local": {"filename": wasm}},
                                     # Values stay in Envoy's environment, not in this file.
-                                    "environment_variables": {"host_env_keys": keys}},
+                                    "environment_variables": {"host_env_keys": keys,
+                                                              "key_values": stop_iteration}},
                                 # Empty: the filter reads MCPGATE_* from the VM environment.
                                 "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": ""}}}},
                         {"name": "envoy.filters.http.router", "typed_config": {

@@ -157,6 +157,8 @@ fn mcpgate(wasm: &Path, plugin: &Value) -> Value {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
         "config": {
             "name": "mcpgate", "root_id": "mcpgate",
+            // OAuth POSTs held at their headers (declared in the plugin JSON too).
+            "allow_on_headers_stop_iteration": true,
             "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": plugin.to_string()},
             "vm_config": {"vm_id": "mcpgate", "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": wasm.display().to_string()}}}
         }
@@ -335,6 +337,7 @@ async fn main() -> anyhow::Result<()> {
                      "token_endpoint": idp.token_endpoint(), "jwks_uri": idp.jwks_uri()},
         "clusters": {format!("127.0.0.1:{}", idp.port()): "idp"},
         "store": "none",
+        "allow_on_headers_stop_iteration": true,
     });
     // The proxy's own tokens, minted by the same core the filter runs.
     let core_cfg = {
@@ -342,6 +345,7 @@ async fn main() -> anyhow::Result<()> {
         if let Some(o) = c.as_object_mut() {
             o.remove("clusters");
             o.remove("store");
+            o.remove("allow_on_headers_stop_iteration");
         }
         mcpgate_filter::config::parse_json(c.to_string().as_bytes(), &[], &|_| None)
             .map_err(|e| anyhow::anyhow!("{e}"))?

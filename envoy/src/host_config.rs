@@ -9,6 +9,7 @@
 //! | `jwks_min_refetch_seconds` | 30 | at most one refetch per this period for tokens naming an unknown `kid` |
 //! | `store` | `"shared_data"` | one-time-use / revocation store: `"shared_data"` (per Envoy process) or `"none"` |
 //! | `native_rsa` | `true` | verify RS256 with Envoy's `verify_signature` (native BoringSSL); `false` forces the pure-Rust path (benchmarks) |
+//! | `allow_on_headers_stop_iteration` | `false` | the operator declares that the Wasm filter's `PluginConfig` sets `allow_on_headers_stop_iteration: true` (Envoy ≥ 1.35); without it the OAuth POST routes are refused (see [`crate::body_mode`]) |
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,7 @@ pub const HOST_KEYS: &[&str] = &[
     "jwks_min_refetch_seconds",
     "store",
     "native_rsa",
+    "allow_on_headers_stop_iteration",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +44,20 @@ pub struct HostConfig {
     pub jwks_min_refetch_seconds: u64,
     pub store: StoreKind,
     pub native_rsa: bool,
+    /// The operator's word that Envoy stops this filter at the request headers and still hands
+    /// it the body (`PluginConfig.allow_on_headers_stop_iteration`).
+    pub allow_on_headers_stop_iteration: bool,
+}
+
+/// A boolean key; from environment variables it arrives as the text `true` or `false`.
+fn boolean(host: &BTreeMap<String, Value>, key: &str, default: bool) -> Result<bool, ConfigError> {
+    match host.get(key) {
+        None => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s.trim() == "true" => Ok(true),
+        Some(Value::String(s)) if s.trim() == "false" => Ok(false),
+        Some(_) => Err(err(key, "must be true or false")),
+    }
 }
 
 fn err(key: &str, problem: impl Into<String>) -> ConfigError {
@@ -164,11 +180,12 @@ impl HostConfig {
             jwks_max_stale_seconds,
             jwks_min_refetch_seconds: uint(host, "jwks_min_refetch_seconds", 30, 0, 3600)?,
             store,
-            native_rsa: match host.get("native_rsa") {
-                None => true,
-                Some(Value::Bool(b)) => *b,
-                Some(_) => return Err(err("native_rsa", "must be true or false")),
-            },
+            native_rsa: boolean(host, "native_rsa", true)?,
+            allow_on_headers_stop_iteration: boolean(
+                host,
+                "allow_on_headers_stop_iteration",
+                false,
+            )?,
         })
     }
 

@@ -1,6 +1,11 @@
 //! One request: build the core's [`Request`], buffer the body when the route needs it, and
 //! drive the core's outcomes until a final one (answer or forward).
 //!
+//! An OAuth POST is held at its headers until its body is complete (Envoy's
+//! `allow_on_headers_stop_iteration`, see [`crate::body_mode`]): no byte of it goes upstream,
+//! and the filter answers it from the body. Where Envoy cannot do that, it is refused at the
+//! headers instead.
+//!
 //! Response callbacks are not implemented: the MCP server's responses (SSE included) stream
 //! through unbuffered.
 
@@ -11,6 +16,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
+use crate::body_mode::{self, Mode, Why};
 use crate::jwks::Trigger;
 use crate::metrics::{IDP_CALLS_FAILED, IDP_CALLS_OK, REQUESTS_ALLOWED};
 use crate::outcome;
@@ -32,24 +38,33 @@ enum Waiting {
 }
 
 pub struct HttpCtx {
+    context_id: u32,
     vm: Option<Rc<Vm>>,
-    /// Method, path and headers of a request whose body is being buffered.
+    /// Method, path and headers of a request held at its headers while its body is buffered.
     pending: Option<Vec<(String, String)>>,
     waiting: Option<Waiting>,
     /// Whether Envoy was told to pause (a later forward must resume it).
     paused: bool,
-    /// An OAuth request with a body: answered by the filter only, never by the upstream.
-    local_only: bool,
+}
+
+impl Drop for HttpCtx {
+    fn drop(&mut self) {
+        if let Some(vm) = &self.vm {
+            if let Ok(mut held) = vm.held.try_borrow_mut() {
+                held.release(self.context_id);
+            }
+        }
+    }
 }
 
 impl HttpCtx {
-    pub fn new(vm: Option<Rc<Vm>>) -> Self {
+    pub fn new(context_id: u32, vm: Option<Rc<Vm>>) -> Self {
         Self {
+            context_id,
             vm,
             pending: None,
             waiting: None,
             paused: false,
-            local_only: false,
         }
     }
 
@@ -114,7 +129,6 @@ impl HttpCtx {
     }
 
     fn fail(&mut self) -> Action {
-        self.local_only = false;
         outcome::respond(&outcome::oauth_error(
             500,
             "server_error",
@@ -142,8 +156,6 @@ impl HttpCtx {
                         }
                         None => log::debug!("mcpgate: answered {}", r.status),
                     }
-                    // The reply passes through this filter's response callback: let it.
-                    self.local_only = false;
                     outcome::respond(&r);
                     return Action::Pause;
                 }
@@ -267,49 +279,18 @@ impl Context for HttpCtx {
     }
 }
 
-impl HttpContext for HttpCtx {
-    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let Some(vm) = self.vm.clone() else {
-            return self.fail();
-        };
-        let headers = Self::request_headers();
-        let method = Self::header(&headers, ":method");
-        let path = Self::header(&headers, ":path");
-        if !end_of_stream && vm.gate.needs_body(method, path) {
-            // Pausing here would stop the body callbacks too (proxy-wasm turns a header pause
-            // into "stop all"), so the headers continue and the body is held below. The route
-            // only ever answers locally: strip credentials the upstream must not see, and hold
-            // back whatever the upstream might answer to the bodiless request.
-            for name in ["cookie", "authorization"] {
-                let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
-            }
-            self.pending = Some(headers);
-            self.local_only = true;
-            return Action::Continue;
-        }
-        self.handle(&vm, &headers, &[])
+impl HttpCtx {
+    /// Answers an OAuth POST that this Envoy cannot hand the body of ([`body_mode`]).
+    fn refuse(vm: &Vm, why: Why, headers: &[(String, String)]) -> Action {
+        vm.metrics.denied(body_mode::REASON);
+        outcome::respond(&body_mode::refusal(why, Self::header(headers, "accept")));
+        Action::Pause
     }
 
-    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(vm) = self.vm.clone() else {
-            return Action::Continue;
-        };
-        if self.pending.is_none() {
-            return Action::Continue;
-        }
+    /// The body is complete (`body_size` bytes buffered): hands the held request to the core.
+    fn complete_body(&mut self, vm: &Rc<Vm>, body_size: usize) -> Action {
         if body_size > vm.gate.config().max_body_bytes {
-            self.pending = None;
-            self.local_only = false;
-            vm.metrics.denied("body_too_large");
-            outcome::respond(&outcome::oauth_error(
-                413,
-                "invalid_request",
-                "request body too large",
-            ));
-            return Action::Pause;
-        }
-        if !end_of_stream {
-            return Action::Pause;
+            return self.too_large(vm);
         }
         let Some(headers) = self.pending.take() else {
             return Action::Continue;
@@ -319,8 +300,8 @@ impl HttpContext for HttpCtx {
             .flatten()
             .unwrap_or_default();
         self.paused = false;
-        match self.handle(&vm, &headers, &body) {
-            // The body was held; an IdP call (or the answer) is under way.
+        match self.handle(vm, &headers, &body) {
+            // Only a forward continues (the core answers the OAuth routes itself).
             Action::Continue => Action::Continue,
             _ => {
                 self.paused = true;
@@ -329,13 +310,88 @@ impl HttpContext for HttpCtx {
         }
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // Only OAuth requests with a body are held (their answer is the filter's own reply).
-        // Every other response, SSE included, streams through untouched.
-        if self.local_only {
+    /// A body or trailers callback of a request that is not an OAuth POST. While the request
+    /// is held at its headers for a host call (JWKS, IdP), they must not continue it: with
+    /// `allow_on_headers_stop_iteration` Envoy delivers them during the pause, and a `Continue`
+    /// would send the undecided request upstream. Envoy buffers them until the decision
+    /// resumes the request (forward) or answers it.
+    fn hold_while_paused(&self) -> Action {
+        if self.paused {
             Action::Pause
         } else {
             Action::Continue
         }
+    }
+
+    fn too_large(&mut self, vm: &Vm) -> Action {
+        self.pending = None;
+        vm.metrics.denied("body_too_large");
+        outcome::respond(&outcome::oauth_error(
+            413,
+            "invalid_request",
+            "request body too large",
+        ));
+        Action::Pause
+    }
+}
+
+impl HttpContext for HttpCtx {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let Some(vm) = self.vm.clone() else {
+            return self.fail();
+        };
+        let headers = Self::request_headers();
+        let method = Self::header(&headers, ":method");
+        let path = Self::header(&headers, ":path");
+        if !end_of_stream && vm.gate.needs_body(method, path) {
+            return match vm.body_mode.get() {
+                Mode::Refuse(why) => Self::refuse(&vm, why, &headers),
+                Mode::Pause => {
+                    // Held here (a real StopIteration with allow_on_headers_stop_iteration):
+                    // nothing goes upstream, the body callbacks still come. The watchdog checks
+                    // that they do.
+                    vm.held
+                        .borrow_mut()
+                        .hold(self.context_id, body_mode::request_total_size());
+                    self.pending = Some(headers);
+                    Action::Pause
+                }
+            };
+        }
+        self.handle(&vm, &headers, &[])
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(vm) = self.vm.clone() else {
+            return Action::Continue;
+        };
+        if self.pending.is_none() {
+            return self.hold_while_paused();
+        }
+        // The body reaches the filter: Envoy does hold requests at their headers as declared.
+        vm.held.borrow_mut().release(self.context_id);
+        if body_size > vm.gate.config().max_body_bytes {
+            return self.too_large(&vm);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.complete_body(&vm, body_size)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        // Trailers end the request (HTTP/2 may send them after the last DATA frame).
+        let Some(vm) = self.vm.clone() else {
+            return Action::Continue;
+        };
+        if self.pending.is_none() {
+            return self.hold_while_paused();
+        }
+        vm.held.borrow_mut().release(self.context_id);
+        let buffered = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .map_or(0, |b| b.len());
+        self.complete_body(&vm, buffered)
     }
 }

@@ -3,11 +3,13 @@
 //!
 //! * [`root`] — configuration (core keys plus the Envoy-only keys of [`host_config`]), ticks;
 //! * [`http_context`] — one request: body buffering, outcomes, resumption after host calls;
+//! * [`body_mode`] — holding OAuth POSTs at their headers (`allow_on_headers_stop_iteration`),
+//!   the check that Envoy really does, and the refusal where it does not;
 //! * [`outcome`] — local responses, header changes, outbound IdP calls;
 //! * [`jwks`] — the IdP's key set, fetched once per Envoy process and shared by all workers;
 //! * [`store`] — the one-time-use / revocation store on shared data;
 //! * [`native_rsa`] — Envoy's native `verify_signature` foreign function;
-//! * [`metrics`] — `mcpgate.*` counters.
+//! * [`metrics`] — `mcpgate.*` counters and gauges.
 //!
 //! A panic traps the VM and fails every request of its worker, so this crate denies
 //! `unwrap`, `expect`, `panic!` and indexing.
@@ -18,6 +20,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod body_mode;
 pub mod host_config;
 pub mod http_context;
 pub mod jwks;
@@ -33,5 +36,7 @@ use proxy_wasm::types::LogLevel;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(root::Root::default()) });
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        Box::new(root::Root::new(context_id))
+    });
 }}

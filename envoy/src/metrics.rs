@@ -14,6 +14,8 @@ pub struct Metrics {
     /// The sizes this VM last added to the cache gauges.
     token_cache_entries: Cell<usize>,
     http_cache_entries: Cell<usize>,
+    /// 1 while this VM refuses the OAuth POST routes.
+    oauth_body_unsupported: Cell<usize>,
 }
 
 pub const REQUESTS_ALLOWED: &str = "mcpgate.requests_allowed";
@@ -25,6 +27,9 @@ pub const IDP_CALLS_FAILED: &str = "mcpgate.idp_calls_failed";
 pub const TOKEN_CACHE_ENTRIES: &str = "mcpgate.token_cache_entries";
 /// Gauge: cached IdP answers (Client ID Metadata Documents; bounded per VM).
 pub const HTTP_CACHE_ENTRIES: &str = "mcpgate.http_cache_entries";
+/// Gauge: VMs refusing the OAuth POST routes because Envoy cannot hand them request bodies
+/// (see [`crate::body_mode`]); 0 when every VM serves them.
+pub const OAUTH_BODY_UNSUPPORTED: &str = "mcpgate.oauth_body_unsupported";
 
 impl Metrics {
     /// Defines the fixed counters up front so they show (as 0) before anything happened.
@@ -39,7 +44,11 @@ impl Metrics {
         ] {
             m.id(name);
         }
-        for name in [TOKEN_CACHE_ENTRIES, HTTP_CACHE_ENTRIES] {
+        for name in [
+            TOKEN_CACHE_ENTRIES,
+            HTTP_CACHE_ENTRIES,
+            OAUTH_BODY_UNSUPPORTED,
+        ] {
             m.gauge_id(name);
         }
         m
@@ -75,6 +84,15 @@ impl Metrics {
         self.set_share(HTTP_CACHE_ENTRIES, &self.http_cache_entries, http_cache);
     }
 
+    /// Moves this VM's share of `mcpgate.oauth_body_unsupported` to 1 (refusing) or 0.
+    pub fn oauth_body_unsupported(&self, refusing: bool) {
+        self.set_share(
+            OAUTH_BODY_UNSUPPORTED,
+            &self.oauth_body_unsupported,
+            usize::from(refusing),
+        );
+    }
+
     fn set_share(&self, name: &str, last: &Cell<usize>, now: usize) {
         let before = last.get();
         if before == now {
@@ -103,5 +121,13 @@ impl Metrics {
             })
             .collect();
         self.inc(&format!("mcpgate.requests_denied.{safe}"));
+    }
+}
+
+impl Drop for Metrics {
+    /// A VM's configuration is replaced (or the VM ends): its shares of the gauges go.
+    fn drop(&mut self) {
+        self.cache_sizes(0, 0);
+        self.oauth_body_unsupported(false);
     }
 }

@@ -1,5 +1,6 @@
 //! The root context of a VM: reads and validates the plugin configuration, creates request
-//! contexts, and keeps the IdP's key set fresh from `on_tick`.
+//! contexts, keeps the IdP's key set fresh from `on_tick`, and runs the watchdog of OAuth POSTs
+//! held at their headers ([`crate::body_mode`]) from there too.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -10,8 +11,9 @@ use mcpgate_filter::token_cache::TokenCache;
 use mcpgate_filter::Gate;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType};
+use proxy_wasm::types::{BufferType, ContextType, MapType};
 
+use crate::body_mode::{self, Mode, Why};
 use crate::host_config::{HostConfig, StoreKind, HOST_KEYS};
 use crate::http_context::HttpCtx;
 use crate::jwks::{self, Trigger};
@@ -19,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::native_rsa::EnvoyRsa;
 use crate::outcome;
 use crate::store;
-use crate::vm::{now_secs, Vm};
+use crate::vm::{now_ms, now_secs, Vm};
 
 /// Tick period once this VM holds a key set.
 const TICK: Duration = Duration::from_secs(1);
@@ -28,6 +30,8 @@ const FAST_TICK: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 pub struct Root {
+    /// This root context's id (the watchdog acts on request contexts, then returns here).
+    context_id: u32,
     vm: Option<Rc<Vm>>,
     /// The JWKS fetch this root context has in flight.
     jwks_call: Option<u32>,
@@ -36,6 +40,13 @@ pub struct Root {
 }
 
 impl Root {
+    pub fn new(context_id: u32) -> Self {
+        Self {
+            context_id,
+            ..Self::default()
+        }
+    }
+
     fn configure(&mut self) -> Result<(), String> {
         let json = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
             .map_err(|e| format!("cannot read the plugin configuration: {e:?}"))?
@@ -56,7 +67,8 @@ impl Root {
         }
         jwks::init_lease();
         let token_cache = TokenCache::new(gate.config().token_cache_size);
-        self.vm = Some(Rc::new(Vm {
+        let declared = host.allow_on_headers_stop_iteration;
+        let vm = Rc::new(Vm {
             http_cache: std::cell::RefCell::new(mcpgate_filter::http_cache::HttpCache::new(64)),
             token_cache: token_cache.into(),
             gate,
@@ -65,8 +77,67 @@ impl Root {
             metrics: Metrics::new(),
             native_rsa: EnvoyRsa::default(),
             token_cache_generation: Cell::new(0),
-        }));
+            body_mode: Cell::new(Mode::Pause),
+            held: Default::default(),
+        });
+        let envoy = body_mode::envoy_version();
+        match body_mode::initial(declared, envoy) {
+            Mode::Refuse(why) => vm.refuse_bodies(why),
+            Mode::Pause => {
+                let version = envoy.map_or_else(
+                    || "version unknown".to_string(),
+                    |(major, minor)| format!("{major}.{minor}"),
+                );
+                log::info!(
+                    "mcpgate: OAuth POSTs are held at their headers and answered from their \
+                     bodies (Envoy {version}, allow_on_headers_stop_iteration declared; checked \
+                     on live requests)"
+                );
+            }
+        }
+        self.vm = Some(vm);
         Ok(())
+    }
+
+    /// Checks the OAuth POSTs held at their headers: once Envoy has held a body back from one
+    /// of them past the grace period, allow_on_headers_stop_iteration is not in effect — every
+    /// held request is answered with the refusal and the VM refuses the routes from then on.
+    fn watchdog(&self) {
+        let Some(vm) = &self.vm else {
+            return;
+        };
+        if vm.held.borrow().is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let ids = vm.held.borrow().ids();
+        let mut refuted = false;
+        for id in ids {
+            if hostcalls::set_effective_context(id).is_err() {
+                vm.held.borrow_mut().release(id);
+                continue;
+            }
+            let size = body_mode::request_total_size();
+            if vm.held.borrow_mut().observe(id, size, now) {
+                refuted = true;
+                break;
+            }
+        }
+        if refuted {
+            vm.refuse_bodies(Why::NotDelivered);
+            let held = vm.held.borrow_mut().drain();
+            for id in held {
+                if hostcalls::set_effective_context(id).is_ok() {
+                    let accept = hostcalls::get_map_value(MapType::HttpRequestHeaders, "accept")
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default();
+                    vm.metrics.denied(body_mode::REASON);
+                    outcome::respond(&body_mode::refusal(Why::NotDelivered, &accept));
+                }
+            }
+        }
+        let _ = hostcalls::set_effective_context(self.context_id);
     }
 
     /// Loads a newer shared key set, and fetches one when due and this VM wins the lease.
@@ -124,10 +195,12 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         self.refresh_keys();
+        // Last: it switches the effective context to request contexts and back.
+        self.watchdog();
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(HttpCtx::new(self.vm.clone())))
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(HttpCtx::new(context_id, self.vm.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 use mcpgate_filter::token_cache::TokenCache;
 use mcpgate_filter::{Env, Gate};
 
+use crate::body_mode::{self, Mode, Watch, Why};
 use crate::host_config::{HostConfig, StoreKind};
 use crate::jwks::{self, Trigger};
 use crate::metrics::Metrics;
@@ -26,6 +27,10 @@ pub struct Vm {
     pub token_cache: RefCell<TokenCache>,
     /// The key-set generation `token_cache` was filled under.
     pub token_cache_generation: Cell<u64>,
+    /// Whether OAuth POSTs are held at their headers or refused ([`body_mode`]).
+    pub body_mode: Cell<Mode>,
+    /// The OAuth POSTs held at their headers, for the watchdog.
+    pub held: RefCell<Watch>,
 }
 
 /// Milliseconds since the Unix epoch, from the host.
@@ -45,6 +50,16 @@ pub fn now_secs() -> u64 {
 pub struct RandomFailed;
 
 impl Vm {
+    /// From now on this VM refuses the OAuth POST routes: says so in the log and the gauge.
+    pub fn refuse_bodies(&self, why: Why) {
+        if self.body_mode.get() == Mode::Refuse(why) {
+            return;
+        }
+        self.body_mode.set(Mode::Refuse(why));
+        log::error!("{}", body_mode::log_line(why));
+        self.metrics.oauth_body_unsupported(true);
+    }
+
     /// Runs `f` with a fresh [`Env`]: now, randomness, this VM's key set, the store flag and
     /// the native RSA verifier.
     pub fn with_env<R>(&self, f: impl FnOnce(&Gate, &mut Env) -> R) -> Result<R, RandomFailed> {

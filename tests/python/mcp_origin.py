@@ -10,8 +10,8 @@ demo server's (`tests/src/demo_mcp.rs`):
 * `count {n, interval_ms}` - `n` progress notifications `interval_ms` apart, then `counted n`;
 * `unauthenticated_requests` - how many requests reached it without `x-mcpgate-sub`.
 
-Every HTTP request is recorded (method, raw and decoded path, whether it carried the identity
-header) and served to the tests at `GET /_origin/requests` (reached directly, not through the
+Every HTTP request is recorded (method, decoded path and query, raw path, whether it carried
+the identity header) and served to the tests at `GET /_origin/requests` (reached directly, not through the
 proxy); `GET /healthz` answers `ok`.
 
 Usage: python mcp_origin.py --port PORT   (prints "listening on PORT" once it accepts)
@@ -65,7 +65,7 @@ async def count(n: int, ctx: Context, interval_ms: int = 100) -> str:
 
 @mcp.tool(description="How many requests reached this server without the x-mcpgate-sub header")
 def unauthenticated_requests() -> int:
-    return sum(1 for r in LOG if not r["identity"])
+    return sum(1 for r in LOG if not r["identified"])
 
 
 class RecordAll:
@@ -83,12 +83,13 @@ class RecordAll:
                 await PlainTextResponse("ready")(scope, receive, send)
                 return
             names = {k.lower() for k, _ in scope["headers"]}
+            query = scope.get("query_string", b"").decode("latin-1")
             LOG.append(
                 {
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": scope["path"] + (f"?{query}" if query else ""),
                     "raw_path": scope.get("raw_path", b"").decode("latin-1"),
-                    "identity": IDENTITY in names,
+                    "identified": IDENTITY in names,
                 }
             )
         await self.app(scope, receive, send)

@@ -12,8 +12,8 @@
 //! tool calls answer `application/json`, and a call that emits notifications answers
 //! `text/event-stream`. Any `Host` header is accepted (it sits behind a proxy).
 //!
-//! Every request is recorded before routing ([`DemoMcpHandle::requests`]): method, raw path,
-//! and whether it carried the identity header the proxy sets (`x-mcpgate-sub`).
+//! Every request it receives is logged ([`DemoMcpHandle::requests`]: method, path, whether it
+//! carried `x-mcpgate-sub`), so tests can assert what reached the protected upstream.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -35,7 +35,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::origin::OriginRequest;
+pub use crate::origin::OriginRequest;
 
 /// Arguments of `echo`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -180,6 +180,17 @@ pub fn router() -> axum::Router {
         .route("/healthz", axum::routing::get(|| async { "ok" }))
 }
 
+/// At most this many requests are kept (a long-running demo server must not grow without end);
+/// the count goes on.
+const LOG_LIMIT: usize = 100_000;
+
+/// The requests a demo server received (the first [`LOG_LIMIT`]) and how many in all.
+#[derive(Debug, Default)]
+struct RequestLog {
+    kept: Vec<OriginRequest>,
+    total: u64,
+}
+
 /// Entry point: `DemoMcp::start()`.
 pub struct DemoMcp;
 
@@ -193,7 +204,7 @@ impl DemoMcp {
     pub async fn start_on(addr: SocketAddr) -> anyhow::Result<DemoMcpHandle> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let log = RequestLog::default();
+        let log = Arc::new(Mutex::new(RequestLog::default()));
         let task = tokio::spawn(serve(listener, router(), log.clone()));
         Ok(DemoMcpHandle { addr, task, log })
     }
@@ -201,7 +212,7 @@ impl DemoMcp {
 
 /// Accept loop owning its connections: aborting it (on drop of the handle) closes them all, so
 /// a test can make the upstream disappear, open connections included.
-async fn serve(listener: TcpListener, router: axum::Router, log: RequestLog) {
+async fn serve(listener: TcpListener, router: axum::Router, log: Arc<Mutex<RequestLog>>) {
     use tower::ServiceExt as _;
     let mut conns = tokio::task::JoinSet::new();
     loop {
@@ -214,7 +225,7 @@ async fn serve(listener: TcpListener, router: axum::Router, log: RequestLog) {
         let router = router.clone();
         let log = log.clone();
         let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            log.record(&req);
+            record(&log, &req);
             router.clone().oneshot(req.map(axum::body::Body::new))
         });
         conns.spawn(async move {
@@ -225,20 +236,19 @@ async fn serve(listener: TcpListener, router: axum::Router, log: RequestLog) {
     }
 }
 
-/// The requests a demo server received, in order.
-#[derive(Clone, Debug, Default)]
-struct RequestLog(Arc<Mutex<Vec<OriginRequest>>>);
-
-impl RequestLog {
-    fn record<B>(&self, req: &hyper::Request<B>) {
-        let entry = OriginRequest {
-            method: req.method().to_string(),
-            path: req.uri().path().to_owned(),
-            identity: req.headers().contains_key("x-mcpgate-sub"),
-        };
-        if let Ok(mut log) = self.0.lock() {
-            log.push(entry);
-        }
+fn record<B>(log: &Mutex<RequestLog>, req: &hyper::Request<B>) {
+    let entry = OriginRequest {
+        method: req.method().to_string(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned()),
+        identified: req.headers().contains_key("x-mcpgate-sub"),
+    };
+    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+    log.total += 1;
+    if log.kept.len() < LOG_LIMIT {
+        log.kept.push(entry);
     }
 }
 
@@ -247,7 +257,7 @@ impl RequestLog {
 pub struct DemoMcpHandle {
     addr: SocketAddr,
     task: JoinHandle<()>,
-    log: RequestLog,
+    log: Arc<Mutex<RequestLog>>,
 }
 
 impl Drop for DemoMcpHandle {
@@ -271,8 +281,16 @@ impl DemoMcpHandle {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
-    /// Every request received so far (method, raw path, identity header present).
+    /// Every request received so far, in order (the first 100 000).
     pub fn requests(&self) -> Vec<OriginRequest> {
-        self.log.0.lock().map(|l| l.clone()).unwrap_or_default()
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .kept
+            .clone()
+    }
+    /// How many requests it received in all.
+    pub fn request_count(&self) -> u64 {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).total
     }
 }

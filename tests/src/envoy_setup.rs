@@ -1,6 +1,8 @@
 //! Real Envoy running the mcpgate filter (`envoy/`, built for wasm32-wasip1) in front of the
 //! demo MCP server, with the Cognito emulator as the IdP. One [`GateStack`] per test, every
-//! port chosen by the OS.
+//! port chosen by the OS. The listener speaks HTTP/1.1 and HTTP/2 without TLS (h2c, prior
+//! knowledge); the filter holds OAuth POSTs at their headers (`allow_on_headers_stop_iteration`
+//! set in Envoy and declared to the filter) unless a test asks otherwise.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -47,6 +49,9 @@ pub struct GateOptions {
     pub cognito: CognitoConfig,
     /// The MCP server behind Envoy.
     pub origin: OriginKind,
+    /// Set `allow_on_headers_stop_iteration` in the Wasm filter's `PluginConfig` (Envoy's side;
+    /// the filter's own declaration is the plugin configuration key of the same name).
+    pub envoy_stop_iteration: bool,
 }
 
 impl Default for GateOptions {
@@ -56,6 +61,7 @@ impl Default for GateOptions {
             concurrency: 1,
             cognito: CognitoConfig::default(),
             origin: OriginKind::default(),
+            envoy_stop_iteration: true,
         }
     }
 }
@@ -74,6 +80,11 @@ impl GateOptions {
         self.origin = kind;
         self
     }
+    /// With or without `allow_on_headers_stop_iteration` in Envoy's `PluginConfig`.
+    pub fn envoy_stop_iteration(mut self, on: bool) -> Self {
+        self.envoy_stop_iteration = on;
+        self
+    }
 }
 
 /// Emulator + origin MCP server + Envoy with the filter. Dropping it stops all three.
@@ -88,7 +99,8 @@ pub struct GateStack {
 }
 
 /// The plugin configuration for an emulator reachable at `idp` and a proxy at `base_url`:
-/// client `mcpgate-web`, secrets from the VM environment, cluster `idp` for the emulator.
+/// client `mcpgate-web`, secrets from the VM environment, cluster `idp` for the emulator,
+/// `allow_on_headers_stop_iteration` declared.
 pub fn default_config(idp: &EmulatorHandle, base_url: &str) -> Map<String, Value> {
     let v = json!({
         "user_pool_id": idp.pool_id(),
@@ -106,6 +118,7 @@ pub fn default_config(idp: &EmulatorHandle, base_url: &str) -> Map<String, Value
             "userinfo_endpoint": idp.userinfo_endpoint(),
         },
         "clusters": { format!("127.0.0.1:{}", idp.port()): "idp" },
+        "allow_on_headers_stop_iteration": true,
         // Every test talks from 127.0.0.1: the rate-limit test sets its own low limits.
         "rate_limit_per_address": 100000,
         "rate_limit_per_client": 100000,
@@ -114,11 +127,14 @@ pub fn default_config(idp: &EmulatorHandle, base_url: &str) -> Map<String, Value
 }
 
 /// A complete Envoy configuration (JSON, which Envoy reads as YAML): listener `main` on
-/// `listen_port` (0: OS-chosen), admin on an OS-chosen port, the wasm filter with
-/// `plugin_config`, the demo MCP server as cluster `mcp` and the emulator as cluster `idp`.
+/// `listen_port` (0: OS-chosen) for HTTP/1.1 and h2c, admin on an OS-chosen port, the wasm
+/// filter with `plugin_config` (and `allow_on_headers_stop_iteration` in its `PluginConfig`
+/// when `stop_iteration`), the demo MCP server as cluster `mcp` and the emulator as cluster
+/// `idp`.
 pub fn envoy_config(
     wasm: &std::path::Path,
     plugin_config: &Value,
+    stop_iteration: bool,
     listen_port: u16,
     mcp_port: u16,
     idp_port: u16,
@@ -135,7 +151,7 @@ pub fn envoy_config(
             }
         })
     };
-    let config = json!({
+    let mut config = json!({
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "static_resources": {
             "listeners": [{
@@ -146,6 +162,9 @@ pub fn envoy_config(
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                         "stat_prefix": "ingress",
+                        // AUTO tells HTTP/2 with prior knowledge (h2c) by its connection preface
+                        // and serves HTTP/1.1 otherwise.
+                        "codec_type": "AUTO",
                         "route_config": {"virtual_hosts": [{
                             "name": "all",
                             "domains": ["*"],
@@ -161,6 +180,7 @@ pub fn envoy_config(
                                         "name": "mcpgate",
                                         "root_id": "mcpgate",
                                         "fail_open": false,
+                                        "allow_on_headers_stop_iteration": stop_iteration,
                                         "vm_config": {
                                             "vm_id": "mcpgate",
                                             "runtime": "envoy.wasm.runtime.v8",
@@ -188,6 +208,14 @@ pub fn envoy_config(
             "clusters": [cluster("mcp", mcp_port), cluster("idp", idp_port)]
         }
     });
+    if !stop_iteration {
+        // Not merely false: absent, as in a configuration written before Envoy 1.35.
+        let wasm_config = "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config\
+                           /http_filters/0/typed_config/config";
+        if let Some(Value::Object(c)) = config.pointer_mut(wasm_config) {
+            c.remove("allow_on_headers_stop_iteration");
+        }
+    }
     serde_json::to_string_pretty(&config).unwrap_or_default()
 }
 
@@ -209,7 +237,14 @@ impl GateStack {
             }
         }
         let plugin_config = Value::Object(config);
-        let yaml = envoy_config(&wasm, &plugin_config, port, origin.port(), idp.port());
+        let yaml = envoy_config(
+            &wasm,
+            &plugin_config,
+            opts.envoy_stop_iteration,
+            port,
+            origin.port(),
+            idp.port(),
+        );
         let concurrency = opts.concurrency.to_string();
         let envoy = EnvoyProcess::start(
             "envoy-mcpgate",
@@ -257,7 +292,7 @@ impl GateStack {
 /// refuses to start, `Ok(None)` if it started.
 pub async fn envoy_refusal(plugin_config: &Value) -> anyhow::Result<Option<String>> {
     let wasm = filter_wasm()?;
-    let yaml = envoy_config(&wasm, plugin_config, 0, free_port()?, free_port()?);
+    let yaml = envoy_config(&wasm, plugin_config, true, 0, free_port()?, free_port()?);
     match EnvoyProcess::start("envoy-bad-config", &yaml, &[], ENVOY_STARTUP).await {
         Ok(_) => Ok(None),
         Err(e) => Ok(Some(e.to_string())),

@@ -282,7 +282,7 @@ pub async fn send(authority: &str, req: &Req) -> anyhow::Result<Answer> {
 }
 
 /// Whether `buf` holds a whole response (head, and a body of known length or a last chunk).
-fn complete(buf: &[u8]) -> bool {
+pub fn complete(buf: &[u8]) -> bool {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         return false;
     };
@@ -306,7 +306,7 @@ fn complete(buf: &[u8]) -> bool {
     }
 }
 
-fn parse_answer(buf: &[u8]) -> anyhow::Result<Answer> {
+pub fn parse_answer(buf: &[u8]) -> anyhow::Result<Answer> {
     let end = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -11,6 +11,8 @@
 //! * [`harness`] — process, port and polling helpers for tests that run real Envoy.
 //! * [`jwt`] — decoding helpers for asserting on token contents.
 //! * [`hostile`] — the hostile-input suite, host-agnostic (cases, context, raw HTTP client).
+//! * [`slow_body`] — OAuth POSTs whose body comes after the headers (HTTP/1.1 and h2c).
+//! * [`soak`] — complete OAuth flows one after the other, every request timed.
 
 pub mod cognito;
 pub mod demo_mcp;
@@ -22,4 +24,6 @@ pub mod journey;
 pub mod jwt;
 pub mod origin;
 pub mod scenarios;
+pub mod slow_body;
+pub mod soak;
 pub mod worker_setup;

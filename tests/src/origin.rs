@@ -30,10 +30,11 @@ pub enum OriginKind {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct OriginRequest {
     pub method: String,
-    /// The path the origin routed on (decoded by the Python origin, raw for the demo).
+    /// Path and query: as received by the demo server, as routed (percent-decoded) by the
+    /// Python origin.
     pub path: String,
-    /// Whether it carried `x-mcpgate-sub`, the identity the proxy sets after verification.
-    pub identity: bool,
+    /// Whether it carried `x-mcpgate-sub` (an identity the proxy set after verifying a token).
+    pub identified: bool,
 }
 
 /// A running origin; dropping it stops the server.
@@ -83,7 +84,7 @@ impl Origin {
             .requests()
             .await?
             .into_iter()
-            .filter(|r| !r.identity)
+            .filter(|r| !r.identified)
             .collect())
     }
 }

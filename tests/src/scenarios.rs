@@ -3,7 +3,8 @@
 //! [`Host`], with the Cognito emulator as the IdP and the demo MCP server upstream.
 //! [`shared_scenario_tests!`](crate::shared_scenario_tests) makes one `#[tokio::test]` per
 //! scenario for a host, started with the configuration the scenario needs, so every host
-//! runs the same list.
+//! runs the same list, and checks after each one that the MCP server behind the proxy received
+//! nothing but identified MCP requests ([`assert_origin_saw_only_mcp`]).
 
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,13 +16,13 @@ use crate::cognito::{EmulatorHandle, MintRequest, TokenTemplate};
 use crate::envoy_setup::{GateOptions, GateStack};
 use crate::harness::{http_client, wait_until};
 use crate::journey::{mcp_client, whoami, Journey, Tokens, REDIRECT_URI};
-use crate::origin::{Origin, OriginKind};
+use crate::origin::{Origin, OriginKind, OriginRequest};
 use crate::worker_setup::{WorkerOptions, WorkerStack};
 
 /// Deadline of each polled condition in a scenario.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A running proxy in front of the demo MCP server.
+/// A running proxy in front of an origin MCP server (the demo or the Python SDK's).
 pub trait Host: Sized {
     /// How the stack is started; [`Default`] is the host's test configuration.
     type Options: HostOptions;
@@ -38,6 +39,20 @@ pub trait Host: Sized {
     /// A counter of the proxy's own (`mcpgate.jwks_fetch_ok`, …), where the host keeps them
     /// (Envoy's stats); `None` where it does not (the Worker).
     fn counter(&self, name: &str) -> impl Future<Output = Option<u64>>;
+    /// Every request the MCP server behind the proxy received so far.
+    fn origin_requests(&self) -> impl Future<Output = Vec<OriginRequest>> {
+        async {
+            self.origin()
+                .requests()
+                .await
+                .unwrap_or_else(|e| panic!("reading the origin's request log: {e}"))
+        }
+    }
+    /// Whether the proxy's listener also speaks HTTP/2 without TLS (prior knowledge): Envoy's
+    /// does; `wrangler dev` serves HTTP/1.1 only (Cloudflare ends HTTP/2 at its edge).
+    fn speaks_h2c(&self) -> bool {
+        false
+    }
 }
 
 /// A host's start options, set in the core's configuration keys.
@@ -99,6 +114,9 @@ impl Host for GateStack {
     async fn counter(&self, name: &str) -> Option<u64> {
         GateStack::counter(self, name).await.ok()
     }
+    fn speaks_h2c(&self) -> bool {
+        true
+    }
 }
 
 impl Host for WorkerStack {
@@ -138,7 +156,7 @@ pub fn m2m_jwks_options<O: HostOptions>(refresh: u64, min_refetch: u64) -> O {
 /// One `#[tokio::test]` per shared scenario for the host type `$host` (a [`Host`]), each on a
 /// stack of its own started with the configuration the scenario needs and the origin
 /// `$origin` (an [`OriginKind`]; the demo server when omitted). After every scenario the
-/// origin must have received no request without a verified identity. Use it in a host's
+/// origin must have received nothing but identified MCP requests. Use it in a host's
 /// test file: `mcpgate_e2e::shared_scenario_tests!(GateStack);`, and once more in a module
 /// for the Python origin.
 #[macro_export]
@@ -190,10 +208,33 @@ macro_rules! shared_scenario_tests {
                     .await
                     .unwrap();
                 $crate::$module::$scenario(&stack).await;
-                $crate::scenarios::assert_origin_saw_only_verified(&stack).await;
+                $crate::scenarios::assert_origin_saw_only_mcp(&stack).await;
             }
         )*
     };
+}
+
+/// Whether `path` (with its query) is the MCP endpoint `/mcp` or below it.
+pub fn is_mcp_path(path: &str) -> bool {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    path == "/mcp" || path.starts_with("/mcp/")
+}
+
+/// The MCP server behind the proxy received only requests the proxy let through: on the MCP
+/// path, each with the identity of a verified token. Nothing of an OAuth route, nothing
+/// unauthenticated.
+pub async fn assert_origin_saw_only_mcp(h: &impl Host) {
+    let stray: Vec<OriginRequest> = h
+        .origin_requests()
+        .await
+        .into_iter()
+        .filter(|r| !is_mcp_path(&r.path) || !r.identified)
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "the MCP server received {} request(s) the proxy must not let through: {stray:?}",
+        stray.len()
+    );
 }
 
 pub fn now() -> u64 {
@@ -224,18 +265,6 @@ pub async fn m2m_token(h: &impl Host) -> String {
     client_credentials(h.idp(), "m2m-client", "m2m-client-secret").await
 }
 
-/// POST a JSON-RPC `tools/call whoami` to /mcp with `token`; status, WWW-Authenticate, body.
-/// Fails unless every request the origin received carried a verified identity (the proxy
-/// guards every path by default; no shared scenario uses a public path).
-pub async fn assert_origin_saw_only_verified(h: &impl Host) {
-    let unauthenticated = h.origin().unauthenticated().await.unwrap();
-    assert!(
-        unauthenticated.is_empty(),
-        "the origin ({:?}) received requests without a verified identity: {unauthenticated:?}",
-        h.origin().kind()
-    );
-}
-
 /// The JSON-RPC answer in an MCP response body: the body itself (`application/json`), or
 /// the last `data:` event carrying an `id` (`text/event-stream`, as the Python SDK answers).
 pub fn jsonrpc_answer(content_type: &str, body: &str) -> Value {
@@ -250,6 +279,7 @@ pub fn jsonrpc_answer(content_type: &str, body: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// POST a JSON-RPC `tools/call whoami` to /mcp with `token`; status, WWW-Authenticate, body.
 pub async fn call_whoami(h: &impl Host, token: Option<&str>) -> (u16, Option<String>, Value) {
     let mut req = http_client()
         .post(h.mcp_url())
