@@ -28,10 +28,10 @@ strong{overflow-wrap:anywhere}\
 .secondary{background:#fff;color:#1f2937;border-color:#6b7280}\
 .button:focus-visible{outline:3px solid #111827;outline-offset:2px}\
 a{color:#1d4ed8}\
-@media (max-width:30rem){main{margin:0;border:0;border-radius:0;padding:1.25rem}.actions .button{flex:1}}";
+@media (max-width:30rem){main{margin:0;border:0;border-radius:0;padding:1.25rem}h1{font-size:1.3rem}.actions .button{flex:1}}";
 
 /// `sha256-` + base64 of SHA-256 over [`STYLE`].
-const STYLE_HASH: &str = "'sha256-yEhmr2kTXc97RWH/D8IV+k62zJYc5/ovYRt5/ZTDLTg='";
+const STYLE_HASH: &str = "'sha256-3qkpgVVvm59dtO4IRyMQ/cy+C6UxeJvJ4o9Doq289Hw='";
 
 /// The policy of every page, before `form-action`:
 /// * `default-src 'none'`: nothing is loaded and no script runs (no `script-src`);

@@ -140,8 +140,7 @@ pub(super) fn page_html(gate: &Gate, txn: &Transaction, sealed: &str, csrf: &str
     };
     let main = format!(
         "<h1>Allow {name} to use your account?</h1>\
-         <p>An application is asking for access to an MCP server on your behalf. Check who is \
-         asking and what it gets, then approve or deny.</p>\
+         <p>Check who is asking and what it gets, then approve or deny.</p>\
          <h2>Who is asking</h2><p><strong>{name}</strong></p>{identity}\
          <h2>What it gets</h2>\
          <p>Access to <code>{resource}</code> as you, with these permissions:</p>\
