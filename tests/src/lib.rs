@@ -1,5 +1,7 @@
 //! End-to-end test support for mcpgate.
 //!
+//! * [`browser`] — a person in headless Chromium (WebDriver): consent, sign-in, the client's
+//!   loopback redirect URI; scenarios shared by both hosts;
 //! * [`cognito`] — an AWS Cognito user-pool emulator (hosted-UI OAuth endpoints, JWKS,
 //!   Cognito-shaped tokens, fault injection);
 //! * [`demo_mcp`] — a small MCP server (rmcp, streamable HTTP) used as the upstream;
@@ -10,6 +12,7 @@
 //! * [`jwt`] — decoding helpers for asserting on token contents.
 //! * [`hostile`] — the hostile-input suite, host-agnostic (cases, context, raw HTTP client).
 
+pub mod browser;
 pub mod cognito;
 pub mod demo_mcp;
 pub mod envoy_setup;
