@@ -493,7 +493,7 @@ impl<'h, H: Host> Session<'h, H> {
     /// The browser shows the consent page (the proxy's `/authorize` or a link to it).
     pub async fn expect_consent(&self) -> String {
         self.browser
-            .wait_for_page(self.h.base_url(), &consent_heading())
+            .wait_for_page(&format!("{}/", self.h.base_url()), &consent_heading())
             .await
             .unwrap()
     }
@@ -502,7 +502,7 @@ impl<'h, H: Host> Session<'h, H> {
     pub async fn expect_sign_in(&self) {
         self.browser
             .wait_for_page(
-                &self.h.idp().base_url(),
+                &format!("{}/", self.h.idp().base_url()),
                 "Sign in with your username and password",
             )
             .await
@@ -764,7 +764,10 @@ pub async fn out_of_date_form_offers_the_request_again<H: Host>(h: &H, label: &s
     s.browser.click("button[value=approve]").await.unwrap();
     let text = s
         .browser
-        .wait_for_page(h.base_url(), "This sign-in cannot continue")
+        .wait_for_page(
+            &format!("{}/", h.base_url()),
+            "This sign-in cannot continue",
+        )
         .await
         .unwrap();
     for shown in [

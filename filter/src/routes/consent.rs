@@ -101,11 +101,13 @@ pub(super) fn page_html(gate: &Gate, txn: &Transaction, sealed: &str, csrf: &str
             "<p class=\"note\">Its identity is published at <code>{}</code>.</p>",
             escape(&txn.client_id)
         )
-    } else {
+    } else if txn.client_name.is_some() {
         String::from(
             "<p class=\"note\">The application chose this name itself when it registered; \
              it has not been verified.</p>",
         )
+    } else {
+        String::from("<p class=\"note\">The application gave no name when it registered.</p>")
     };
     let scopes: String = txn
         .scope

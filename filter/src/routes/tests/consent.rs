@@ -90,12 +90,18 @@ fn consent_page_names_an_app_for_a_redirect_uri_that_is_not_a_web_address() {
     assert!(!html.contains("localhost address"));
     assert!(html.contains("published at <code>https://app.example/client.json</code>"));
     assert!(html.contains("<li><code>unknown:scope</code></li>"));
-    let html = page_html(&w.gate, &txn("https://app.example/cb"), "sealed", "csrf");
+    let mut web = txn("https://app.example/cb");
+    let html = page_html(&w.gate, &web, "sealed", "csrf");
     assert!(html.contains("<strong>app.example</strong>"));
     assert!(
         !html.contains("class=\"warn\""),
         "no warning for a web address"
     );
+    web.client_id = "registered".into();
+    web.client_name = None;
+    let html = page_html(&w.gate, &web, "sealed", "csrf");
+    assert!(html.contains("<h1>Allow An unnamed MCP client to use your account?</h1>"));
+    assert!(html.contains("gave no name"), "{html}");
 }
 
 #[test]
