@@ -1,7 +1,10 @@
 //! End-to-end test support for mcpgate.
 //!
-//! * [`browser`] — a person in headless Chromium (WebDriver): consent, sign-in, the client's
-//!   loopback redirect URI; scenarios shared by both hosts;
+//! * [`browser`] — headless Chromium over WebDriver: console checks, screenshots;
+//! * [`browser_scenarios`] — a person signing in in the browser (consent, the emulator's
+//!   sign-in page, the client's loopback redirect URI), scenarios shared by both hosts;
+//! * [`loopback_client`] — the client side of those: registration, authorization request,
+//!   the app at its loopback redirect URI;
 //! * [`cognito`] — an AWS Cognito user-pool emulator (hosted-UI OAuth endpoints, JWKS,
 //!   Cognito-shaped tokens, fault injection);
 //! * [`demo_mcp`] — a small MCP server (rmcp, streamable HTTP) used as the upstream;
@@ -13,6 +16,7 @@
 //! * [`hostile`] — the hostile-input suite, host-agnostic (cases, context, raw HTTP client).
 
 pub mod browser;
+pub mod browser_scenarios;
 pub mod cognito;
 pub mod demo_mcp;
 pub mod envoy_setup;
@@ -21,5 +25,6 @@ pub mod harness;
 pub mod hostile;
 pub mod journey;
 pub mod jwt;
+pub mod loopback_client;
 pub mod scenarios;
 pub mod worker_setup;
