@@ -1,5 +1,6 @@
 //! Response builders in each protocol's own format: OAuth error JSON (RFC 6749 §5.2),
-//! `WWW-Authenticate` challenges (RFC 6750 §3), redirects and hardened HTML pages.
+//! `WWW-Authenticate` challenges (RFC 6750 §3), redirects, and hardened HTML pages
+//! ([`page`]).
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -7,6 +8,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::http::Response;
+
+mod page;
+pub use page::{document, error_page, error_page_with, escape, form_page, html, Next};
 
 fn h(k: &str, v: &str) -> (String, String) {
     (k.to_string(), v.to_string())
@@ -56,58 +60,6 @@ pub fn redirect(location: &str) -> Response {
         body: Vec::new(),
         reason: None,
     }
-}
-
-/// A page that may not be framed, runs no script and loads nothing.
-pub fn html(status: u16, body: String) -> Response {
-    Response {
-        status,
-        headers: vec![
-            h("content-type", "text/html; charset=utf-8"),
-            h("cache-control", "no-store"),
-            h("x-frame-options", "DENY"),
-            h(
-                "content-security-policy",
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ),
-            h("referrer-policy", "no-referrer"),
-            h("x-content-type-options", "nosniff"),
-        ],
-        body: body.into_bytes(),
-        reason: None,
-    }
-}
-
-/// A plain error page for errors that must not redirect (unknown client, bad redirect URI).
-pub fn error_page(status: u16, error: &'static str, description: &str) -> Response {
-    let mut r = html(
-        status,
-        format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Authorization error</title></head>\
-             <body><h1>Authorization error</h1><p><code>{}</code>: {}</p></body></html>",
-            escape(error),
-            escape(description)
-        ),
-    );
-    r.reason = Some(error);
-    r
-}
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Quotes a value for an auth-param (RFC 9110 §11.2): backslash-escapes `"` and `\`.
@@ -195,11 +147,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escaping() {
-        assert_eq!(
-            escape("<a href=\"x\">&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
-        );
+    fn quoting() {
         assert_eq!(quoted("a\"b\\c\r\n"), "\"a\\\"b\\\\c\"");
     }
 

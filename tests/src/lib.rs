@@ -1,5 +1,10 @@
 //! End-to-end test support for mcpgate.
 //!
+//! * [`browser`] — headless Chromium over WebDriver: console checks, screenshots;
+//! * [`browser_scenarios`] — a person signing in in the browser (consent, the emulator's
+//!   sign-in page, the client's loopback redirect URI), scenarios shared by both hosts;
+//! * [`loopback_client`] — the client side of those: registration, authorization request,
+//!   the app at its loopback redirect URI;
 //! * [`cognito`] — an AWS Cognito user-pool emulator (hosted-UI OAuth endpoints, JWKS,
 //!   Cognito-shaped tokens, fault injection);
 //! * [`demo_mcp`] — a small MCP server (rmcp, streamable HTTP) used as the upstream;
@@ -14,6 +19,8 @@
 //! * [`slow_body`] — OAuth POSTs whose body comes after the headers (HTTP/1.1 and h2c).
 //! * [`soak`] — complete OAuth flows one after the other, every request timed.
 
+pub mod browser;
+pub mod browser_scenarios;
 pub mod cognito;
 pub mod demo_mcp;
 pub mod envoy_setup;
@@ -22,6 +29,7 @@ pub mod harness;
 pub mod hostile;
 pub mod journey;
 pub mod jwt;
+pub mod loopback_client;
 pub mod origin;
 pub mod scenarios;
 pub mod slow_body;

@@ -19,11 +19,9 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::config::Protect;
-// consent.rs still names the records through this module.
 use crate::form::{FormError, Params};
 use crate::gate::{Continuation, Gate};
 use crate::http::{Env, Forward, Outcome, Reply, Request, Response};
-use crate::records;
 use crate::respond;
 
 /// A paused request's state, held by the host during a host call.

@@ -275,7 +275,7 @@ fn login_page(req: &AuthzRequest, message: Option<&str>) -> Response {
         })
         .unwrap_or_default();
     let page = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Signin</title></head>\n<body>\n\
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Signin</title><link rel=\"icon\" href=\"data:,\"></head>\n<body>\n\
          <h1>Sign in with your username and password</h1>\n{msg}\
          <form name=\"cognitoSignInForm\" method=\"post\" action=\"/login\">\n{hidden}\
          \x20   <label>Username <input type=\"text\" name=\"username\" autocomplete=\"username\"></label>\n\

@@ -1779,3 +1779,5 @@ fn rate_limits_per_address_and_per_client_answer_429_with_retry_after() {
         assert_eq!(r.status, 201);
     }
 }
+
+mod consent;
