@@ -4,7 +4,7 @@
 //!
 //! * [`config`] — vars and secrets → the core's configuration plus the Worker-only keys;
 //! * [`isolate`] — per-isolate state (core, key set, token cache), clock and randomness;
-//! * [`outcome`] — the outcome loop: IdP calls, the store, JWKS refetches;
+//! * [`drive`] — the outcome loop: IdP calls, the store, JWKS refetches;
 //! * [`idp`] — outbound `fetch` with timeout, size cap and the Cache API for cacheable calls;
 //! * [`jwks`] — the IdP's key set: per-isolate copy + Cache API, refresh / refetch rules;
 //! * [`forward`] — proxying to the origin, bodies and responses streamed;
@@ -20,23 +20,28 @@
 )]
 
 pub mod config;
+pub mod drive;
 pub mod forward;
 pub mod idp;
 pub mod isolate;
 pub mod jwks;
-pub mod outcome;
 pub mod store_do;
 
-use mcpgate_filter::Request as CoreRequest;
-use worker::{console_error, event, Context, Env, Request, Response};
+// The platform's request, response and environment stay qualified (`worker::Request`…),
+// the core's too (`mcpgate_filter::Request`): two of each kind meet in this file.
+use worker::{console_error, event, Context};
 
 use mcpgate_filter::respond::oauth_error;
 
-use crate::outcome::{to_response, Final};
+use crate::drive::{to_response, Final};
 use crate::store_do::StoreClient;
 
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+pub async fn fetch(
+    req: worker::Request,
+    env: worker::Env,
+    ctx: Context,
+) -> worker::Result<worker::Response> {
     match handle(req, &env, &ctx).await {
         Ok(resp) => Ok(resp),
         Err(e) => {
@@ -50,7 +55,11 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     }
 }
 
-async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Response> {
+async fn handle(
+    mut req: worker::Request,
+    env: &worker::Env,
+    ctx: &Context,
+) -> worker::Result<worker::Response> {
     let lookup = |name: &str| env.var(name).ok().map(|v| v.to_string());
     let iso = match isolate::get(&lookup) {
         Ok(iso) => iso,
@@ -119,7 +128,7 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
         .iter()
         .find(|(k, _)| k == "cf-connecting-ip")
         .map(|(_, v)| v.clone());
-    let core_req = CoreRequest {
+    let core_req = mcpgate_filter::Request {
         method: &method,
         path: &path,
         headers: &pairs,
@@ -127,7 +136,7 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
         client_address: client_address.as_deref(),
     };
     let done = match iso.with_env(store.is_some(), |gate, env| gate.handle(&core_req, env)) {
-        Ok(first) => outcome::drive(&iso, store.as_ref(), first).await,
+        Ok(first) => drive::drive(&iso, store.as_ref(), first).await,
         Err(e) => Err(e),
     };
     match done {

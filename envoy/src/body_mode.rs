@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 
 use mcpgate_filter::respond;
 use mcpgate_filter::Response;
-use proxy_wasm::hostcalls;
+
+use crate::hostcalls::Host;
 
 /// The first Envoy release with `PluginConfig.allow_on_headers_stop_iteration`.
 pub const FIRST_VERSION: (u64, u64) = (1, 35);
@@ -69,11 +70,11 @@ pub fn initial(declared: bool, envoy: Option<(u64, u64)>) -> Mode {
 
 /// Envoy's `major.minor` from the node's build version (`xds.node`; `node` in older Envoys),
 /// when Envoy tells.
-pub fn envoy_version() -> Option<(u64, u64)> {
+pub fn envoy_version(host: &dyn Host) -> Option<(u64, u64)> {
     let read = |root: &[&str], name: &str| -> Option<u64> {
         let mut path = root.to_vec();
         path.extend(["user_agent_build_version", "version", name]);
-        let raw = hostcalls::get_property(path).ok()??;
+        let raw = host.property(&path)?;
         let bytes: [u8; 8] = raw.get(..8)?.try_into().ok()?;
         Some(u64::from_le_bytes(bytes))
     };
@@ -85,8 +86,8 @@ pub fn envoy_version() -> Option<(u64, u64)> {
 }
 
 /// The current request's `request.total_size` (received body bytes plus the headers' size).
-pub fn request_total_size() -> Option<u64> {
-    let raw = hostcalls::get_property(vec!["request", "total_size"]).ok()??;
+pub fn request_total_size(host: &dyn Host) -> Option<u64> {
+    let raw = host.property(&["request", "total_size"])?;
     let bytes: [u8; 8] = raw.get(..8)?.try_into().ok()?;
     u64::try_from(i64::from_le_bytes(bytes)).ok()
 }

@@ -1,240 +1,20 @@
-//! One request: build the core's [`Request`], buffer the body when the route needs it, and
-//! drive the core's outcomes until a final one (answer or forward).
-//!
-//! An OAuth POST is held at its headers until its body is complete (Envoy's
-//! `allow_on_headers_stop_iteration`, see [`crate::body_mode`]): no byte of it goes upstream,
-//! and the filter answers it from the body. Where Envoy cannot do that, it is refused at the
-//! headers instead.
-//!
-//! The MCP server's responses (SSE included) stream through unbuffered; only the response
-//! headers the core asked for (CORS) are set on them.
+//! The proxy-wasm glue of one request: Envoy's callbacks handed to the request logic in
+//! [`crate::drive`], which does everything through the VM's host calls.
 
 use std::rc::Rc;
 
-use mcpgate_filter::{Continuation, HttpResponse, Outcome, Reply, Request, StoreOp};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, BufferType, MapType};
+use proxy_wasm::types::Action;
 
-use crate::body_mode::{self, Mode, Why};
-use crate::jwks::Trigger;
-use crate::metrics::{IDP_CALLS_FAILED, IDP_CALLS_OK, REQUESTS_ALLOWED};
-use crate::outcome;
-use crate::store;
-use crate::vm::{now_secs, Vm};
+use crate::drive::Exchange;
+use crate::hostcalls::Host;
+use crate::vm::Vm;
 
-/// What a paused request waits for.
-enum Waiting {
-    /// An IdP call; resume with its answer.
-    Fetch {
-        token: u32,
-        max_body: usize,
-        /// Set for cacheable fetches: where to keep the answer.
-        cache_url: Option<String>,
-        resume: Continuation,
-    },
-    /// A JWKS fetch this context started; resume with [`Reply::Keys`].
-    Keys { token: u32, resume: Continuation },
-}
-
-pub struct HttpCtx {
-    context_id: u32,
-    vm: Option<Rc<Vm>>,
-    /// Method, path and headers of a request held at its headers while its body is buffered.
-    pending: Option<Vec<(String, String)>>,
-    waiting: Option<Waiting>,
-    /// Whether Envoy was told to pause (a later forward must resume it).
-    paused: bool,
-    /// Headers the core wants on the origin's response (CORS), set when it comes back.
-    response_headers: Vec<(String, String)>,
-}
-
-impl Drop for HttpCtx {
-    fn drop(&mut self) {
-        if let Some(vm) = &self.vm {
-            if let Ok(mut held) = vm.held.try_borrow_mut() {
-                held.release(self.context_id);
-            }
-        }
-    }
-}
+pub struct HttpCtx(Exchange);
 
 impl HttpCtx {
-    pub fn new(context_id: u32, vm: Option<Rc<Vm>>) -> Self {
-        Self {
-            context_id,
-            vm,
-            pending: None,
-            waiting: None,
-            paused: false,
-            response_headers: Vec::new(),
-        }
-    }
-
-    fn request_headers() -> Vec<(String, String)> {
-        hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k.to_ascii_lowercase(),
-                    String::from_utf8_lossy(&v).into_owned(),
-                )
-            })
-            .collect()
-    }
-
-    /// The downstream peer's IP address (Envoy's `source.address`, port removed).
-    fn client_address() -> Option<String> {
-        let raw = hostcalls::get_property(vec!["source", "address"]).ok()??;
-        let addr = String::from_utf8(raw).ok()?;
-        let host = match addr.rsplit_once(':') {
-            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-            _ => addr.as_str(),
-        };
-        Some(
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-        )
-    }
-
-    fn header<'h>(headers: &'h [(String, String)], name: &str) -> &'h str {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    /// Hands the request to the core and drives the outcome.
-    fn handle(&mut self, vm: &Rc<Vm>, headers: &[(String, String)], body: &[u8]) -> Action {
-        let pairs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let path = Self::header(headers, ":path");
-        let address = if vm.gate.wants_client_address(path) {
-            Self::client_address()
-        } else {
-            None
-        };
-        let req = Request {
-            method: Self::header(headers, ":method"),
-            path: Self::header(headers, ":path"),
-            headers: &pairs,
-            body,
-            client_address: address.as_deref(),
-        };
-        match vm.with_env(|gate, env| gate.handle(&req, env)) {
-            Ok(o) => self.drive(vm, o),
-            Err(_) => self.fail(),
-        }
-    }
-
-    fn fail(&mut self) -> Action {
-        outcome::respond(&outcome::oauth_error(
-            500,
-            "server_error",
-            "internal error in the authorization filter",
-        ));
-        Action::Pause
-    }
-
-    fn resume(&mut self, vm: &Rc<Vm>, k: Continuation, reply: Reply) -> Action {
-        match vm.with_env(|gate, env| gate.resume(k, reply, env)) {
-            Ok(o) => self.drive(vm, o),
-            Err(_) => self.fail(),
-        }
-    }
-
-    /// Carries out outcomes until one is final or a host call is in flight.
-    fn drive(&mut self, vm: &Rc<Vm>, mut next: Outcome) -> Action {
-        loop {
-            let (k, reply) = match next {
-                Outcome::Respond(r) => {
-                    match r.reason {
-                        Some(reason) => {
-                            vm.metrics.denied(reason);
-                            log::debug!("mcpgate: {} ({reason})", r.status);
-                        }
-                        None => log::debug!("mcpgate: answered {}", r.status),
-                    }
-                    outcome::respond(&r);
-                    return Action::Pause;
-                }
-                Outcome::Forward(f) => {
-                    vm.metrics.inc(REQUESTS_ALLOWED);
-                    outcome::apply_forward(&f);
-                    self.response_headers = f.response_headers;
-                    if self.paused {
-                        self.paused = false;
-                        let _ = hostcalls::resume_http_request();
-                    }
-                    return Action::Continue;
-                }
-                Outcome::Store { op, resume } => {
-                    let now = now_secs();
-                    let answer = match op {
-                        StoreOp::PutIfAbsent { key, ttl } => store::put_if_absent(&key, ttl, now),
-                        StoreOp::Exists { key } => store::exists(&key, now),
-                        StoreOp::Take {
-                            key,
-                            capacity,
-                            period,
-                        } => store::take(&key, capacity, period, now),
-                    };
-                    (resume, Reply::Store(answer))
-                }
-                Outcome::Fetch { request, resume }
-                    if request.cacheable
-                        && vm
-                            .http_cache
-                            .borrow()
-                            .get(&request.url, now_secs())
-                            .is_some() =>
-                {
-                    let cached = vm
-                        .http_cache
-                        .borrow()
-                        .get(&request.url, now_secs())
-                        .cloned();
-                    (resume, Reply::Http(cached.unwrap_or_default()))
-                }
-                Outcome::Fetch { request, resume } => match outcome::dispatch(&vm.host, &request) {
-                    Ok(token) => {
-                        self.waiting = Some(Waiting::Fetch {
-                            token,
-                            max_body: request.max_response_bytes,
-                            cache_url: request.cacheable.then(|| request.url.clone()),
-                            resume,
-                        });
-                        self.paused = true;
-                        return Action::Pause;
-                    }
-                    Err(e) => {
-                        log::warn!("mcpgate: IdP call not sent: {e}");
-                        vm.metrics.inc(IDP_CALLS_FAILED);
-                        (resume, Reply::Http(HttpResponse::default()))
-                    }
-                },
-                Outcome::NeedKeys { resume } => {
-                    // Another VM may have fetched a newer set already.
-                    if vm.jwks.borrow_mut().sync() {
-                        (resume, Reply::Keys)
-                    } else if let Some(token) = vm.start_jwks_fetch(Trigger::UnknownKid) {
-                        self.waiting = Some(Waiting::Keys { token, resume });
-                        self.paused = true;
-                        return Action::Pause;
-                    } else {
-                        (resume, Reply::Keys)
-                    }
-                }
-            };
-            next = match vm.with_env(|gate, env| gate.resume(k, reply, env)) {
-                Ok(o) => o,
-                Err(_) => return self.fail(),
-            };
-        }
+    pub fn new(context_id: u32, host: Rc<dyn Host>, vm: Option<Rc<Vm>>) -> Self {
+        Self(Exchange::new(context_id, host, vm))
     }
 }
 
@@ -246,165 +26,24 @@ impl Context for HttpCtx {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        let Some(vm) = self.vm.clone() else {
-            return;
-        };
-        match self.waiting.take() {
-            Some(Waiting::Fetch {
-                token,
-                max_body,
-                cache_url,
-                resume,
-            }) if token == token_id => {
-                let resp = outcome::read_call_response(body_size, max_body);
-                if let Some(url) = cache_url {
-                    vm.http_cache.borrow_mut().store(&url, &resp, now_secs());
-                }
-                if resp.status == 0 || resp.status >= 500 {
-                    vm.metrics.inc(IDP_CALLS_FAILED);
-                    log::warn!("mcpgate: IdP call failed (status {})", resp.status);
-                } else {
-                    vm.metrics.inc(IDP_CALLS_OK);
-                }
-                self.resume(&vm, resume, Reply::Http(resp));
-            }
-            Some(Waiting::Keys { token, resume }) if token == token_id => {
-                let resp = outcome::read_call_response(
-                    body_size,
-                    mcpgate_filter::jwt::jwks::MAX_JWKS_BYTES,
-                );
-                vm.jwks
-                    .borrow_mut()
-                    .complete(&resp, now_secs(), &vm.metrics);
-                self.resume(&vm, resume, Reply::Keys);
-            }
-            other => self.waiting = other,
-        }
-    }
-}
-
-impl HttpCtx {
-    /// Answers an OAuth POST that this Envoy cannot hand the body of ([`body_mode`]).
-    fn refuse(vm: &Vm, why: Why, headers: &[(String, String)]) -> Action {
-        vm.metrics.denied(body_mode::REASON);
-        outcome::respond(&body_mode::refusal(why, Self::header(headers, "accept")));
-        Action::Pause
-    }
-
-    /// The body is complete (`body_size` bytes buffered): hands the held request to the core.
-    fn complete_body(&mut self, vm: &Rc<Vm>, body_size: usize) -> Action {
-        if body_size > vm.gate.config().max_body_bytes {
-            return self.too_large(vm);
-        }
-        let Some(headers) = self.pending.take() else {
-            return Action::Continue;
-        };
-        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        self.paused = false;
-        match self.handle(vm, &headers, &body) {
-            // Only a forward continues (the core answers the OAuth routes itself).
-            Action::Continue => Action::Continue,
-            _ => {
-                self.paused = true;
-                Action::Pause
-            }
-        }
-    }
-
-    /// A body or trailers callback of a request that is not an OAuth POST. While the request
-    /// is held at its headers for a host call (JWKS, IdP), they must not continue it: with
-    /// `allow_on_headers_stop_iteration` Envoy delivers them during the pause, and a `Continue`
-    /// would send the undecided request upstream. Envoy buffers them until the decision
-    /// resumes the request (forward) or answers it.
-    fn hold_while_paused(&self) -> Action {
-        if self.paused {
-            Action::Pause
-        } else {
-            Action::Continue
-        }
-    }
-
-    fn too_large(&mut self, vm: &Vm) -> Action {
-        self.pending = None;
-        vm.metrics.denied("body_too_large");
-        outcome::respond(&outcome::oauth_error(
-            413,
-            "invalid_request",
-            "request body too large",
-        ));
-        Action::Pause
+        self.0.on_call_response(token_id, body_size);
     }
 }
 
 impl HttpContext for HttpCtx {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let Some(vm) = self.vm.clone() else {
-            return self.fail();
-        };
-        let headers = Self::request_headers();
-        let method = Self::header(&headers, ":method");
-        let path = Self::header(&headers, ":path");
-        if !end_of_stream && vm.gate.needs_body(method, path) {
-            return match vm.body_mode.get() {
-                Mode::Refuse(why) => Self::refuse(&vm, why, &headers),
-                Mode::Pause => {
-                    // Held here (a real StopIteration with allow_on_headers_stop_iteration):
-                    // nothing goes upstream, the body callbacks still come. The watchdog checks
-                    // that they do.
-                    vm.held
-                        .borrow_mut()
-                        .hold(self.context_id, body_mode::request_total_size());
-                    self.pending = Some(headers);
-                    Action::Pause
-                }
-            };
-        }
-        self.handle(&vm, &headers, &[])
+        self.0.on_request_headers(end_of_stream)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(vm) = self.vm.clone() else {
-            return Action::Continue;
-        };
-        if self.pending.is_none() {
-            return self.hold_while_paused();
-        }
-        // The body reaches the filter: Envoy does hold requests at their headers as declared.
-        vm.held.borrow_mut().release(self.context_id);
-        if body_size > vm.gate.config().max_body_bytes {
-            return self.too_large(&vm);
-        }
-        if !end_of_stream {
-            return Action::Pause;
-        }
-        self.complete_body(&vm, body_size)
+        self.0.on_request_body(body_size, end_of_stream)
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        // Trailers end the request (HTTP/2 may send them after the last DATA frame).
-        let Some(vm) = self.vm.clone() else {
-            return Action::Continue;
-        };
-        if self.pending.is_none() {
-            return self.hold_while_paused();
-        }
-        vm.held.borrow_mut().release(self.context_id);
-        let buffered = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, usize::MAX)
-            .ok()
-            .flatten()
-            .map_or(0, |b| b.len());
-        self.complete_body(&vm, buffered)
+        self.0.on_request_trailers()
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // The origin's answer streams through untouched, but for the headers the core asked
-        // for (CORS for browser-based clients), which replace the origin's own.
-        for (name, value) in std::mem::take(&mut self.response_headers) {
-            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, &name, Some(&value));
-        }
-        Action::Continue
+        self.0.on_response_headers()
     }
 }

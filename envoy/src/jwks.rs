@@ -1,67 +1,37 @@
-//! The IdP's JWKS, fetched once per Envoy process and shared by every VM through shared data.
+//! The IdP's JWKS in Envoy: fetched once per Envoy process and shared by every VM through
+//! shared data. The rules (when to refresh, the refetch rate limit, how long a stale set
+//! serves) are the core's ([`mcpgate_filter::host::jwks`]); this module does the I/O:
 //!
 //! * `mcpgate.jwks` holds `<fetched_at>\n<raw document>` of the last good fetch. Each VM keeps
-//!   the parsed [`KeySet`] and re-parses only when the record's CAS value changes.
+//!   the parsed set and re-parses only when the record's CAS value changes.
 //! * `mcpgate.jwks.lease` holds `<lease_until_ms> <last_attempt_s>`: a VM fetches only after
 //!   winning this lease by CAS (single flight across workers), and only when the last attempt
-//!   is old enough (rate limit). It is created at configure time so the CAS is meaningful.
-//! * Refreshed from `on_tick` when older than `jwks_refresh_seconds`, on demand for unknown
-//!   `kid`s (at most every `jwks_min_refetch_seconds`); after failed refreshes the last good
-//!   set is served until `jwks_max_stale_seconds`.
+//!   (by any VM) is old enough. It is created at configure time so the CAS is meaningful.
+//! * Periodic refreshes run from `on_tick`; tokens naming an unknown `kid` ask for a refetch.
 
-use std::rc::Rc;
-
-use mcpgate_filter::jwt::KeySet;
+use mcpgate_filter::host::jwks::{usable_document, KeySetCopy, Trigger};
+use mcpgate_filter::host::keys::JwksTimes;
 use mcpgate_filter::HttpResponse;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::Status;
 
-use crate::host_config::HostConfig;
+use crate::hostcalls::{Host, SharedError};
 use crate::metrics::{Metrics, JWKS_FETCH_FAILED, JWKS_FETCH_OK};
 
 const DOC_KEY: &str = "mcpgate.jwks";
 const LEASE_KEY: &str = "mcpgate.jwks.lease";
-/// Retry period while no key set was ever fetched.
-const EMPTY_RETRY_SECONDS: u64 = 2;
 
 /// This VM's view of the shared key set.
 #[derive(Debug, Default)]
 pub struct Cache {
+    /// The parsed set and its age (the core's rules apply to it).
+    pub copy: KeySetCopy,
     /// CAS value of the shared record last parsed.
     cas: Option<u32>,
-    keys: Option<Rc<KeySet>>,
-    fetched_at: u64,
-    /// Incremented whenever a different key set is loaded.
-    generation: u64,
-}
-
-/// Why a refresh is wanted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Trigger {
-    /// Periodic: only when the set is older than `jwks_refresh_seconds` (or missing).
-    Tick,
-    /// A token names an unknown key: rate limited by `jwks_min_refetch_seconds`.
-    UnknownKid,
 }
 
 impl Cache {
-    /// The usable key set (`None` when never fetched or older than `jwks_max_stale_seconds`).
-    pub fn current(&self, now: u64, host: &HostConfig) -> Option<Rc<KeySet>> {
-        if now.saturating_sub(self.fetched_at) > host.jwks_max_stale_seconds {
-            return None;
-        }
-        self.keys.clone()
-    }
-
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
-
     /// Reads the shared record; `true` when this VM now holds a different document.
-    pub fn sync(&mut self) -> bool {
-        let Ok((data, cas)) = hostcalls::get_shared_data(DOC_KEY) else {
-            return false;
-        };
+    pub fn sync(&mut self, host: &dyn Host) -> bool {
+        let (data, cas) = host.shared_get(DOC_KEY);
         if cas.is_none() || cas == self.cas {
             return false;
         }
@@ -77,79 +47,59 @@ impl Cache {
         let (Some(fetched_at), Some(doc)) = (fetched_at, data.get(nl + 1..)) else {
             return false;
         };
-        match KeySet::from_json(doc) {
-            Ok(set) => {
-                self.keys = Some(Rc::new(set));
-                self.fetched_at = fetched_at;
-                self.generation = self.generation.wrapping_add(1);
+        match usable_document(200, doc) {
+            Some(set) => {
+                self.copy.install(set, fetched_at);
                 true
             }
-            Err(_) => false,
+            None => false,
         }
     }
 
-    /// Whether a refresh is due for `trigger` (before the lease and rate limit are checked).
-    pub fn wants_refresh(&self, trigger: Trigger, now: u64, host: &HostConfig) -> bool {
-        match trigger {
-            Trigger::UnknownKid => true,
-            Trigger::Tick => {
-                self.keys.is_none()
-                    || now.saturating_sub(self.fetched_at) >= host.jwks_refresh_seconds
-            }
-        }
-    }
-
-    /// Minimum seconds between two attempts for `trigger`.
-    fn min_interval(&self, trigger: Trigger, host: &HostConfig) -> u64 {
-        let base = match trigger {
-            Trigger::UnknownKid => host.jwks_min_refetch_seconds,
-            // After a failed periodic refresh, retry at the unknown-kid pace, not every tick.
-            Trigger::Tick => host
-                .jwks_min_refetch_seconds
-                .clamp(1, host.jwks_refresh_seconds),
-        };
-        if self.keys.is_none() {
-            base.min(EMPTY_RETRY_SECONDS)
-        } else {
-            base
-        }
-    }
-
-    /// Tries to become the one fetcher: `Some(previous last attempt)` when this VM won the
-    /// lease and must fetch now.
-    pub fn try_lease(&self, trigger: Trigger, now_ms: u64, host: &HostConfig) -> Option<u64> {
+    /// Tries to become the one fetcher for `trigger`: `Some(previous last attempt)` when a
+    /// fetch is due, allowed by the rate limit every VM shares, and this VM won the lease.
+    pub fn try_lease(
+        &self,
+        host: &dyn Host,
+        trigger: Trigger,
+        times: &JwksTimes,
+        idp_timeout_ms: u64,
+    ) -> Option<u64> {
+        let now_ms = host.now_ms();
         let now = now_ms / 1000;
-        let min_interval = self.min_interval(trigger, host);
+        if !self.copy.wants_refresh(trigger, now, times) {
+            return None;
+        }
         for _ in 0..8 {
-            let Ok((data, cas)) = hostcalls::get_shared_data(LEASE_KEY) else {
-                return None;
-            };
+            let (data, cas) = host.shared_get(LEASE_KEY);
             let Some(cas) = cas else {
-                init_lease();
+                init_lease(host);
                 continue;
             };
             let (lease_until, last_attempt) = parse_lease(data.as_deref().unwrap_or_default());
-            if lease_until > now_ms || now < last_attempt.saturating_add(min_interval) {
+            if lease_until > now_ms
+                || !self
+                    .copy
+                    .may_attempt(trigger, Some(last_attempt), now, times)
+            {
                 return None;
             }
-            let until = now_ms
-                .saturating_add(host.idp_timeout_ms)
-                .saturating_add(1000);
+            let until = now_ms.saturating_add(idp_timeout_ms).saturating_add(1000);
             let value = format!("{until} {now}");
-            match hostcalls::set_shared_data(LEASE_KEY, Some(value.as_bytes()), Some(cas)) {
+            match host.shared_set(LEASE_KEY, value.as_bytes(), Some(cas)) {
                 Ok(()) => return Some(last_attempt),
-                Err(Status::CasMismatch) => continue,
-                Err(_) => return None,
+                Err(SharedError::CasMismatch) => continue,
+                Err(SharedError::Failed) => return None,
             }
         }
         None
     }
 
     /// Gives the lease back. `attempted`: whether a fetch was actually sent (else the rate
-    /// limit is not charged).
-    pub fn release(&self, attempted: bool, previous_attempt: Option<u64>) {
+    /// limit is not charged: the previous attempt's time is restored).
+    pub fn release(&self, host: &dyn Host, attempted: bool, previous_attempt: Option<u64>) {
         for _ in 0..8 {
-            let Ok((data, Some(cas))) = hostcalls::get_shared_data(LEASE_KEY) else {
+            let (data, Some(cas)) = host.shared_get(LEASE_KEY) else {
                 return;
             };
             let (_, last_attempt) = parse_lease(data.as_deref().unwrap_or_default());
@@ -159,8 +109,8 @@ impl Cache {
                 previous_attempt.unwrap_or(0)
             };
             let value = format!("0 {last_attempt}");
-            match hostcalls::set_shared_data(LEASE_KEY, Some(value.as_bytes()), Some(cas)) {
-                Err(Status::CasMismatch) => continue,
+            match host.shared_set(LEASE_KEY, value.as_bytes(), Some(cas)) {
+                Err(SharedError::CasMismatch) => continue,
                 _ => return,
             }
         }
@@ -168,20 +118,18 @@ impl Cache {
 
     /// Handles the JWKS response: stores a good document for every VM and loads it here.
     /// Always releases the lease. `true` when a new set was stored.
-    pub fn complete(&mut self, resp: &HttpResponse, now: u64, metrics: &Metrics) -> bool {
-        let good =
-            resp.status == 200 && KeySet::from_json(&resp.body).is_ok_and(|set| !set.is_empty());
-        if good {
+    pub fn complete(&mut self, host: &dyn Host, resp: &HttpResponse, metrics: &Metrics) -> bool {
+        let now = host.now_ms() / 1000;
+        let stored = if usable_document(resp.status, &resp.body).is_some() {
             let mut record = format!("{now}\n").into_bytes();
             record.extend_from_slice(&resp.body);
-            let stored = hostcalls::set_shared_data(DOC_KEY, Some(&record), None).is_ok();
+            let stored = host.shared_set(DOC_KEY, &record, None).is_ok();
             metrics.inc(JWKS_FETCH_OK);
             log::info!(
                 "mcpgate: fetched the IdP's JWKS ({} bytes)",
                 resp.body.len()
             );
-            self.sync();
-            self.release(true, None);
+            self.sync(host);
             stored
         } else {
             metrics.inc(JWKS_FETCH_FAILED);
@@ -189,9 +137,10 @@ impl Cache {
                 "mcpgate: JWKS fetch failed (status {}); keeping the last good key set",
                 resp.status
             );
-            self.release(true, None);
             false
-        }
+        };
+        self.release(host, true, None);
+        stored
     }
 }
 
@@ -204,8 +153,8 @@ fn parse_lease(data: &[u8]) -> (u64, u64) {
 }
 
 /// Creates the lease record if absent (configure time).
-pub fn init_lease() {
-    if let Ok((None, None)) = hostcalls::get_shared_data(LEASE_KEY) {
-        let _ = hostcalls::set_shared_data(LEASE_KEY, Some(b"0 0"), None);
+pub fn init_lease(host: &dyn Host) {
+    if let (None, None) = host.shared_get(LEASE_KEY) {
+        let _ = host.shared_set(LEASE_KEY, b"0 0", None);
     }
 }

@@ -1,11 +1,16 @@
 //! mcpgate as an Envoy HTTP filter: a proxy-wasm (0.2.5) host for the `mcpgate-filter` core,
 //! built for `wasm32-wasip1` and run by Envoy's V8 runtime.
 //!
-//! * [`root`] — configuration (core keys plus the Envoy-only keys of [`host_config`]), ticks;
-//! * [`http_context`] — one request: body buffering, outcomes, resumption after host calls;
+//! * [`hostcalls`] — every call into Envoy behind one trait ([`hostcalls::Host`]), so the
+//!   logic below has unit tests that run without Envoy;
+//! * [`root`] — configuration (core keys plus the Envoy keys of [`config`]), ticks, the
+//!   watchdog of held OAuth POSTs;
+//! * [`drive`] — one request: body buffering, the core's outcomes, resumption after host
+//!   calls ([`http_context`] is its proxy-wasm glue);
+//! * [`vm`] — what a VM's contexts share, and the host calls they make alike (answers,
+//!   header changes, IdP calls);
 //! * [`body_mode`] — holding OAuth POSTs at their headers (`allow_on_headers_stop_iteration`),
 //!   the check that Envoy really does, and the refusal where it does not;
-//! * [`outcome`] — local responses, header changes, outbound IdP calls;
 //! * [`jwks`] — the IdP's key set, fetched once per Envoy process and shared by all workers;
 //! * [`store`] — the one-time-use / revocation store on shared data;
 //! * [`native_rsa`] — Envoy's native `verify_signature` foreign function;
@@ -13,23 +18,30 @@
 //!
 //! A panic traps the VM and fails every request of its worker, so this crate denies
 //! `unwrap`, `expect`, `panic!` and indexing.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
 )]
 
 pub mod body_mode;
-pub mod host_config;
+pub mod config;
+pub mod drive;
+pub mod hostcalls;
 pub mod http_context;
 pub mod jwks;
 pub mod metrics;
 pub mod native_rsa;
-pub mod outcome;
 pub mod root;
 pub mod store;
 pub mod vm;
+
+#[cfg(test)]
+mod tests;
 
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::LogLevel;

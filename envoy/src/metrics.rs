@@ -4,12 +4,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
+use crate::hostcalls::{Host, MetricKind};
 
-#[derive(Debug, Default)]
 pub struct Metrics {
+    host: Rc<dyn Host>,
     ids: RefCell<BTreeMap<String, u32>>,
     /// The sizes this VM last added to the cache gauges.
     token_cache_entries: Cell<usize>,
@@ -33,8 +33,14 @@ pub const OAUTH_BODY_UNSUPPORTED: &str = "mcpgate.oauth_body_unsupported";
 
 impl Metrics {
     /// Defines the fixed counters up front so they show (as 0) before anything happened.
-    pub fn new() -> Self {
-        let m = Self::default();
+    pub fn new(host: Rc<dyn Host>) -> Self {
+        let m = Self {
+            host,
+            ids: RefCell::default(),
+            token_cache_entries: Cell::default(),
+            http_cache_entries: Cell::default(),
+            oauth_body_unsupported: Cell::default(),
+        };
         for name in [
             REQUESTS_ALLOWED,
             JWKS_FETCH_OK,
@@ -55,25 +61,25 @@ impl Metrics {
     }
 
     fn id(&self, name: &str) -> Option<u32> {
-        self.define(MetricType::Counter, name)
+        self.define(MetricKind::Counter, name)
     }
 
     fn gauge_id(&self, name: &str) -> Option<u32> {
-        self.define(MetricType::Gauge, name)
+        self.define(MetricKind::Gauge, name)
     }
 
-    fn define(&self, kind: MetricType, name: &str) -> Option<u32> {
+    fn define(&self, kind: MetricKind, name: &str) -> Option<u32> {
         if let Some(id) = self.ids.borrow().get(name) {
             return Some(*id);
         }
-        let id = hostcalls::define_metric(kind, name).ok()?;
+        let id = self.host.define_metric(kind, name)?;
         self.ids.borrow_mut().insert(name.to_string(), id);
         Some(id)
     }
 
     pub fn inc(&self, name: &str) {
         if let Some(id) = self.id(name) {
-            let _ = hostcalls::increment_metric(id, 1);
+            self.host.increment_metric(id, 1);
         }
     }
 
@@ -102,7 +108,7 @@ impl Metrics {
             .unwrap_or(i64::MAX)
             .saturating_sub(i64::try_from(before).unwrap_or(i64::MAX));
         if let Some(id) = self.gauge_id(name) {
-            if hostcalls::increment_metric(id, delta).is_ok() {
+            if self.host.increment_metric(id, delta) {
                 last.set(now);
             }
         }

@@ -5,15 +5,25 @@
 //! 3: signature bytes, 4: text bytes }` → `VerifySignatureResult { 1: result bool, 2: error string }`.
 
 use std::cell::Cell;
+use std::rc::Rc;
 
 use mcpgate_filter::jwt::NativeRsa;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::Status;
+
+use crate::hostcalls::Host;
 
 /// Calls Envoy's `verify_signature`; remembers when the host lacks it and stops asking.
-#[derive(Debug, Default)]
 pub struct EnvoyRsa {
+    host: Rc<dyn Host>,
     unavailable: Cell<bool>,
+}
+
+impl EnvoyRsa {
+    pub fn new(host: Rc<dyn Host>) -> Self {
+        Self {
+            host,
+            unavailable: Cell::new(false),
+        }
+    }
 }
 
 const FUNCTION: &str = "verify_signature";
@@ -102,19 +112,19 @@ impl NativeRsa for EnvoyRsa {
             return None;
         }
         let args = encode_arguments(hash, spki_der, signature, message);
-        match hostcalls::call_foreign_function(FUNCTION, Some(&args)) {
+        match self.host.verify_signature(&args) {
             // A failed verification carries an error text ("Failed to verify digest" …);
             // only the boolean matters.
             Ok(Some(reply)) => decode_result(&reply).map(|(ok, _)| ok),
             Ok(None) => None,
-            Err(Status::NotFound) => {
+            Err(true) => {
                 log::info!(
                     "foreign function {FUNCTION} not offered by this host; using pure-Rust RSA"
                 );
                 self.unavailable.set(true);
                 None
             }
-            Err(_) => None,
+            Err(false) => None,
         }
     }
 }

@@ -2,34 +2,29 @@
 //! contexts, keeps the IdP's key set fresh from `on_tick`, and runs the watchdog of OAuth POSTs
 //! held at their headers ([`crate::body_mode`]) from there too.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use mcpgate_filter::config::{from_vars, parse_json};
-use mcpgate_filter::token_cache::TokenCache;
+use mcpgate_filter::host::jwks::Trigger;
 use mcpgate_filter::Gate;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, MapType};
+use proxy_wasm::types::ContextType;
 
 use crate::body_mode::{self, Mode, Why};
-use crate::host_config::{HostConfig, StoreKind, HOST_KEYS};
+use crate::config::{host_keys, HostConfig, StoreKind};
+use crate::hostcalls::{Envoy, Host};
 use crate::http_context::HttpCtx;
-use crate::jwks::{self, Trigger};
-use crate::metrics::Metrics;
-use crate::native_rsa::EnvoyRsa;
-use crate::outcome;
-use crate::store;
-use crate::vm::{now_ms, now_secs, Vm};
+use crate::jwks;
+use crate::vm::{self, Vm};
 
 /// Tick period once this VM holds a key set.
 const TICK: Duration = Duration::from_secs(1);
 /// Tick period until then, so the first fetch happens right after start.
 const FAST_TICK: Duration = Duration::from_millis(100);
 
-#[derive(Default)]
 pub struct Root {
+    host: Rc<dyn Host>,
     /// This root context's id (the watchdog acts on request contexts, then returns here).
     context_id: u32,
     vm: Option<Rc<Vm>>,
@@ -41,46 +36,45 @@ pub struct Root {
 
 impl Root {
     pub fn new(context_id: u32) -> Self {
+        Self::with_host(context_id, Rc::new(Envoy))
+    }
+
+    /// A root context on another host (the unit tests' fake).
+    pub fn with_host(context_id: u32, host: Rc<dyn Host>) -> Self {
         Self {
+            host,
             context_id,
-            ..Self::default()
+            vm: None,
+            jwks_call: None,
+            fast_tick: false,
         }
     }
 
+    /// This VM's state, once configured.
+    pub fn vm(&self) -> Option<&Rc<Vm>> {
+        self.vm.as_ref()
+    }
+
     fn configure(&mut self) -> Result<(), String> {
-        let json = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
-            .map_err(|e| format!("cannot read the plugin configuration: {e:?}"))?
-            .unwrap_or_default();
-        let env = |name: &str| std::env::var(name).ok();
+        let json = self.host.plugin_configuration()?;
+        let env = |name: &str| self.host.env_var(name);
+        let keys = host_keys();
         // An empty configuration means: every key from the VM's environment (`MCPGATE_*`).
         let parsed = if json.iter().all(u8::is_ascii_whitespace) {
-            from_vars(&env, HOST_KEYS)
+            from_vars(&env, &keys)
         } else {
-            parse_json(&json, HOST_KEYS, &env)
+            parse_json(&json, &keys, &env)
         }
         .map_err(|e| e.to_string())?;
-        let host = HostConfig::parse(&parsed.host, &parsed.config).map_err(|e| e.to_string())?;
+        let config = HostConfig::parse(&parsed.host, &parsed.config).map_err(|e| e.to_string())?;
         let gate = Gate::new(parsed.config).map_err(|e| e.to_string())?;
-        if host.store == StoreKind::SharedData {
-            store::init();
-            store::init_buckets();
+        if config.store == StoreKind::SharedData {
+            self.host.init_store();
         }
-        jwks::init_lease();
-        let token_cache = TokenCache::new(gate.config().token_cache_size);
-        let declared = host.allow_on_headers_stop_iteration;
-        let vm = Rc::new(Vm {
-            http_cache: std::cell::RefCell::new(mcpgate_filter::http_cache::HttpCache::new(64)),
-            token_cache: token_cache.into(),
-            gate,
-            host,
-            jwks: Default::default(),
-            metrics: Metrics::new(),
-            native_rsa: EnvoyRsa::default(),
-            token_cache_generation: Cell::new(0),
-            body_mode: Cell::new(Mode::Pause),
-            held: Default::default(),
-        });
-        let envoy = body_mode::envoy_version();
+        jwks::init_lease(&*self.host);
+        let declared = config.allow_on_headers_stop_iteration;
+        let vm = Rc::new(Vm::new(self.host.clone(), gate, config));
+        let envoy = body_mode::envoy_version(&*self.host);
         match body_mode::initial(declared, envoy) {
             Mode::Refuse(why) => vm.refuse_bodies(why),
             Mode::Pause => {
@@ -109,15 +103,15 @@ impl Root {
         if vm.held.borrow().is_empty() {
             return;
         }
-        let now = now_ms();
+        let now = self.host.now_ms();
         let ids = vm.held.borrow().ids();
         let mut refuted = false;
         for id in ids {
-            if hostcalls::set_effective_context(id).is_err() {
+            if !self.host.set_effective_context(id) {
                 vm.held.borrow_mut().release(id);
                 continue;
             }
-            let size = body_mode::request_total_size();
+            let size = body_mode::request_total_size(&*self.host);
             if vm.held.borrow_mut().observe(id, size, now) {
                 refuted = true;
                 break;
@@ -127,17 +121,14 @@ impl Root {
             vm.refuse_bodies(Why::NotDelivered);
             let held = vm.held.borrow_mut().drain();
             for id in held {
-                if hostcalls::set_effective_context(id).is_ok() {
-                    let accept = hostcalls::get_map_value(MapType::HttpRequestHeaders, "accept")
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default();
+                if self.host.set_effective_context(id) {
+                    let accept = self.host.request_header("accept").unwrap_or_default();
                     vm.metrics.denied(body_mode::REASON);
-                    outcome::respond(&body_mode::refusal(Why::NotDelivered, &accept));
+                    vm::respond(&*self.host, &body_mode::refusal(Why::NotDelivered, &accept));
                 }
             }
         }
-        let _ = hostcalls::set_effective_context(self.context_id);
+        self.host.set_effective_context(self.context_id);
     }
 
     /// Loads a newer shared key set, and fetches one when due and this VM wins the lease.
@@ -145,13 +136,19 @@ impl Root {
         let Some(vm) = &self.vm else {
             return;
         };
-        vm.jwks.borrow_mut().sync();
+        vm.jwks.borrow_mut().sync(&*self.host);
         if self.jwks_call.is_none() {
-            self.jwks_call = vm.start_jwks_fetch(Trigger::Tick);
+            self.jwks_call = vm.start_jwks_fetch(Trigger::Periodic);
         }
-        if self.fast_tick && vm.jwks.borrow().current(now_secs(), &vm.host).is_some() {
+        let loaded = vm
+            .jwks
+            .borrow()
+            .copy
+            .current(vm.now_secs(), &vm.config.common.jwks)
+            .is_some();
+        if self.fast_tick && loaded {
             self.fast_tick = false;
-            let _ = hostcalls::set_tick_period(TICK);
+            self.host.set_tick_period(TICK);
         }
     }
 }
@@ -169,11 +166,7 @@ impl Context for Root {
         }
         self.jwks_call = None;
         if let Some(vm) = &self.vm {
-            let resp =
-                outcome::read_call_response(body_size, mcpgate_filter::jwt::jwks::MAX_JWKS_BYTES);
-            vm.jwks
-                .borrow_mut()
-                .complete(&resp, now_secs(), &vm.metrics);
+            vm.complete_jwks_fetch(body_size);
         }
     }
 }
@@ -187,7 +180,7 @@ impl RootContext for Root {
         // No fetch from here: Envoy also configures throw-away VMs (config validation), whose
         // calls never complete. The first ticks come quickly and fetch.
         self.fast_tick = true;
-        if hostcalls::set_tick_period(FAST_TICK).is_err() {
+        if !self.host.set_tick_period(FAST_TICK) {
             log::warn!("mcpgate: cannot set the tick period; the JWKS is fetched on demand only");
         }
         true
@@ -200,7 +193,11 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(HttpCtx::new(context_id, self.vm.clone())))
+        Some(Box::new(HttpCtx::new(
+            context_id,
+            self.host.clone(),
+            self.vm.clone(),
+        )))
     }
 
     fn get_type(&self) -> Option<ContextType> {

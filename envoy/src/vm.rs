@@ -1,55 +1,63 @@
 //! What one VM (one Envoy worker or the main thread) shares between its root context and its
-//! request contexts: the configured core, host settings, the key-set cache, metrics. Plus the
-//! host's clock and randomness.
+//! request contexts: the host, the configured core, the host settings, the key-set cache, the
+//! verified-token cache, metrics; and the host calls every part of the filter makes in the
+//! same way (answers, header changes, calls to the IdP).
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
 
-use mcpgate_filter::token_cache::TokenCache;
-use mcpgate_filter::{Env, Gate};
+use mcpgate_filter::host::env::{with_env, HostState, RandomFailed, VerifiedTokens};
+use mcpgate_filter::host::jwks::Trigger;
+use mcpgate_filter::http_cache::HttpCache;
+use mcpgate_filter::{Env, Forward, Gate, HttpRequest, HttpResponse, Response};
 
 use crate::body_mode::{self, Mode, Watch, Why};
-use crate::host_config::{HostConfig, StoreKind};
-use crate::jwks::{self, Trigger};
+use crate::config::{HostConfig, StoreKind};
+use crate::hostcalls::Host;
+use crate::jwks;
 use crate::metrics::Metrics;
 use crate::native_rsa::EnvoyRsa;
-use crate::outcome;
 
 pub struct Vm {
-    /// Cacheable IdP answers (Client ID Metadata Documents), per `Cache-Control`.
-    pub http_cache: RefCell<mcpgate_filter::http_cache::HttpCache>,
+    pub host: Rc<dyn Host>,
     pub gate: Gate,
-    pub host: HostConfig,
+    pub config: HostConfig,
     pub jwks: RefCell<jwks::Cache>,
     pub metrics: Metrics,
-    pub native_rsa: EnvoyRsa,
+    native_rsa: EnvoyRsa,
     /// Verified tokens of this VM (the core's bounded cache), emptied whenever the IdP's key
     /// set changes.
-    pub token_cache: RefCell<TokenCache>,
-    /// The key-set generation `token_cache` was filled under.
-    pub token_cache_generation: Cell<u64>,
+    verified: RefCell<VerifiedTokens>,
+    /// Cacheable IdP answers (Client ID Metadata Documents), per `Cache-Control`.
+    pub http_cache: RefCell<HttpCache>,
     /// Whether OAuth POSTs are held at their headers or refused ([`body_mode`]).
     pub body_mode: Cell<Mode>,
     /// The OAuth POSTs held at their headers, for the watchdog.
     pub held: RefCell<Watch>,
 }
 
-/// Milliseconds since the Unix epoch, from the host.
-pub fn now_ms() -> u64 {
-    proxy_wasm::hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-pub fn now_secs() -> u64 {
-    now_ms() / 1000
-}
-
-/// The entropy source failed; the request must be refused.
-#[derive(Debug)]
-pub struct RandomFailed;
-
 impl Vm {
+    pub fn new(host: Rc<dyn Host>, gate: Gate, config: HostConfig) -> Self {
+        let verified = VerifiedTokens::new(gate.config().token_cache_size);
+        Self {
+            metrics: Metrics::new(host.clone()),
+            native_rsa: EnvoyRsa::new(host.clone()),
+            host,
+            gate,
+            config,
+            jwks: RefCell::default(),
+            verified: RefCell::new(verified),
+            http_cache: RefCell::new(HttpCache::new(64)),
+            body_mode: Cell::new(Mode::Pause),
+            held: RefCell::default(),
+        }
+    }
+
+    pub fn now_secs(&self) -> u64 {
+        self.host.now_ms() / 1000
+    }
+
     /// From now on this VM refuses the OAuth POST routes: says so in the log and the gauge.
     pub fn refuse_bodies(&self, why: Why) {
         if self.body_mode.get() == Mode::Refuse(why) {
@@ -60,59 +68,148 @@ impl Vm {
         self.metrics.oauth_body_unsupported(true);
     }
 
-    /// Runs `f` with a fresh [`Env`]: now, randomness, this VM's key set, the store flag and
-    /// the native RSA verifier.
+    /// Runs `f` with a fresh [`Env`] (the core's host kit): now, randomness, this VM's key
+    /// set, the store flag, the native RSA verifier and the token cache.
     pub fn with_env<R>(&self, f: impl FnOnce(&Gate, &mut Env) -> R) -> Result<R, RandomFailed> {
-        let now = now_secs();
+        let now = self.now_secs();
         let (keys, generation) = {
             let jwks = self.jwks.borrow();
-            (jwks.current(now, &self.host), jwks.generation())
+            (
+                jwks.copy.current(now, &self.config.common.jwks),
+                jwks.copy.generation(),
+            )
         };
-        let mut cache = self.token_cache.borrow_mut();
-        if self.token_cache_generation.get() != generation {
-            // A retired key must not keep vouching for tokens verified under it.
-            *cache = TokenCache::new(self.gate.config().token_cache_size);
-            self.token_cache_generation.set(generation);
-        }
-        let mut random = mcpgate_filter::random::OsRandom::default();
-        let mut env = Env {
+        let mut verified = self.verified.borrow_mut();
+        let state = HostState {
             now,
-            random: &mut random,
-            upstream_keys: keys.as_deref(),
-            store: self.host.store == StoreKind::SharedData,
+            keys: keys.as_deref(),
+            generation,
+            store: self.config.store == StoreKind::SharedData,
             native_rsa: self
-                .host
+                .config
                 .native_rsa
                 .then_some(&self.native_rsa as &dyn mcpgate_filter::jwt::NativeRsa),
-            cache: Some(&mut cache),
+            verified: &mut verified,
         };
-        let r = f(&self.gate, &mut env);
+        let r = with_env(&self.gate, state, f);
         if let Ok(http_cache) = self.http_cache.try_borrow() {
-            self.metrics.cache_sizes(cache.len(), http_cache.len());
+            self.metrics.cache_sizes(verified.len(), http_cache.len());
         }
-        if random.failed() {
-            log::error!("mcpgate: the host's random source failed");
-            return Err(RandomFailed);
-        }
-        Ok(r)
+        r.inspect_err(|_| log::error!("mcpgate: the host's random source failed"))
     }
 
     /// Starts a JWKS fetch when one is due for `trigger` and this VM wins the shared lease.
     /// Returns the call token to wait for.
     pub fn start_jwks_fetch(&self, trigger: Trigger) -> Option<u32> {
-        let now_ms = now_ms();
         let cache = self.jwks.borrow();
-        if !cache.wants_refresh(trigger, now_ms / 1000, &self.host) {
-            return None;
-        }
-        let previous = cache.try_lease(trigger, now_ms, &self.host)?;
-        match outcome::dispatch(&self.host, &self.gate.jwks_request()) {
+        let c = &self.config;
+        let previous = cache.try_lease(
+            &*self.host,
+            trigger,
+            &c.common.jwks,
+            c.common.idp_timeout_ms,
+        )?;
+        match self.dispatch(&self.gate.jwks_request()) {
             Ok(token) => Some(token),
             Err(e) => {
                 log::warn!("mcpgate: cannot fetch the JWKS now: {e}");
-                cache.release(false, Some(previous));
+                cache.release(&*self.host, false, Some(previous));
                 None
             }
         }
     }
+
+    /// Loads the JWKS answer for every VM (see [`jwks::Cache::complete`]).
+    pub fn complete_jwks_fetch(&self, body_size: usize) {
+        let resp = self.call_response(body_size, mcpgate_filter::jwt::jwks::MAX_JWKS_BYTES);
+        self.jwks
+            .borrow_mut()
+            .complete(&*self.host, &resp, &self.metrics);
+    }
+
+    /// Sends `req` through the Envoy cluster serving its URL's authority. Returns the call
+    /// token.
+    pub fn dispatch(&self, req: &HttpRequest) -> Result<u32, String> {
+        let (cluster, scheme, authority, path) = self
+            .config
+            .route(&req.url)
+            .ok_or_else(|| "no Envoy cluster configured for this URL's authority".to_string())?;
+        let mut headers: Vec<(&str, &str)> = vec![
+            (":method", req.method),
+            (":path", path),
+            (":authority", authority),
+            (":scheme", scheme),
+        ];
+        for (k, v) in &req.headers {
+            headers.push((k.as_str(), v.as_str()));
+        }
+        let length = req.body.len().to_string();
+        let has_length = req
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-length"));
+        if !req.body.is_empty() && !has_length {
+            headers.push(("content-length", length.as_str()));
+        }
+        let body = (!req.body.is_empty()).then_some(req.body.as_slice());
+        let timeout = Duration::from_millis(self.config.common.idp_timeout_ms);
+        self.host.dispatch(cluster, &headers, body, timeout)
+    }
+
+    /// Reads the answer to a dispatched call (in `on_http_call_response`). Status 0 when there
+    /// was no answer (failure, timeout) or the body exceeds `max_body`.
+    pub fn call_response(&self, body_size: usize, max_body: usize) -> HttpResponse {
+        let headers = self.host.call_response_headers();
+        let status = headers
+            .iter()
+            .find(|(k, _)| k == ":status")
+            .and_then(|(_, v)| v.parse::<u16>().ok())
+            .unwrap_or(0);
+        if body_size > max_body {
+            log::warn!("mcpgate: IdP answer of {body_size} bytes exceeds the limit of {max_body}");
+            return HttpResponse::default();
+        }
+        let body = if body_size == 0 {
+            Vec::new()
+        } else {
+            self.host.call_response_body(body_size)
+        };
+        HttpResponse {
+            status,
+            headers: headers
+                .into_iter()
+                .filter(|(k, _)| !k.starts_with(':'))
+                .collect(),
+            body,
+        }
+    }
+
+    /// Answers the client locally.
+    pub fn respond(&self, r: &Response) {
+        respond(&*self.host, r);
+    }
+
+    /// Applies a forward decision to the request headers: removals first, then the identity,
+    /// then the canonical path the core checked (when it differs from the received one).
+    pub fn apply_forward(&self, f: &Forward) {
+        for name in &f.remove_headers {
+            self.host.remove_request_header(name);
+        }
+        for (name, value) in &f.set_headers {
+            self.host.set_request_header(name, value);
+        }
+        if let Some(path) = &f.path {
+            self.host.set_request_header(":path", path);
+        }
+    }
+}
+
+/// Answers the current request locally.
+pub fn respond(host: &dyn Host, r: &Response) {
+    let headers: Vec<(&str, &str)> = r
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    host.send_response(r.status, &headers, &r.body);
 }

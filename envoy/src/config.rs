@@ -1,12 +1,10 @@
-//! The Envoy-only configuration keys, read next to the core's keys from the plugin JSON.
+//! The Envoy host's configuration keys, read next to the core's keys from the plugin JSON:
+//! the keys every host has (`idp_timeout_ms`, `jwks_*`: the core's
+//! [`mcpgate_filter::host::keys`]) and the Envoy-only ones below.
 //!
 //! | key | default | meaning |
 //! | --- | --- | --- |
 //! | `clusters` | (required) | URL authority (`host` or `host:port`) → Envoy cluster name, for every IdP URL |
-//! | `idp_timeout_ms` | 5000 | timeout of each call to the IdP |
-//! | `jwks_refresh_seconds` | 600 | refresh the IdP's JWKS when older than this |
-//! | `jwks_max_stale_seconds` | 86400 | keep serving the last good JWKS this long while refreshes fail |
-//! | `jwks_min_refetch_seconds` | 30 | at most one refetch per this period for tokens naming an unknown `kid` |
 //! | `store` | `"shared_data"` | one-time-use / revocation store: `"shared_data"` (per Envoy process) or `"none"` |
 //! | `native_rsa` | `true` | verify RS256 with Envoy's `verify_signature` (native BoringSSL); `false` forces the pure-Rust path (benchmarks) |
 //! | `allow_on_headers_stop_iteration` | `false` | the operator declares that the Wasm filter's `PluginConfig` sets `allow_on_headers_stop_iteration: true` (Envoy ≥ 1.35); without it the OAuth POST routes are refused (see [`crate::body_mode`]) |
@@ -14,19 +12,21 @@
 use std::collections::BTreeMap;
 
 use mcpgate_filter::config::{Config, ConfigError};
+use mcpgate_filter::host::keys::{CommonHostKeys, COMMON_HOST_KEYS};
 use serde_json::Value;
 
-/// The keys this host reads from the plugin configuration.
-pub const HOST_KEYS: &[&str] = &[
+/// The Envoy-only keys, read next to [`COMMON_HOST_KEYS`].
+pub const ENVOY_KEYS: &[&str] = &[
     "clusters",
-    "idp_timeout_ms",
-    "jwks_refresh_seconds",
-    "jwks_max_stale_seconds",
-    "jwks_min_refetch_seconds",
     "store",
     "native_rsa",
     "allow_on_headers_stop_iteration",
 ];
+
+/// Every host key this host reads from the plugin configuration.
+pub fn host_keys() -> Vec<&'static str> {
+    COMMON_HOST_KEYS.iter().chain(ENVOY_KEYS).copied().collect()
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreKind {
@@ -38,10 +38,8 @@ pub enum StoreKind {
 pub struct HostConfig {
     /// URL authority → cluster name.
     pub clusters: BTreeMap<String, String>,
-    pub idp_timeout_ms: u64,
-    pub jwks_refresh_seconds: u64,
-    pub jwks_max_stale_seconds: u64,
-    pub jwks_min_refetch_seconds: u64,
+    /// IdP timeout and key-set freshness (the core's host kit).
+    pub common: CommonHostKeys,
     pub store: StoreKind,
     pub native_rsa: bool,
     /// The operator's word that Envoy stops this filter at the request headers and still hands
@@ -64,24 +62,6 @@ fn err(key: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.to_string(),
         problem: problem.into(),
-    }
-}
-
-fn uint(
-    host: &BTreeMap<String, Value>,
-    key: &str,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
-    match host.get(key) {
-        None => Ok(default),
-        Some(v) => v
-            .as_u64()
-            // From environment variables every value arrives as a string.
-            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| err(key, format!("must be an integer from {min} to {max}"))),
     }
 }
 
@@ -165,20 +145,9 @@ impl HostConfig {
             Some(Value::String(s)) if s == "none" => StoreKind::None,
             Some(_) => return Err(err("store", "must be \"shared_data\" or \"none\"")),
         };
-        let jwks_refresh_seconds = uint(host, "jwks_refresh_seconds", 600, 1, 86_400)?;
-        let jwks_max_stale_seconds = uint(host, "jwks_max_stale_seconds", 86_400, 1, 30 * 86_400)?;
-        if jwks_max_stale_seconds < jwks_refresh_seconds {
-            return Err(err(
-                "jwks_max_stale_seconds",
-                "must not be smaller than jwks_refresh_seconds",
-            ));
-        }
         Ok(Self {
             clusters,
-            idp_timeout_ms: uint(host, "idp_timeout_ms", 5000, 100, 60_000)?,
-            jwks_refresh_seconds,
-            jwks_max_stale_seconds,
-            jwks_min_refetch_seconds: uint(host, "jwks_min_refetch_seconds", 30, 0, 3600)?,
+            common: CommonHostKeys::parse(host)?,
             store,
             native_rsa: boolean(host, "native_rsa", true)?,
             allow_on_headers_stop_iteration: boolean(

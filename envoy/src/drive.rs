@@ -1,0 +1,379 @@
+//! One request through the filter: build the core's [`Request`], buffer the body when the route
+//! needs it, and drive the core's outcomes until a final one (answer or forward), through the
+//! VM's [`Host`](crate::hostcalls::Host) only — so it has unit tests without Envoy.
+//!
+//! An OAuth POST is held at its headers until its body is complete (Envoy's
+//! `allow_on_headers_stop_iteration`, see [`crate::body_mode`]): no byte of it goes upstream,
+//! and the filter answers it from the body. Where Envoy cannot do that, it is refused at the
+//! headers instead.
+//!
+//! The MCP server's responses (SSE included) stream through unbuffered; only the response
+//! headers the core asked for (CORS) are set on them.
+
+use std::rc::Rc;
+
+use mcpgate_filter::host::jwks::Trigger;
+use mcpgate_filter::respond;
+use mcpgate_filter::{Continuation, HttpResponse, Outcome, Reply, Request};
+use proxy_wasm::types::Action;
+
+use crate::body_mode::{self, Mode, Why};
+use crate::hostcalls::Host;
+use crate::metrics::{IDP_CALLS_FAILED, IDP_CALLS_OK, REQUESTS_ALLOWED};
+use crate::vm::Vm;
+
+/// What a paused request waits for.
+enum Waiting {
+    /// An IdP call; resume with its answer.
+    Fetch {
+        token: u32,
+        max_body: usize,
+        /// Set for cacheable fetches: where to keep the answer.
+        cache_url: Option<String>,
+        resume: Continuation,
+    },
+    /// A JWKS fetch this request started; resume with [`Reply::Keys`].
+    Keys { token: u32, resume: Continuation },
+}
+
+/// The filter's state for one request.
+pub struct Exchange {
+    context_id: u32,
+    host: Rc<dyn Host>,
+    vm: Option<Rc<Vm>>,
+    /// Method, path and headers of a request held at its headers while its body is buffered.
+    pending: Option<Vec<(String, String)>>,
+    waiting: Option<Waiting>,
+    /// Whether Envoy was told to pause (a later forward must resume it).
+    paused: bool,
+    /// Headers the core wants on the origin's response (CORS), set when it comes back.
+    response_headers: Vec<(String, String)>,
+}
+
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> &'h str {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// The downstream peer's IP address (Envoy's `source.address`, port removed).
+fn client_address(vm: &Vm) -> Option<String> {
+    let raw = vm.host.property(&["source", "address"])?;
+    let addr = String::from_utf8(raw).ok()?;
+    let host = match addr.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => addr.as_str(),
+    };
+    Some(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if let Some(vm) = &self.vm {
+            if let Ok(mut held) = vm.held.try_borrow_mut() {
+                held.release(self.context_id);
+            }
+        }
+    }
+}
+
+impl Exchange {
+    /// `vm` is `None` when the VM has no valid configuration (every request fails closed).
+    pub fn new(context_id: u32, host: Rc<dyn Host>, vm: Option<Rc<Vm>>) -> Self {
+        Self {
+            context_id,
+            host,
+            vm,
+            pending: None,
+            waiting: None,
+            paused: false,
+            response_headers: Vec::new(),
+        }
+    }
+
+    pub fn on_request_headers(&mut self, end_of_stream: bool) -> Action {
+        let Some(vm) = self.vm.clone() else {
+            return self.fail_unconfigured();
+        };
+        let headers = vm.host.request_headers();
+        let method = header(&headers, ":method");
+        let path = header(&headers, ":path");
+        if !end_of_stream && vm.gate.needs_body(method, path) {
+            return match vm.body_mode.get() {
+                Mode::Refuse(why) => Self::refuse(&vm, why, &headers),
+                Mode::Pause => {
+                    // Held here (a real StopIteration with allow_on_headers_stop_iteration):
+                    // nothing goes upstream, the body callbacks still come. The watchdog checks
+                    // that they do.
+                    let baseline = body_mode::request_total_size(&*vm.host);
+                    vm.held.borrow_mut().hold(self.context_id, baseline);
+                    self.pending = Some(headers);
+                    Action::Pause
+                }
+            };
+        }
+        self.handle(&vm, &headers, &[])
+    }
+
+    pub fn on_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(vm) = self.vm.clone() else {
+            return Action::Continue;
+        };
+        if self.pending.is_none() {
+            return self.hold_while_paused();
+        }
+        // The body reaches the filter: Envoy does hold requests at their headers as declared.
+        vm.held.borrow_mut().release(self.context_id);
+        if body_size > vm.gate.config().max_body_bytes {
+            return self.too_large(&vm);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.complete_body(&vm, body_size)
+    }
+
+    /// Trailers end the request (HTTP/2 may send them after the last DATA frame).
+    pub fn on_request_trailers(&mut self) -> Action {
+        let Some(vm) = self.vm.clone() else {
+            return Action::Continue;
+        };
+        if self.pending.is_none() {
+            return self.hold_while_paused();
+        }
+        vm.held.borrow_mut().release(self.context_id);
+        let buffered = vm.host.request_body(usize::MAX).len();
+        self.complete_body(&vm, buffered)
+    }
+
+    /// The origin's answer streams through untouched, but for the headers the core asked
+    /// for (CORS for browser-based clients), which replace the origin's own.
+    pub fn on_response_headers(&mut self) -> Action {
+        if let Some(vm) = &self.vm {
+            for (name, value) in std::mem::take(&mut self.response_headers) {
+                vm.host.set_response_header(&name, &value);
+            }
+        }
+        Action::Continue
+    }
+
+    /// The answer to a call this request made (to the IdP, or for the JWKS).
+    pub fn on_call_response(&mut self, token_id: u32, body_size: usize) {
+        let Some(vm) = self.vm.clone() else {
+            return;
+        };
+        match self.waiting.take() {
+            Some(Waiting::Fetch {
+                token,
+                max_body,
+                cache_url,
+                resume,
+            }) if token == token_id => {
+                let resp = vm.call_response(body_size, max_body);
+                if let Some(url) = cache_url {
+                    vm.http_cache.borrow_mut().store(&url, &resp, vm.now_secs());
+                }
+                if resp.status == 0 || resp.status >= 500 {
+                    vm.metrics.inc(IDP_CALLS_FAILED);
+                    log::warn!("mcpgate: IdP call failed (status {})", resp.status);
+                } else {
+                    vm.metrics.inc(IDP_CALLS_OK);
+                }
+                self.resume(&vm, resume, Reply::Http(resp));
+            }
+            Some(Waiting::Keys { token, resume }) if token == token_id => {
+                vm.complete_jwks_fetch(body_size);
+                self.resume(&vm, resume, Reply::Keys);
+            }
+            other => self.waiting = other,
+        }
+    }
+
+    /// Hands the request to the core and drives the outcome.
+    fn handle(&mut self, vm: &Rc<Vm>, headers: &[(String, String)], body: &[u8]) -> Action {
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let path = header(headers, ":path");
+        let address = if vm.gate.wants_client_address(path) {
+            client_address(vm)
+        } else {
+            None
+        };
+        let req = Request {
+            method: header(headers, ":method"),
+            path,
+            headers: &pairs,
+            body,
+            client_address: address.as_deref(),
+        };
+        match vm.with_env(|gate, env| gate.handle(&req, env)) {
+            Ok(o) => self.drive(vm, o),
+            Err(_) => Self::fail(vm),
+        }
+    }
+
+    /// A request of a VM without a valid configuration (Envoy refuses one, so this should
+    /// not happen): answered 500, never passed on.
+    fn fail_unconfigured(&self) -> Action {
+        crate::vm::respond(&*self.host, &Self::internal_error());
+        Action::Pause
+    }
+
+    fn internal_error() -> mcpgate_filter::Response {
+        respond::oauth_error(
+            500,
+            "server_error",
+            "internal error in the authorization filter",
+        )
+    }
+
+    fn fail(vm: &Vm) -> Action {
+        vm.respond(&Self::internal_error());
+        Action::Pause
+    }
+
+    fn resume(&mut self, vm: &Rc<Vm>, k: Continuation, reply: Reply) -> Action {
+        match vm.with_env(|gate, env| gate.resume(k, reply, env)) {
+            Ok(o) => self.drive(vm, o),
+            Err(_) => Self::fail(vm),
+        }
+    }
+
+    /// Carries out outcomes until one is final or a host call is in flight.
+    fn drive(&mut self, vm: &Rc<Vm>, mut next: Outcome) -> Action {
+        loop {
+            let (k, reply) = match next {
+                Outcome::Respond(r) => {
+                    match r.reason {
+                        Some(reason) => {
+                            vm.metrics.denied(reason);
+                            log::debug!("mcpgate: {} ({reason})", r.status);
+                        }
+                        None => log::debug!("mcpgate: answered {}", r.status),
+                    }
+                    vm.respond(&r);
+                    return Action::Pause;
+                }
+                Outcome::Forward(f) => {
+                    vm.metrics.inc(REQUESTS_ALLOWED);
+                    vm.apply_forward(&f);
+                    self.response_headers = f.response_headers;
+                    if self.paused {
+                        self.paused = false;
+                        vm.host.resume_request();
+                    }
+                    return Action::Continue;
+                }
+                Outcome::Store { op, resume } => {
+                    let answer = vm.host.store(&op, vm.now_secs());
+                    (resume, Reply::Store(answer))
+                }
+                Outcome::Fetch { request, resume } => {
+                    let cached = request
+                        .cacheable
+                        .then(|| {
+                            vm.http_cache
+                                .borrow()
+                                .get(&request.url, vm.now_secs())
+                                .cloned()
+                        })
+                        .flatten();
+                    match cached {
+                        Some(hit) => (resume, Reply::Http(hit)),
+                        None => match vm.dispatch(&request) {
+                            Ok(token) => {
+                                self.waiting = Some(Waiting::Fetch {
+                                    token,
+                                    max_body: request.max_response_bytes,
+                                    cache_url: request.cacheable.then(|| request.url.clone()),
+                                    resume,
+                                });
+                                self.paused = true;
+                                return Action::Pause;
+                            }
+                            Err(e) => {
+                                log::warn!("mcpgate: IdP call not sent: {e}");
+                                vm.metrics.inc(IDP_CALLS_FAILED);
+                                (resume, Reply::Http(HttpResponse::default()))
+                            }
+                        },
+                    }
+                }
+                Outcome::NeedKeys { resume } => {
+                    // Another VM may have fetched a newer set already.
+                    if vm.jwks.borrow_mut().sync(&*vm.host) {
+                        (resume, Reply::Keys)
+                    } else if let Some(token) = vm.start_jwks_fetch(Trigger::UnknownKid) {
+                        self.waiting = Some(Waiting::Keys { token, resume });
+                        self.paused = true;
+                        return Action::Pause;
+                    } else {
+                        (resume, Reply::Keys)
+                    }
+                }
+            };
+            next = match vm.with_env(|gate, env| gate.resume(k, reply, env)) {
+                Ok(o) => o,
+                Err(_) => return Self::fail(vm),
+            };
+        }
+    }
+
+    /// Answers an OAuth POST that this Envoy cannot hand the body of ([`body_mode`]).
+    fn refuse(vm: &Vm, why: Why, headers: &[(String, String)]) -> Action {
+        vm.metrics.denied(body_mode::REASON);
+        vm.respond(&body_mode::refusal(why, header(headers, "accept")));
+        Action::Pause
+    }
+
+    /// The body is complete (`body_size` bytes buffered): hands the held request to the core.
+    fn complete_body(&mut self, vm: &Rc<Vm>, body_size: usize) -> Action {
+        if body_size > vm.gate.config().max_body_bytes {
+            return self.too_large(vm);
+        }
+        let Some(headers) = self.pending.take() else {
+            return Action::Continue;
+        };
+        let body = vm.host.request_body(body_size);
+        self.paused = false;
+        match self.handle(vm, &headers, &body) {
+            // Only a forward continues (the core answers the OAuth routes itself).
+            Action::Continue => Action::Continue,
+            _ => {
+                self.paused = true;
+                Action::Pause
+            }
+        }
+    }
+
+    /// A body or trailers callback of a request that is not an OAuth POST. While the request
+    /// is held at its headers for a host call (JWKS, IdP), they must not continue it: with
+    /// `allow_on_headers_stop_iteration` Envoy delivers them during the pause, and a `Continue`
+    /// would send the undecided request upstream. Envoy buffers them until the decision
+    /// resumes the request (forward) or answers it.
+    fn hold_while_paused(&self) -> Action {
+        if self.paused {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
+    }
+
+    fn too_large(&mut self, vm: &Vm) -> Action {
+        self.pending = None;
+        vm.metrics.denied("body_too_large");
+        vm.respond(&respond::oauth_error(
+            413,
+            "invalid_request",
+            "request body too large",
+        ));
+        Action::Pause
+    }
+}

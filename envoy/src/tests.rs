@@ -1,0 +1,508 @@
+//! The filter's Envoy-side logic on a fake host: configuration, OAuth POSTs held at their
+//! headers, the refusal where Envoy cannot hand over bodies, the watchdog, guarded and public
+//! paths, the JWKS refetch with its lease, and the request held while it runs.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use mcpgate_filter::host::jwks::Trigger;
+use mcpgate_filter::StoreOp;
+use proxy_wasm::traits::RootContext;
+use proxy_wasm::types::Action;
+use serde_json::{json, Value};
+
+use crate::body_mode::{Mode, Why, GRACE_MS};
+use crate::drive::Exchange;
+use crate::hostcalls::{Host, MetricKind, SharedError};
+use crate::root::Root;
+use crate::vm::Vm;
+
+type Headers = Vec<(String, String)>;
+/// An answer sent: status, headers, body.
+type Sent = (u16, Headers, Vec<u8>);
+
+/// One request as the fake host holds it.
+#[derive(Default)]
+struct FakeRequest {
+    headers: Headers,
+    body: Vec<u8>,
+    total_size: Option<u64>,
+    sent: Option<Sent>,
+    removed: Vec<String>,
+    set: Headers,
+    response_set: Headers,
+    resumed: bool,
+}
+
+/// A host that records what the filter does.
+#[derive(Default)]
+struct Fake {
+    now_ms: Cell<u64>,
+    /// The current context and its request.
+    effective: Cell<u32>,
+    requests: RefCell<BTreeMap<u32, FakeRequest>>,
+    properties: RefCell<BTreeMap<String, Vec<u8>>>,
+    /// (cluster, headers) of every dispatched call.
+    calls: RefCell<Vec<(String, Headers)>>,
+    /// The answer to the call being completed.
+    call_answer: RefCell<(Headers, Vec<u8>)>,
+    shared: RefCell<BTreeMap<String, (Vec<u8>, u32)>>,
+    store: RefCell<BTreeMap<String, u64>>,
+    metric_names: RefCell<Vec<String>>,
+    metric_values: RefCell<BTreeMap<String, i64>>,
+    config: RefCell<Vec<u8>>,
+    tick: Cell<Option<Duration>>,
+}
+
+impl Fake {
+    fn with_config(config: &Value) -> Rc<Self> {
+        let fake = Rc::new(Self::default());
+        fake.now_ms.set(1_800_000_000_000);
+        *fake.config.borrow_mut() = config.to_string().into_bytes();
+        fake.version(1, 40);
+        fake
+    }
+
+    fn version(&self, major: u64, minor: u64) {
+        let mut p = self.properties.borrow_mut();
+        for (name, v) in [("major_number", major), ("minor_number", minor)] {
+            p.insert(
+                format!("xds.node.user_agent_build_version.version.{name}"),
+                v.to_le_bytes().to_vec(),
+            );
+        }
+    }
+
+    /// Makes `id` the current request, with these headers.
+    fn request(&self, id: u32, method: &str, path: &str, headers: &[(&str, &str)]) {
+        let mut all = vec![
+            (":method".to_string(), method.to_string()),
+            (":path".to_string(), path.to_string()),
+            (":authority".to_string(), "127.0.0.1:10000".to_string()),
+        ];
+        all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self.requests.borrow_mut().insert(
+            id,
+            FakeRequest {
+                headers: all,
+                total_size: Some(100),
+                ..FakeRequest::default()
+            },
+        );
+        self.effective.set(id);
+    }
+
+    fn with_request<R>(&self, f: impl FnOnce(&mut FakeRequest) -> R) -> R {
+        let id = self.effective.get();
+        let mut all = self.requests.borrow_mut();
+        f(all.entry(id).or_default())
+    }
+
+    fn sent(&self, id: u32) -> Option<(u16, Value)> {
+        let all = self.requests.borrow();
+        let (status, _, body) = all.get(&id)?.sent.clone()?;
+        Some((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+
+    fn metric(&self, name: &str) -> i64 {
+        self.metric_values
+            .borrow()
+            .get(name)
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+impl Host for Fake {
+    fn now_ms(&self) -> u64 {
+        self.now_ms.get()
+    }
+    fn request_headers(&self) -> Vec<(String, String)> {
+        self.with_request(|r| r.headers.clone())
+    }
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.with_request(|r| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+    fn request_body(&self, max: usize) -> Vec<u8> {
+        self.with_request(|r| r.body.iter().take(max).copied().collect())
+    }
+    fn remove_request_header(&self, name: &str) {
+        self.with_request(|r| r.removed.push(name.to_string()));
+    }
+    fn set_request_header(&self, name: &str, value: &str) {
+        self.with_request(|r| r.set.push((name.to_string(), value.to_string())));
+    }
+    fn set_response_header(&self, name: &str, value: &str) {
+        self.with_request(|r| r.response_set.push((name.to_string(), value.to_string())));
+    }
+    fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.with_request(|r| {
+            assert!(r.sent.is_none(), "a second answer to one request");
+            r.sent = Some((status, headers, body.to_vec()));
+        });
+    }
+    fn resume_request(&self) {
+        self.with_request(|r| r.resumed = true);
+    }
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        if path == ["request", "total_size"] {
+            return self
+                .with_request(|r| r.total_size)
+                .map(|n| n.to_le_bytes().to_vec());
+        }
+        self.properties.borrow().get(&path.join(".")).cloned()
+    }
+    fn set_effective_context(&self, context_id: u32) -> bool {
+        self.effective.set(context_id);
+        true
+    }
+    fn dispatch(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        _body: Option<&[u8]>,
+        _timeout: Duration,
+    ) -> Result<u32, String> {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut calls = self.calls.borrow_mut();
+        calls.push((cluster.to_string(), headers));
+        Ok(u32::try_from(calls.len()).unwrap_or(u32::MAX))
+    }
+    fn call_response_headers(&self) -> Vec<(String, String)> {
+        self.call_answer.borrow().0.clone()
+    }
+    fn call_response_body(&self, size: usize) -> Vec<u8> {
+        self.call_answer
+            .borrow()
+            .1
+            .iter()
+            .take(size)
+            .copied()
+            .collect()
+    }
+    fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        match self.shared.borrow().get(key) {
+            Some((v, cas)) => (Some(v.clone()), Some(*cas)),
+            None => (None, None),
+        }
+    }
+    fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
+        let mut shared = self.shared.borrow_mut();
+        let next = match (shared.get(key), cas) {
+            (Some((_, now)), Some(c)) if *now != c => return Err(SharedError::CasMismatch),
+            (Some((_, now)), _) => now + 1,
+            (None, _) => 1,
+        };
+        shared.insert(key.to_string(), (value.to_vec(), next));
+        Ok(())
+    }
+    fn init_store(&self) {}
+    fn store(&self, op: &StoreOp, now: u64) -> bool {
+        let mut store = self.store.borrow_mut();
+        match op {
+            StoreOp::PutIfAbsent { key, ttl } => {
+                if store.get(key).is_some_and(|exp| *exp > now) {
+                    false
+                } else {
+                    store.insert(key.clone(), now + ttl);
+                    true
+                }
+            }
+            StoreOp::Exists { key } => store.get(key).is_some_and(|exp| *exp > now),
+            StoreOp::Take { .. } => true,
+        }
+    }
+    fn define_metric(&self, _kind: MetricKind, name: &str) -> Option<u32> {
+        let mut names = self.metric_names.borrow_mut();
+        names.push(name.to_string());
+        u32::try_from(names.len() - 1).ok()
+    }
+    fn increment_metric(&self, id: u32, delta: i64) -> bool {
+        let name = self.metric_names.borrow()[id as usize].clone();
+        *self.metric_values.borrow_mut().entry(name).or_default() += delta;
+        true
+    }
+    fn plugin_configuration(&self) -> Result<Vec<u8>, String> {
+        Ok(self.config.borrow().clone())
+    }
+    fn set_tick_period(&self, period: Duration) -> bool {
+        self.tick.set(Some(period));
+        true
+    }
+    fn env_var(&self, _name: &str) -> Option<String> {
+        None
+    }
+    fn verify_signature(&self, _args: &[u8]) -> Result<Option<Vec<u8>>, bool> {
+        Err(true)
+    }
+}
+
+const BASE: &str = "http://127.0.0.1:10000";
+
+fn config(extra: Value) -> Value {
+    let mut c = json!({
+        "user_pool_id": "us-east-1_Test",
+        "aws_region": "us-east-1",
+        "client_id": "web",
+        "client_secret": "web-secret",
+        "jwt_signing_key": "a-test-signing-key-of-at-least-32-characters",
+        "base_url": BASE,
+        "upstream": {
+            "issuer": "http://idp.test/us-east-1_Test",
+            "authorization_endpoint": "http://idp.test/oauth2/authorize",
+            "token_endpoint": "http://idp.test/oauth2/token",
+            "jwks_uri": "http://idp.test/us-east-1_Test/.well-known/jwks.json"
+        },
+        "clusters": {"idp.test": "idp"},
+        "allow_on_headers_stop_iteration": true,
+        "rate_limit_per_address": 0,
+        "rate_limit_per_client": 0
+    });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+/// A configured root context on a fake host.
+fn configured(extra: Value) -> (Rc<Fake>, Root) {
+    let fake = Fake::with_config(&config(extra));
+    let mut root = Root::with_host(1, fake.clone());
+    assert!(root.on_configure(0), "the configuration was refused");
+    (fake, root)
+}
+
+fn exchange(fake: &Rc<Fake>, root: &Root, id: u32) -> Exchange {
+    Exchange::new(id, fake.clone(), root.vm().cloned())
+}
+
+#[test]
+fn a_bad_configuration_is_refused_and_a_good_one_sets_up_the_vm() {
+    let fake = Fake::with_config(&config(json!({"bogus": 1})));
+    let mut root = Root::with_host(1, fake.clone());
+    assert!(!root.on_configure(0));
+    assert!(root.vm().is_none());
+
+    let (fake, root) = configured(json!({}));
+    let vm = root.vm().unwrap();
+    assert_eq!(vm.body_mode.get(), Mode::Pause);
+    assert!(fake.shared.borrow().contains_key("mcpgate.jwks.lease"));
+    assert_eq!(fake.tick.get(), Some(Duration::from_millis(100)));
+}
+
+#[test]
+fn an_oauth_post_is_held_at_its_headers_and_answered_from_its_body() {
+    let (fake, root) = configured(json!({}));
+    let mut ex = exchange(&fake, &root, 7);
+    fake.request(
+        7,
+        "POST",
+        "/register",
+        &[("content-type", "application/json")],
+    );
+    assert_eq!(ex.on_request_headers(false), Action::Pause);
+    assert!(fake.sent(7).is_none(), "nothing answered before the body");
+    assert!(!root.vm().unwrap().held.borrow().is_empty());
+    // The body comes later, in two parts.
+    let body = json!({"redirect_uris": ["http://127.0.0.1:3000/cb"]}).to_string();
+    fake.with_request(|r| r.body = body.as_bytes()[..10].to_vec());
+    assert_eq!(ex.on_request_body(10, false), Action::Pause);
+    fake.with_request(|r| r.body = body.as_bytes().to_vec());
+    assert_eq!(ex.on_request_body(body.len(), true), Action::Pause);
+    let (status, doc) = fake.sent(7).unwrap();
+    assert_eq!(status, 201, "{doc}");
+    assert!(doc["client_id"].is_string());
+    assert!(root.vm().unwrap().held.borrow().is_empty());
+    assert!(!fake.with_request(|r| r.resumed), "never sent upstream");
+}
+
+#[test]
+fn oauth_posts_are_refused_where_envoy_cannot_hand_over_bodies() {
+    for (extra, version) in [
+        (json!({"allow_on_headers_stop_iteration": false}), (1, 40)),
+        (json!({}), (1, 34)),
+    ] {
+        let fake = Fake::with_config(&config(extra));
+        fake.version(version.0, version.1);
+        let mut root = Root::with_host(1, fake.clone());
+        assert!(root.on_configure(0));
+        assert!(matches!(
+            root.vm().unwrap().body_mode.get(),
+            Mode::Refuse(_)
+        ));
+        assert_eq!(fake.metric("mcpgate.oauth_body_unsupported"), 1);
+        let mut ex = exchange(&fake, &root, 3);
+        fake.request(3, "POST", "/token", &[]);
+        assert_eq!(ex.on_request_headers(false), Action::Pause);
+        let (status, doc) = fake.sent(3).unwrap();
+        assert_eq!(status, 503);
+        assert_eq!(doc["error"], "temporarily_unavailable");
+        assert_eq!(
+            fake.metric("mcpgate.requests_denied.oauth_body_unsupported"),
+            1
+        );
+    }
+}
+
+#[test]
+fn the_watchdog_answers_held_requests_whose_body_envoy_keeps_back() {
+    let (fake, mut root) = configured(json!({}));
+    let mut ex = exchange(&fake, &root, 9);
+    fake.request(9, "POST", "/consent", &[("accept", "text/html")]);
+    assert_eq!(ex.on_request_headers(false), Action::Pause);
+    // Envoy received body bytes but does not hand them over.
+    fake.with_request(|r| r.total_size = Some(180));
+    root.on_tick();
+    assert!(fake.sent(9).is_none(), "within the grace period");
+    fake.now_ms.set(fake.now_ms.get() + GRACE_MS);
+    root.on_tick();
+    let all = fake.requests.borrow();
+    let (status, headers, _) = all.get(&9).unwrap().sent.clone().unwrap();
+    assert_eq!(status, 503);
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v.starts_with("text/html")));
+    assert_eq!(
+        root.vm().unwrap().body_mode.get(),
+        Mode::Refuse(Why::NotDelivered)
+    );
+    assert_eq!(fake.effective.get(), 1, "back on the root context");
+}
+
+#[test]
+fn a_body_over_the_limit_is_refused_with_413() {
+    let (fake, root) = configured(json!({"max_body_bytes": 1024}));
+    let mut ex = exchange(&fake, &root, 4);
+    fake.request(4, "POST", "/token", &[]);
+    assert_eq!(ex.on_request_headers(false), Action::Pause);
+    assert_eq!(ex.on_request_body(2048, false), Action::Pause);
+    assert_eq!(fake.sent(4).unwrap().0, 413);
+}
+
+#[test]
+fn guarded_paths_need_a_token_and_public_ones_go_on_canonical() {
+    let (fake, root) = configured(json!({"public_paths": ["/healthz"]}));
+    let mut ex = exchange(&fake, &root, 5);
+    fake.request(5, "GET", "/admin", &[]);
+    assert_eq!(ex.on_request_headers(true), Action::Pause);
+    assert_eq!(fake.sent(5).unwrap().0, 401);
+
+    let mut ex = exchange(&fake, &root, 6);
+    fake.request(6, "GET", "/health%7A", &[("x-mcpgate-sub", "admin")]);
+    assert_eq!(ex.on_request_headers(true), Action::Continue);
+    fake.with_request(|r| {
+        assert!(r.sent.is_none());
+        assert_eq!(r.removed, ["x-mcpgate-sub"]);
+        assert_eq!(r.set, [(":path".to_string(), "/healthz".to_string())]);
+    });
+    assert_eq!(fake.metric("mcpgate.requests_allowed"), 1);
+}
+
+/// A token in the IdP's shape naming a key nobody has.
+fn unknown_kid_token() -> String {
+    let b64 = |v: Value| mcpgate_filter::encoding::b64url_encode(v.to_string().as_bytes());
+    format!(
+        "{}.{}.c2ln",
+        b64(json!({"alg": "RS256", "kid": "rotated"})),
+        b64(json!({"sub": "m2m", "client_id": "m2m", "token_use": "access"}))
+    )
+}
+
+#[test]
+fn an_unknown_kid_refetches_the_jwks_once_while_the_request_and_its_body_wait() {
+    let (fake, root) = configured(json!({
+        "accepted_client_ids": ["m2m"],
+        "accepted_client_scopes": [],
+        "jwks_min_refetch_seconds": 0
+    }));
+    let auth = format!("Bearer {}", unknown_kid_token());
+    let mut first = exchange(&fake, &root, 11);
+    fake.request(11, "POST", "/mcp", &[("authorization", &auth)]);
+    assert_eq!(first.on_request_headers(false), Action::Pause);
+    {
+        let calls = fake.calls.borrow();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].0, "idp");
+        assert!(calls[0].1.contains(&(
+            ":path".into(),
+            "/us-east-1_Test/.well-known/jwks.json".into()
+        )));
+    }
+    // Its body arrives while the fetch runs: held, not sent upstream undecided.
+    assert_eq!(first.on_request_body(20, true), Action::Pause);
+    // A second request with the same token meanwhile: the lease is taken, no second fetch.
+    let mut second = exchange(&fake, &root, 12);
+    fake.request(12, "POST", "/mcp", &[("authorization", &auth)]);
+    second.on_request_headers(true);
+    assert_eq!(fake.calls.borrow().len(), 1, "single flight");
+    // The IdP answers without that key: the waiting request is refused, never forwarded.
+    *fake.call_answer.borrow_mut() = (
+        vec![(":status".into(), "200".into())],
+        br#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"other","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#.to_vec(),
+    );
+    fake.effective.set(11);
+    first.on_call_response(1, fake.call_answer.borrow().1.len());
+    let (status, _) = fake.sent(11).unwrap();
+    assert_eq!(status, 401);
+    assert!(!fake.with_request(|r| r.resumed));
+    assert_eq!(fake.metric("mcpgate.jwks_fetch_ok"), 1);
+    assert!(fake.shared.borrow().contains_key("mcpgate.jwks"));
+}
+
+#[test]
+fn the_jwks_lease_lets_one_vm_fetch_and_every_vm_load_the_result() {
+    let (fake, root) = configured(json!({"jwks_min_refetch_seconds": 0}));
+    let vm = root.vm().unwrap();
+    let other = Vm::new(
+        fake.clone(),
+        mcpgate_filter::Gate::new(vm.gate.config().clone()).unwrap(),
+        vm.config.clone(),
+    );
+    assert!(vm.start_jwks_fetch(Trigger::Periodic).is_some());
+    assert!(
+        other.start_jwks_fetch(Trigger::Periodic).is_none(),
+        "lease held"
+    );
+    *fake.call_answer.borrow_mut() = (
+        vec![(":status".into(), "200".into())],
+        br#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#.to_vec(),
+    );
+    vm.complete_jwks_fetch(fake.call_answer.borrow().1.len());
+    assert!(vm.jwks.borrow().copy.is_loaded());
+    assert!(
+        other.jwks.borrow_mut().sync(&*fake),
+        "the other VM loads it"
+    );
+    assert!(other.jwks.borrow().copy.is_loaded());
+    // Fresh now: no periodic refetch until the refresh period has passed.
+    assert!(other.start_jwks_fetch(Trigger::Periodic).is_none());
+}
+
+#[test]
+fn a_failed_jwks_fetch_keeps_serving_nothing_new_and_releases_the_lease() {
+    let (fake, root) = configured(json!({"jwks_min_refetch_seconds": 30}));
+    let vm = root.vm().unwrap();
+    assert!(vm.start_jwks_fetch(Trigger::UnknownKid).is_some());
+    *fake.call_answer.borrow_mut() = (vec![(":status".into(), "503".into())], Vec::new());
+    vm.complete_jwks_fetch(0);
+    assert!(!vm.jwks.borrow().copy.is_loaded());
+    assert_eq!(fake.metric("mcpgate.jwks_fetch_failed"), 1);
+    // Released: without keys the empty-set retry pace (2 s) applies.
+    assert!(vm.start_jwks_fetch(Trigger::UnknownKid).is_none());
+    fake.now_ms.set(fake.now_ms.get() + 2000);
+    assert!(vm.start_jwks_fetch(Trigger::UnknownKid).is_some());
+}
