@@ -71,5 +71,20 @@ pub async fn proxy(
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let resp = wasm_bindgen_futures::JsFuture::from(global.fetch_with_request(&request)).await?;
     let resp: web_sys::Response = resp.dyn_into()?;
-    Ok(worker::Response::from(resp))
+    if f.response_headers.is_empty() {
+        return Ok(worker::Response::from(resp));
+    }
+    // A fetched response's headers are immutable: the same body stream, status and headers
+    // in a new response, with the core's additions (CORS for browser-based clients).
+    let headers = web_sys::Headers::new_with_headers(&resp.headers())?;
+    for (k, v) in &f.response_headers {
+        headers.set(k, v)?;
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(resp.status());
+    init.set_status_text(&resp.status_text());
+    init.set_headers(&headers);
+    let out =
+        web_sys::Response::new_with_opt_readable_stream_and_init(resp.body().as_ref(), &init)?;
+    Ok(worker::Response::from(out))
 }

@@ -6,8 +6,8 @@
 //! and the filter answers it from the body. Where Envoy cannot do that, it is refused at the
 //! headers instead.
 //!
-//! Response callbacks are not implemented: the MCP server's responses (SSE included) stream
-//! through unbuffered.
+//! The MCP server's responses (SSE included) stream through unbuffered; only the response
+//! headers the core asked for (CORS) are set on them.
 
 use std::rc::Rc;
 
@@ -45,6 +45,8 @@ pub struct HttpCtx {
     waiting: Option<Waiting>,
     /// Whether Envoy was told to pause (a later forward must resume it).
     paused: bool,
+    /// Headers the core wants on the origin's response (CORS), set when it comes back.
+    response_headers: Vec<(String, String)>,
 }
 
 impl Drop for HttpCtx {
@@ -65,6 +67,7 @@ impl HttpCtx {
             pending: None,
             waiting: None,
             paused: false,
+            response_headers: Vec::new(),
         }
     }
 
@@ -162,6 +165,7 @@ impl HttpCtx {
                 Outcome::Forward(f) => {
                     vm.metrics.inc(REQUESTS_ALLOWED);
                     outcome::apply_forward(&f);
+                    self.response_headers = f.response_headers;
                     if self.paused {
                         self.paused = false;
                         let _ = hostcalls::resume_http_request();
@@ -393,5 +397,14 @@ impl HttpContext for HttpCtx {
             .flatten()
             .map_or(0, |b| b.len());
         self.complete_body(&vm, buffered)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // The origin's answer streams through untouched, but for the headers the core asked
+        // for (CORS for browser-based clients), which replace the origin's own.
+        for (name, value) in std::mem::take(&mut self.response_headers) {
+            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, &name, Some(&value));
+        }
+        Action::Continue
     }
 }

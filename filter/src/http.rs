@@ -83,6 +83,9 @@ pub struct Forward {
     /// The path and query to send upstream instead of the received ones: the canonical path
     /// the core checked (see [`crate::path`]), set only when it differs from the request's.
     pub path: Option<String>,
+    /// Headers to set on the origin's response before it goes back to the client (CORS for
+    /// browser-based clients).
+    pub response_headers: Vec<(String, String)>,
 }
 
 /// An outbound HTTP request the core needs (IdP token endpoint, JWKS, CIMD document).

@@ -98,6 +98,7 @@ pub(super) fn handle(
         remove_headers: strip,
         set_headers: Vec::new(),
         path: rewrite,
+        response_headers: Vec::new(),
     };
     verify(gate, token, path, base, false, env)
 }

@@ -198,6 +198,7 @@ pub(crate) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
                 remove_headers: spoofable(gate, req.headers),
                 set_headers: Vec::new(),
                 path: rewrite,
+                response_headers: Vec::new(),
             })
         }
         _ => {}
