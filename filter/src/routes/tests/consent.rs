@@ -5,7 +5,7 @@ use alloc::string::{String, ToString};
 
 use super::*;
 use crate::routes::consent::page_html;
-use crate::routes::records::{Transaction, TRANSACTION_SECONDS};
+use crate::records::{Transaction, TRANSACTION_SECONDS};
 
 fn text(r: &Response) -> String {
     String::from_utf8(r.body.clone()).unwrap()
