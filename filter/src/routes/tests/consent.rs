@@ -4,8 +4,8 @@
 use alloc::string::{String, ToString};
 
 use super::*;
-use crate::routes::consent::page_html;
 use crate::records::{Transaction, TRANSACTION_SECONDS};
+use crate::routes::consent::page_html;
 
 fn text(r: &Response) -> String {
     String::from_utf8(r.body.clone()).unwrap()
