@@ -3,6 +3,7 @@
 //!
 //! * [`root`] — configuration (core keys plus the Envoy-only keys of [`host_config`]), ticks;
 //! * [`http_context`] — one request: body buffering, outcomes, resumption after host calls;
+//! * [`cimd`] — whether metadata documents can be fetched (`cimd_cluster`);
 //! * [`body_mode`] — holding OAuth POSTs at their headers (`allow_on_headers_stop_iteration`),
 //!   the check that Envoy really does, and the refusal where it does not;
 //! * [`outcome`] — local responses, header changes, outbound IdP calls;
@@ -21,6 +22,7 @@
 )]
 
 pub mod body_mode;
+pub mod cimd;
 pub mod host_config;
 pub mod http_context;
 pub mod jwks;

@@ -60,7 +60,9 @@ impl Root {
         }
         .map_err(|e| e.to_string())?;
         let host = HostConfig::parse(&parsed.host, &parsed.config).map_err(|e| e.to_string())?;
-        let gate = Gate::new(parsed.config).map_err(|e| e.to_string())?;
+        let mut config = parsed.config;
+        crate::cimd::reachable(&host, &mut config);
+        let gate = Gate::new(config).map_err(|e| e.to_string())?;
         if host.store == StoreKind::SharedData {
             store::init();
             store::init_buckets();
