@@ -118,6 +118,8 @@ pub enum RegistrationError {
     BadScheme,
     /// `HTTPS://…`: web schemes must be written in lower case.
     SchemeCase,
+    /// `https:host/…`, `https:/host`: a web scheme without `//` and an authority.
+    WebForm,
     /// A scheme the browser or the operating system handles itself.
     DangerousScheme,
     /// A private-use URI with nothing after the scheme, or characters not allowed in a URI.
@@ -139,6 +141,7 @@ impl RegistrationError {
                  of a native app (RFC 8252)"
             }
             Self::SchemeCase => "redirect_uri scheme http/https must be written in lower case",
+            Self::WebForm => "https and http redirect URIs must have the form scheme://host/path",
             Self::DangerousScheme => {
                 "redirect_uri scheme is handled by the browser or the operating system, not by an \
                  app (javascript:, data:, file:, … are refused)"
@@ -186,6 +189,9 @@ pub fn private_use_allowed(scheme: &str) -> bool {
 
 /// The kind of a redirect URI, checked for registration.
 pub fn classify(uri: &str) -> Result<RedirectKind, RegistrationError> {
+    if !uri.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(RegistrationError::Uri(RedirectUriError::BadCharacter));
+    }
     if uri.starts_with("https://") || uri.starts_with("http://") {
         let parsed = redirect_uri::parse(uri).map_err(RegistrationError::Uri)?;
         return Ok(if parsed.is_loopback() {
@@ -198,6 +204,9 @@ pub fn classify(uri: &str) -> Result<RedirectKind, RegistrationError> {
         return Err(RegistrationError::Uri(RedirectUriError::TooLong));
     }
     let scheme = scheme(uri).ok_or(RegistrationError::BadScheme)?;
+    if scheme == "http" || scheme == "https" {
+        return Err(RegistrationError::WebForm);
+    }
     if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
         return Err(RegistrationError::SchemeCase);
     }
@@ -205,7 +214,7 @@ pub fn classify(uri: &str) -> Result<RedirectKind, RegistrationError> {
         return Err(RegistrationError::DangerousScheme);
     }
     let rest = uri.get(scheme.len() + 1..).unwrap_or("");
-    let clean = uri.bytes().all(|b| b.is_ascii_graphic()) && !uri.contains(['#', '\\']);
+    let clean = !uri.contains(['#', '\\']);
     if rest.is_empty() || !clean {
         return Err(RegistrationError::BadPrivateUse);
     }
@@ -299,9 +308,15 @@ mod tests {
             ("Http://localhost/cb", SchemeCase),
             ("myapp:", BadPrivateUse),
             ("myapp://cb#frag", BadPrivateUse),
-            ("myapp://c b", BadPrivateUse),
+            ("https:evil.example/cb", WebForm),
+            ("https:/evil.example/cb", WebForm),
+            (
+                " https://good.example/cb",
+                Uri(RedirectUriError::BadCharacter),
+            ),
+            ("myapp://c b", Uri(RedirectUriError::BadCharacter)),
             ("myapp://cb\\x", BadPrivateUse),
-            ("myapp://cb\u{0}", BadPrivateUse),
+            ("myapp://cb\u{0}", Uri(RedirectUriError::BadCharacter)),
             (
                 "http://evil.example/cb",
                 Uri(RedirectUriError::InsecureHttp),
