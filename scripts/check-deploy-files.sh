@@ -37,6 +37,19 @@ if [ -x .venv/bin/envoy ] && [ -f "${wasm}" ]; then
   else
     echo "FAIL: envoy/envoy-cognito.yaml"; tail -5 "${tmp}/cognito.log"; status=1
   fi
+  # The same with a FastMCP deployment's variable names (plus the domain FastMCP discovers).
+  if FASTMCP_SERVER_AUTH_AWS_COGNITO_USER_POOL_ID=eu-central-1_Example1 \
+     FASTMCP_SERVER_AUTH_AWS_COGNITO_AWS_REGION=eu-central-1 MCPGATE_COGNITO_DOMAIN=my-domain \
+     FASTMCP_SERVER_AUTH_AWS_COGNITO_CLIENT_ID=example \
+     FASTMCP_SERVER_AUTH_AWS_COGNITO_CLIENT_SECRET=example \
+     FASTMCP_SERVER_AUTH_AWS_COGNITO_JWT_SIGNING_KEY=example-example-example-example-1234 \
+     FASTMCP_SERVER_AUTH_AWS_COGNITO_BASE_URL=http://localhost:10000 \
+     MCPGATE_CLUSTERS='{"cognito-idp.eu-central-1.amazonaws.com": "cognito_idp", "my-domain.auth.eu-central-1.amazoncognito.com": "cognito_domain"}' \
+     .venv/bin/envoy --mode validate -c "${tmp}/cognito.yaml" --log-level error >"${tmp}/fastmcp.log" 2>&1; then
+    echo "ok: envoy/envoy-cognito.yaml with FASTMCP_SERVER_AUTH_AWS_COGNITO_* names"
+  else
+    echo "FAIL: envoy/envoy-cognito.yaml with FASTMCP_SERVER_AUTH_AWS_COGNITO_* names"; tail -5 "${tmp}/fastmcp.log"; status=1
+  fi
   # The Istio EnvoyFilter's Wasm filter, in a bootstrap of its own: the local .wasm instead of
   # the OCI image (the istio-agent's rewrite), example values for the secrets it reads.
   if command -v python3 >/dev/null 2>&1 && python3 -c 'import yaml' 2>/dev/null; then
@@ -79,6 +92,17 @@ if command -v docker-compose >/dev/null 2>&1; then
     echo "ok: envoy/docker-compose.yml"
   else
     echo "FAIL: envoy/docker-compose.yml"; status=1
+  fi
+  # FastMCP's names reach the container too.
+  if FASTMCP_SERVER_AUTH_AWS_COGNITO_USER_POOL_ID=eu-central-1_Example1 \
+     FASTMCP_SERVER_AUTH_AWS_COGNITO_CLIENT_ID=example \
+     FASTMCP_SERVER_AUTH_AWS_COGNITO_CLIENT_SECRET=fastmcp-example-secret \
+     MCPGATE_COGNITO_DOMAIN=my-domain \
+     docker-compose -f envoy/docker-compose.yml config 2>/dev/null \
+     | grep 'FASTMCP_SERVER_AUTH_AWS_COGNITO_CLIENT_SECRET: fastmcp-example-secret' >/dev/null; then
+    echo "ok: envoy/docker-compose.yml passes FASTMCP_SERVER_AUTH_AWS_COGNITO_* names"
+  else
+    echo "FAIL: envoy/docker-compose.yml does not pass FASTMCP_SERVER_AUTH_AWS_COGNITO_* names"; status=1
   fi
 else
   echo "skip: envoy/docker-compose.yml (docker-compose not installed; apt-get install -y docker-compose)"

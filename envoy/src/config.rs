@@ -7,6 +7,7 @@
 //! | `clusters` | (required) | URL authority (`host` or `host:port`) → Envoy cluster name, for every IdP URL |
 //! | `store` | `"shared_data"` | one-time-use / revocation store: `"shared_data"` (per Envoy process) or `"none"` |
 //! | `native_rsa` | `true` | verify RS256 with Envoy's `verify_signature` (native BoringSSL); `false` forces the pure-Rust path (benchmarks) |
+//! | `cimd_cluster` | — | a dynamic forward proxy cluster (`envoy.clusters.dynamic_forward_proxy`) for Client ID Metadata Documents and their `jwks_uri` on hosts without a cluster in `clusters`; without it (and without a cluster for every `cimd` host) metadata documents are off |
 //! | `allow_on_headers_stop_iteration` | `false` | the operator declares that the Wasm filter's `PluginConfig` sets `allow_on_headers_stop_iteration: true` (Envoy ≥ 1.35); without it the OAuth POST routes are refused (see [`crate::body_mode`]) |
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub const ENVOY_KEYS: &[&str] = &[
     "store",
     "native_rsa",
     "allow_on_headers_stop_iteration",
+    "cimd_cluster",
 ];
 
 /// Every host key this host reads from the plugin configuration.
@@ -45,6 +47,8 @@ pub struct HostConfig {
     /// The operator's word that Envoy stops this filter at the request headers and still hands
     /// it the body (`PluginConfig.allow_on_headers_stop_iteration`).
     pub allow_on_headers_stop_iteration: bool,
+    /// The cluster for URLs whose authority has none in `clusters` (metadata documents).
+    pub cimd_cluster: Option<String>,
 }
 
 /// A boolean key; from environment variables it arrives as the text `true` or `false`.
@@ -155,13 +159,22 @@ impl HostConfig {
                 "allow_on_headers_stop_iteration",
                 false,
             )?,
+            cimd_cluster: match host.get("cimd_cluster") {
+                None => None,
+                Some(Value::String(c)) if !c.is_empty() => Some(c.clone()),
+                Some(_) => return Err(err("cimd_cluster", "must be an Envoy cluster name")),
+            },
         })
     }
 
-    /// The cluster serving `url`, with the URL's scheme, authority and path.
+    /// The cluster serving `url`, with the URL's scheme, authority and path: the one named
+    /// for its authority in `clusters`, else `cimd_cluster` (which resolves the authority).
     pub fn route<'u>(&self, url: &'u str) -> Option<(&str, &'u str, &'u str, &'u str)> {
         let (scheme, authority, path) = split_url(url)?;
-        let cluster = self.clusters.get(&authority.to_ascii_lowercase())?;
+        let cluster = self
+            .clusters
+            .get(&authority.to_ascii_lowercase())
+            .or(self.cimd_cluster.as_ref())?;
         Some((cluster.as_str(), scheme, authority, path))
     }
 }

@@ -9,6 +9,7 @@
 //!   calls ([`http_context`] is its proxy-wasm glue);
 //! * [`vm`] — what a VM's contexts share, and the host calls they make alike (answers,
 //!   header changes, IdP calls);
+//! * [`cimd`] — whether metadata documents can be fetched (`cimd_cluster`);
 //! * [`body_mode`] — holding OAuth POSTs at their headers (`allow_on_headers_stop_iteration`),
 //!   the check that Envoy really does, and the refusal where it does not;
 //! * [`jwks`] — the IdP's key set, fetched once per Envoy process and shared by all workers;
@@ -29,6 +30,7 @@
 )]
 
 pub mod body_mode;
+pub mod cimd;
 pub mod config;
 pub mod drive;
 pub mod hostcalls;

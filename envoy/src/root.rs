@@ -67,7 +67,9 @@ impl Root {
         }
         .map_err(|e| e.to_string())?;
         let config = HostConfig::parse(&parsed.host, &parsed.config).map_err(|e| e.to_string())?;
-        let gate = Gate::new(parsed.config).map_err(|e| e.to_string())?;
+        let mut core = parsed.config;
+        crate::cimd::reachable(&config, &mut core);
+        let gate = Gate::new(core).map_err(|e| e.to_string())?;
         if config.store == StoreKind::SharedData {
             self.host.init_store();
         }

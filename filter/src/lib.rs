@@ -17,6 +17,7 @@
 extern crate alloc;
 
 pub mod access_token;
+pub mod client_auth;
 pub mod config;
 pub mod encoding;
 pub mod form;
@@ -32,6 +33,7 @@ pub mod pkce;
 #[cfg(feature = "os-random")]
 pub mod random;
 pub mod records;
+pub mod redirect_scheme;
 pub mod redirect_uri;
 pub mod respond;
 mod routes;

@@ -371,6 +371,64 @@ pub async fn out_of_date_form_offers_the_request_again<H: Host>(h: &H, label: &s
     s.close().await;
 }
 
+/// A browser-based MCP client (as the MCP Inspector in direct mode) on another origin than the
+/// proxy: its `fetch` of the MCP endpoint without a token reads the 401's `WWW-Authenticate`
+/// (only possible when the proxy allows the origin and exposes the header), and with a token
+/// (and the MCP headers that make Chromium send a preflight) gets the tool's answer. No CORS error in the console (only Chromium's report of the 401).
+pub async fn a_browser_client_reads_the_challenge_and_calls_a_tool<H: Host>(h: &H, label: &str) {
+    let s = Session::start(h, label).await;
+    let mut journey = crate::journey::Journey::register(h.base_url())
+        .await
+        .unwrap();
+    let access = journey.login(USER.0, USER.1).await.unwrap().access;
+    // A page of the client's own origin (the loopback app), not the proxy's.
+    s.browser.client.goto(&s.app.redirect_uri).await.unwrap();
+    s.browser
+        .wait_for_page(&s.app.redirect_uri, APP_PAGE_TEXT)
+        .await
+        .unwrap();
+    let script = r#"
+        const [url, token, done] = arguments;
+        (async () => {
+          const init = {jsonrpc: "2.0", id: 1, method: "initialize", params: {
+            protocolVersion: "2025-06-18", capabilities: {},
+            clientInfo: {name: "browser", version: "1"}}};
+          const call = {jsonrpc: "2.0", id: 2, method: "tools/call",
+                        params: {name: "whoami", arguments: {}}};
+          const headers = {"content-type": "application/json",
+                           "accept": "application/json, text/event-stream",
+                           "mcp-protocol-version": "2025-06-18"};
+          const a = await fetch(url, {method: "POST", headers, body: JSON.stringify(init)});
+          const out = {status: a.status, challenge: a.headers.get("www-authenticate")};
+          const b = await fetch(url, {method: "POST", body: JSON.stringify(call),
+            headers: {...headers, "authorization": "Bearer " + token}});
+          out.toolStatus = b.status;
+          out.tool = await b.text();
+          done(out);
+        })().catch(e => done({error: String(e)}));
+    "#;
+    let out = s
+        .browser
+        .client
+        .execute_async(script, vec![json!(h.mcp_url()), json!(access)])
+        .await
+        .unwrap();
+    assert!(out.get("error").is_none(), "fetch failed (CORS?): {out}");
+    assert_eq!(out["status"], json!(401), "{out}");
+    let challenge = out["challenge"].as_str().unwrap_or_default();
+    assert!(
+        challenge.contains("resource_metadata="),
+        "the page reads WWW-Authenticate: {out}"
+    );
+    assert_eq!(out["toolStatus"], json!(200), "{out}");
+    assert!(out["tool"].as_str().unwrap().contains("alice"), "{out}");
+    // Chromium reports the deliberate 401 itself; nothing else (no CORS error).
+    s.browser
+        .assert_console_clean_but("after the cross-origin calls", Some((&h.mcp_url(), 401)))
+        .await;
+    s.close().await;
+}
+
 /// One `#[tokio::test]` per browser scenario for the host type `$host`, each on a stack and a
 /// browser of its own; `$label` names the screenshots (`target/screenshots/{label}-*.png`).
 #[macro_export]
@@ -386,6 +444,8 @@ macro_rules! browser_scenario_tests {
                 back_and_reload_keep_a_way_forward, Default::default();
             an_out_of_date_consent_form_offers_the_request_again:
                 out_of_date_form_offers_the_request_again, Default::default();
+            a_browser_client_on_another_origin_reads_the_challenge_and_calls_a_tool:
+                a_browser_client_reads_the_challenge_and_calls_a_tool, Default::default();
         );
     };
     (@each $host:ty, $label:literal; $($test:ident: $scenario:ident, $options:expr;)*) => {

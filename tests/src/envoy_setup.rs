@@ -25,6 +25,10 @@ use crate::origin::{Origin, OriginKind};
 /// Startup deadline for Envoy (V8 compiles the module once per VM).
 pub const ENVOY_STARTUP: Duration = Duration::from_secs(60);
 
+/// The dynamic forward proxy cluster of the generated configurations (plain HTTP: the
+/// tests' metadata documents are on loopback), for `cimd_cluster`.
+pub const CIMD_CLUSTER: &str = "cimd";
+
 /// VM environment secrets used by the generated configurations.
 pub const CLIENT_SECRET: &str = "mcpgate-web-secret";
 pub const JWT_SIGNING_KEY: &str = "e2e-signing-key-0123456789abcdef0123456789abcdef";
@@ -129,8 +133,8 @@ pub fn default_config(idp: &EmulatorHandle, base_url: &str) -> Map<String, Value
 /// A complete Envoy configuration (JSON, which Envoy reads as YAML): listener `main` on
 /// `listen_port` (0: OS-chosen) for HTTP/1.1 and h2c, admin on an OS-chosen port, the wasm
 /// filter with `plugin_config` (and `allow_on_headers_stop_iteration` in its `PluginConfig`
-/// when `stop_iteration`), the demo MCP server as cluster `mcp` and the emulator as cluster
-/// `idp`.
+/// when `stop_iteration`), the demo MCP server as cluster `mcp`, the emulator as cluster
+/// `idp`, and a dynamic forward proxy cluster [`CIMD_CLUSTER`] that reaches any host.
 pub fn envoy_config(
     wasm: &std::path::Path,
     plugin_config: &Value,
@@ -205,7 +209,18 @@ pub fn envoy_config(
                     }
                 }]}]
             }],
-            "clusters": [cluster("mcp", mcp_port), cluster("idp", idp_port)]
+            "clusters": [cluster("mcp", mcp_port), cluster("idp", idp_port), {
+                "name": CIMD_CLUSTER,
+                "connect_timeout": "2s",
+                "lb_policy": "CLUSTER_PROVIDED",
+                "cluster_type": {
+                    "name": "envoy.clusters.dynamic_forward_proxy",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig",
+                        "dns_cache_config": {"name": "cimd_dns", "dns_lookup_family": "V4_ONLY"}
+                    }
+                }
+            }]
         }
     });
     if !stop_iteration {

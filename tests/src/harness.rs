@@ -295,6 +295,18 @@ impl EnvoyProcess {
         extra_args: &[&str],
         deadline: impl IntoDeadline,
     ) -> anyhow::Result<Self> {
+        Self::start_with_env(name, config_yaml, extra_args, None, deadline).await
+    }
+
+    /// [`EnvoyProcess::start`] with exactly the environment `env` (plus `PATH`) when given,
+    /// instead of the test process's: what reaches the filter's VM through `host_env_keys`.
+    pub async fn start_with_env(
+        name: &str,
+        config_yaml: &str,
+        extra_args: &[&str],
+        env: Option<&[(String, String)]>,
+        deadline: impl IntoDeadline,
+    ) -> anyhow::Result<Self> {
         let deadline = deadline.into_deadline();
         let bin = envoy_bin()?;
         let stem = unique_name(name);
@@ -316,6 +328,11 @@ impl EnvoyProcess {
             cmd.args(["--log-level", "info"]);
         }
         cmd.args(extra_args);
+        if let Some(env) = env {
+            cmd.env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .envs(env.iter().map(|(k, v)| (k, v)));
+        }
         let mut child = ChildProcess::spawn(name, cmd)?;
         let admin = wait_until(deadline, "Envoy to write its admin address", || {
             let exited = child.try_exit_status();

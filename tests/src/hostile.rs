@@ -2080,7 +2080,10 @@ fn redirect_uri_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
             oauth_d(400, "invalid_redirect_uri", desc),
         )
     };
-    let scheme = "redirect_uri must use https";
+    let scheme = "redirect_uri must be https, http to a loopback address, or a private-use scheme";
+    let web_form = "https and http redirect URIs must have the form scheme://host/path";
+    let upper = "redirect_uri scheme http/https must be written in lower case";
+    let dangerous = "redirect_uri scheme is handled by the browser or the operating system";
     let insecure = "http redirect_uri allowed only for localhost";
     let userinfo = "redirect_uri must not contain userinfo";
     let fragment = "redirect_uri must not contain a fragment";
@@ -2092,9 +2095,9 @@ fn redirect_uri_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
         // Open redirects and relative forms.
         ("scheme-relative", "//evil.example/cb", scheme),
         ("relative path", "/cb", scheme),
-        ("https: without slashes", "https:evil.example/cb", scheme),
-        ("https:/ one slash", "https:/evil.example/cb", scheme),
-        ("upper-case scheme", "HTTPS://evil.example/cb", scheme),
+        ("https: without slashes", "https:evil.example/cb", web_form),
+        ("https:/ one slash", "https:/evil.example/cb", web_form),
+        ("upper-case scheme", "HTTPS://evil.example/cb", upper),
         (
             "backslash authority",
             "https://good.example\\@evil.example/cb",
@@ -2183,14 +2186,36 @@ fn redirect_uri_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
         ("empty port", "https://app.example:/cb", bad_port),
         ("negative port", "http://localhost:-1/cb", bad_port),
         ("port +80", "https://app.example:+80/cb", bad_port),
-        // Schemes
-        ("javascript", "javascript:alert(1)", scheme),
-        ("javascript with //", "javascript://%0aalert(1)", scheme),
-        ("data", "data:text/html,<script>alert(1)</script>", scheme),
-        ("file", "file:///etc/passwd", scheme),
-        ("vbscript", "vbscript:msgbox(1)", scheme),
-        ("ftp", "ftp://x.example/cb", scheme),
-        ("custom scheme", "myapp://callback", scheme),
+        // Schemes the browser or the operating system handles itself (private-use schemes of
+        // apps are accepted: RFC 8252 §7.1, below).
+        ("javascript", "javascript:alert(1)", dangerous),
+        ("javascript with //", "javascript://%0aalert(1)", dangerous),
+        ("mixed-case javascript", "JaVaScRiPt:alert(1)", dangerous),
+        (
+            "data",
+            "data:text/html,<script>alert(1)</script>",
+            dangerous,
+        ),
+        ("file", "file:///etc/passwd", dangerous),
+        ("vbscript", "vbscript:msgbox(1)", dangerous),
+        ("blob", "blob:https://evil.example/x", dangerous),
+        ("about", "about:blank", dangerous),
+        ("ftp", "ftp://x.example/cb", dangerous),
+        ("ws", "ws://x.example/cb", dangerous),
+        ("mailto", "mailto:a@evil.example", dangerous),
+        ("Windows handler", "ms-msdt:/id%20PCWDiagnostic", dangerous),
+        ("search-ms", "search-ms:query=x", dangerous),
+        (
+            "Android intent",
+            "intent://x#Intent;scheme=https;end",
+            dangerous,
+        ),
+        ("a drive letter", "c:/windows/cb", scheme),
+        (
+            "private-use with a fragment",
+            "myapp://cb#x",
+            "private-use redirect_uri",
+        ),
         // Control characters
         (
             "CRLF",
@@ -2201,6 +2226,28 @@ fn redirect_uri_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
     ] {
         v.push(reg(name, uri, desc));
     }
+    v.push(Case::new(
+        R,
+        "register a private-use scheme (RFC 8252 §7.1): accepted, matched exactly",
+        Req::json(
+            "/register",
+            &json!({"redirect_uris": ["myapp://callback"], "client_name": "hostile"}),
+        ),
+        Expect::Status(201),
+    ));
+    v.push(Case::new(
+        R,
+        "register application_type web with a loopback redirect URI",
+        Req::json(
+            "/register",
+            &json!({"redirect_uris": [REDIRECT_URI], "application_type": "web"}),
+        ),
+        oauth_d(
+            400,
+            "invalid_redirect_uri",
+            "application_type web allows only https",
+        ),
+    ));
     v.push(reg(
         "3 KiB long",
         &format!("https://app.example/{}", "a".repeat(3000)),
@@ -2220,7 +2267,7 @@ fn redirect_uri_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
             "/register",
             &json!({"redirect_uris": [REDIRECT_URI, "javascript:alert(1)"]}),
         ),
-        oauth_d(400, "invalid_redirect_uri", scheme),
+        oauth_d(400, "invalid_redirect_uri", dangerous),
     ));
     v.push(Case::new(
         R,
@@ -2392,14 +2439,29 @@ fn pkce_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
             "not a valid https URL",
         ),
         (
-            "to the cloud metadata address (no cluster: fails closed)",
+            "to the cloud metadata address (refused before any fetch)",
             "https://169.254.169.254/latest/meta-data/iam",
-            "could not be fetched",
+            "not fetched from private or loopback hosts",
         ),
         (
-            "to the proxy itself (no cluster: fails closed)",
+            "to the proxy itself (refused before any fetch)",
             "https://127.0.0.1/register",
-            "could not be fetched",
+            "not fetched from private or loopback hosts",
+        ),
+        (
+            "to a decimal loopback address",
+            "https://2130706433/meta.json",
+            "not fetched from private or loopback hosts",
+        ),
+        (
+            "to localhost",
+            "https://localhost:8443/meta.json",
+            "not fetched from private or loopback hosts",
+        ),
+        (
+            "over plain http",
+            "http://client.example/meta.json",
+            "unknown client_id",
         ),
     ] {
         v.push(Case::new(
@@ -2523,9 +2585,14 @@ fn pkce_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
             oauth_d(401, "invalid_client", "malformed Basic credentials"),
         ]),
     ));
+    // client_credentials is for the IdP's confidential app clients, never a registered one.
+    v.push(tok(
+        "with grant_type client_credentials from a registered public client",
+        &[("grant_type", "client_credentials")],
+        oauth_d(401, "invalid_client", "needs the client's id and secret"),
+    ));
     for grant in [
         "password",
-        "client_credentials",
         "implicit",
         "urn:ietf:params:oauth:grant-type:device_code",
     ] {

@@ -5,6 +5,9 @@
 //!   sign-in page, the client's loopback redirect URI), scenarios shared by both hosts;
 //! * [`loopback_client`] — the client side of those: registration, authorization request,
 //!   the app at its loopback redirect URI;
+//! * [`client_scenarios`] — real MCP clients (Claude Code, claude.ai, Cursor, VS Code,
+//!   ChatGPT, the MCP Inspector, Goose, machine clients) replayed from their fixtures, scenarios
+//!   shared by both hosts; [`cimd_server`] serves their metadata documents;
 //! * [`cognito`] — an AWS Cognito user-pool emulator (hosted-UI OAuth endpoints, JWKS,
 //!   Cognito-shaped tokens, fault injection);
 //! * [`demo_mcp`] — a small MCP server (rmcp, streamable HTTP) used as the upstream;
@@ -21,6 +24,8 @@
 
 pub mod browser;
 pub mod browser_scenarios;
+pub mod cimd_server;
+pub mod client_scenarios;
 pub mod cognito;
 pub mod demo_mcp;
 pub mod envoy_setup;

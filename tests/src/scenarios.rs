@@ -63,6 +63,9 @@ pub trait HostOptions: Default {
     fn with_store(self, on: bool) -> Self;
     /// Which MCP server the stack puts behind the proxy.
     fn with_origin(self, kind: OriginKind) -> Self;
+    /// Lets the proxy fetch from any host (Client ID Metadata Documents): Envoy through its
+    /// dynamic forward proxy cluster (`cimd_cluster`); the Worker fetches anywhere anyway.
+    fn fetch_any_host(self) -> Self;
 }
 
 impl HostOptions for GateOptions {
@@ -75,6 +78,9 @@ impl HostOptions for GateOptions {
     }
     fn with_origin(self, kind: OriginKind) -> Self {
         self.origin(kind)
+    }
+    fn fetch_any_host(self) -> Self {
+        self.set("cimd_cluster", json!(crate::envoy_setup::CIMD_CLUSTER))
     }
 }
 
@@ -94,6 +100,9 @@ impl HostOptions for WorkerOptions {
     }
     fn with_origin(self, kind: OriginKind) -> Self {
         self.origin(kind)
+    }
+    fn fetch_any_host(self) -> Self {
+        self
     }
 }
 

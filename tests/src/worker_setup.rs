@@ -57,6 +57,9 @@ pub struct WorkerOptions {
     pub cognito: CognitoConfig,
     /// The MCP server behind the Worker.
     pub origin: OriginKind,
+    /// Name the settings FastMCP has (pool, region, client, secrets, base URL) the way a
+    /// FastMCP deployment does: `FASTMCP_SERVER_AUTH_AWS_COGNITO_*`.
+    pub fastmcp_names: bool,
 }
 
 impl Default for WorkerOptions {
@@ -66,6 +69,7 @@ impl Default for WorkerOptions {
             store: true,
             cognito: CognitoConfig::default(),
             origin: OriginKind::default(),
+            fastmcp_names: false,
         }
     }
 }
@@ -83,6 +87,23 @@ impl WorkerOptions {
     pub fn origin(mut self, kind: OriginKind) -> Self {
         self.origin = kind;
         self
+    }
+    /// See [`WorkerOptions::fastmcp_names`].
+    pub fn fastmcp_names(mut self) -> Self {
+        self.fastmcp_names = true;
+        self
+    }
+}
+
+/// FastMCP's prefix for its Cognito provider's settings.
+pub const FASTMCP_PREFIX: &str = "FASTMCP_SERVER_AUTH_AWS_COGNITO_";
+
+/// The variable for a setting FastMCP has, under FastMCP's name when `fastmcp`.
+fn named(setting: &str, fastmcp: bool) -> String {
+    if fastmcp {
+        format!("{FASTMCP_PREFIX}{setting}")
+    } else {
+        format!("MCPGATE_{setting}")
     }
 }
 
@@ -138,12 +159,14 @@ fn toml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
-/// Writes `wrangler.toml` + `.dev.vars` into `dir` for the bundle `shim`.
+/// Writes `wrangler.toml` + `.dev.vars` into `dir` for the bundle `shim` (the secrets under
+/// FastMCP's names when `fastmcp`).
 fn write_config(
     dir: &std::path::Path,
     shim: &std::path::Path,
     vars: &BTreeMap<String, String>,
     store: bool,
+    fastmcp: bool,
 ) -> anyhow::Result<PathBuf> {
     let mut toml = format!(
         "name = \"mcpgate-e2e\"\nmain = {}\ncompatibility_date = \"2026-04-01\"\nsend_metrics = false\n",
@@ -164,7 +187,9 @@ fn write_config(
     std::fs::write(
         dir.join(".dev.vars"),
         format!(
-            "MCPGATE_CLIENT_SECRET={CLIENT_SECRET}\nMCPGATE_JWT_SIGNING_KEY={JWT_SIGNING_KEY}\n"
+            "{}={CLIENT_SECRET}\n{}={JWT_SIGNING_KEY}\n",
+            named("CLIENT_SECRET", fastmcp),
+            named("JWT_SIGNING_KEY", fastmcp)
         ),
     )?;
     Ok(config)
@@ -240,6 +265,13 @@ impl WorkerStack {
         let port = free_port()?;
         let base_url = format!("http://127.0.0.1:{port}");
         let mut vars = default_vars(idp, &base_url, &origin.base_url());
+        if opts.fastmcp_names {
+            for setting in ["USER_POOL_ID", "AWS_REGION", "CLIENT_ID", "BASE_URL"] {
+                if let Some(v) = vars.remove(&named(setting, false)) {
+                    vars.insert(named(setting, true), v);
+                }
+            }
+        }
         for (k, v) in &opts.vars {
             if v.is_empty() {
                 vars.remove(k);
@@ -249,7 +281,7 @@ impl WorkerStack {
         }
         let dir = log_dir()?.join(unique_name("worker"));
         std::fs::create_dir_all(&dir)?;
-        let config = write_config(&dir, shim, &vars, opts.store)?;
+        let config = write_config(&dir, shim, &vars, opts.store, opts.fastmcp_names)?;
         let mut wrangler = spawn_wrangler("wrangler-mcpgate", &config, port, &dir.join("state"))?;
         idp.add_redirect_uri("mcpgate-web", &format!("{base_url}/auth/callback"))?;
         let client = reqwest::Client::builder()
@@ -300,7 +332,7 @@ pub async fn misconfigured(
     let port = free_port()?;
     let dir = log_dir()?.join(unique_name("worker-bad"));
     std::fs::create_dir_all(&dir)?;
-    let config = write_config(&dir, &shim, vars, false)?;
+    let config = write_config(&dir, &shim, vars, false, false)?;
     let wrangler = spawn_wrangler("wrangler-bad-config", &config, port, &dir.join("state"))?;
     let client = crate::harness::http_client();
     let url = format!("http://127.0.0.1:{port}/mcp");

@@ -190,3 +190,51 @@ async fn token_cache_stays_within_its_bound() {
     assert_eq!(status, 200);
     assert_eq!(entries().await, 8);
 }
+
+/// Metadata documents need a cluster that reaches any host: without `cimd_cluster` Envoy turns
+/// them off and the metadata says so (no CIMD, no `private_key_jwt`), so clients that prefer
+/// them register instead; with it they are advertised.
+#[tokio::test]
+async fn metadata_documents_are_advertised_only_when_envoy_can_fetch_them() {
+    for (with_cluster, expected) in [(false, false), (true, true)] {
+        let mut opts = GateOptions::default();
+        if with_cluster {
+            opts = opts.set(
+                "cimd_cluster",
+                json!(mcpgate_e2e::envoy_setup::CIMD_CLUSTER),
+            );
+        }
+        let stack = start(opts).await;
+        let asm: Value = http_client()
+            .get(format!(
+                "{}/.well-known/oauth-authorization-server",
+                stack.base_url
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            asm["client_id_metadata_document_supported"],
+            json!(expected),
+            "{asm}"
+        );
+        let methods = asm["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap();
+        assert_eq!(
+            methods.contains(&json!("private_key_jwt")),
+            expected,
+            "{asm}"
+        );
+        if !with_cluster {
+            assert!(stack
+                .envoy
+                .child
+                .log()
+                .contains("Client ID Metadata Documents are off"));
+        }
+    }
+}

@@ -19,7 +19,12 @@ async fn hostile_inputs(origin: OriginKind) {
         .set("accepted_client_scopes", json!([]))
         .set("store", json!("shared_data"))
         // The retired-key check needs the refetch on an unknown kid at once.
-        .set("jwks_min_refetch_seconds", json!(0));
+        .set("jwks_min_refetch_seconds", json!(0))
+        // Metadata documents on, as in the shipped configurations (a dynamic forward proxy).
+        .set(
+            "cimd_cluster",
+            json!(mcpgate_e2e::envoy_setup::CIMD_CLUSTER),
+        );
     for (key, value) in hostile_path_config() {
         opts = opts.set(key, value);
     }

@@ -22,6 +22,32 @@ async fn start(opts: WorkerOptions) -> WorkerStack {
     WorkerStack::start(opts).await.unwrap()
 }
 
+/// A FastMCP deployment's variables (`FASTMCP_SERVER_AUTH_AWS_COGNITO_*` for the pool, the
+/// region, the client, its secret, the base URL and the signing key; the emulator's endpoints
+/// as `MCPGATE_UPSTREAM_*`, where a real pool would have `MCPGATE_COGNITO_DOMAIN`): a user
+/// signs in and calls a tool.
+#[tokio::test]
+async fn a_fastmcp_environment_configures_the_worker() {
+    let stack = start(WorkerOptions::default().fastmcp_names()).await;
+    assert!(stack
+        .vars
+        .keys()
+        .all(|k| !k.starts_with("MCPGATE_USER_POOL_ID") && !k.starts_with("MCPGATE_CLIENT_ID")));
+    let secrets = std::fs::read_to_string(stack.dir.join(".dev.vars")).unwrap();
+    assert!(secrets.contains("FASTMCP_SERVER_AUTH_AWS_COGNITO_CLIENT_SECRET="));
+    assert!(!secrets.contains("MCPGATE_"));
+    let mut j = Journey::register(&stack.base_url).await.unwrap();
+    let tokens = j.login("alice", "alice-password").await.unwrap();
+    let out = mcpgate_e2e::journey::whoami(&stack.mcp_url(), &tokens.access)
+        .await
+        .unwrap();
+    assert_eq!(
+        out["headers"]["x-mcpgate-username"],
+        json!("alice"),
+        "{out}"
+    );
+}
+
 #[tokio::test]
 async fn bad_config_answers_500_and_logs_the_variable_not_the_value() {
     let mut vars = std::collections::BTreeMap::new();

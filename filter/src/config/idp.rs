@@ -137,9 +137,19 @@ fn upstream(
         }
     };
     let from_domain = |path: &str| domain.as_ref().map(|d| format!("{d}{path}"));
+    let no_domain = || match provider {
+        // FastMCP finds the domain by OpenID discovery at start; mcpgate reads no network
+        // while it loads its configuration, so the domain is a setting.
+        Provider::Cognito => ConfigError::new(
+            "cognito_domain",
+            "is required: the Cognito domain prefix or custom domain URL of the hosted UI \
+             (or every upstream endpoint)",
+        ),
+        Provider::Oidc => missing("upstream.authorization_endpoint"),
+    };
     let authorization_endpoint = get("authorization_endpoint")?
         .or_else(|| from_domain("/oauth2/authorize"))
-        .ok_or_else(|| missing("upstream.authorization_endpoint (or cognito_domain)"))?;
+        .ok_or_else(no_domain)?;
     let token_endpoint = get("token_endpoint")?
         .or_else(|| from_domain("/oauth2/token"))
         .ok_or_else(|| missing("upstream.token_endpoint (or cognito_domain)"))?;

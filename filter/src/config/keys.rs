@@ -13,6 +13,8 @@ pub enum Kind {
     Json,
     /// A whole number.
     Int,
+    /// `true` or `false`.
+    Bool,
     /// The `upstream` object: one variable per member (`MCPGATE_UPSTREAM_<MEMBER>`).
     Upstream,
 }
@@ -42,7 +44,7 @@ const fn fastmcp(name: &'static str, kind: Kind) -> Key {
     }
 }
 
-use Kind::{Int, Json, List, Text, Upstream};
+use Kind::{Bool, Int, Json, List, Text, Upstream};
 
 /// Every key the core understands.
 pub const SCHEMA: &[Key] = &[
@@ -73,6 +75,10 @@ pub const SCHEMA: &[Key] = &[
     // Clients and consent.
     fastmcp("allowed_client_redirect_uris", List),
     key("consent", Text),
+    key("cimd", List),
+    key("cimd_allow_private", Bool),
+    key("cors", Text),
+    key("cors_origins", List),
     // What reaches the origin.
     key("identity_headers", Json),
     key("claim_headers", Json),

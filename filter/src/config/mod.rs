@@ -6,6 +6,7 @@
 //! * `idp` — provider, app client and the IdP's endpoints;
 //! * `tokens` — the proxy's signing keys and algorithm;
 //! * `rules` — what reaches the origin: identity headers, group rules, protected paths;
+//! * `clients` — how clients reach the proxy: metadata documents, CORS;
 //! * [`vars`] — the same configuration from environment-style variables;
 //! * `reader` — typed accessors and value checks.
 
@@ -18,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::jwt::compact::DEFAULT_MAX_TOKEN_BYTES;
 use crate::jwt::policy::DEFAULT_LEEWAY_SECONDS;
 
+mod clients;
 mod idp;
 pub mod keys;
 mod reader;
@@ -25,6 +27,7 @@ mod rules;
 mod tokens;
 pub mod vars;
 
+pub use clients::{Cimd, CorsMode, CorsOrigins};
 pub use vars::{env_name, from_vars};
 
 use reader::{missing, trim_slash, Reader};
@@ -210,6 +213,16 @@ pub struct Config {
     pub rate_limit_per_address: u32,
     /// Requests per minute to /authorize and /token per client id (0: off).
     pub rate_limit_per_client: u32,
+    /// Which Client ID Metadata Documents are accepted. A host that cannot fetch them sets
+    /// this to [`Cimd::Off`] before building the gate (Envoy without a cluster to reach them).
+    pub cimd: Cimd,
+    /// Documents may come from loopback and private addresses (and over plain http from
+    /// loopback): development and tests only.
+    pub cimd_allow_private: bool,
+    /// Who answers CORS on the guarded paths.
+    pub cors: CorsMode,
+    /// Browser origins allowed on the guarded paths.
+    pub cors_origins: CorsOrigins,
 }
 
 impl Config {
@@ -335,6 +348,10 @@ pub fn parse_map(
             token_cache_size: r.uint("token_cache_size", 256, 0, 65_536)? as usize,
             rate_limit_per_address: r.uint("rate_limit_per_address", 120, 0, 1_000_000)? as u32,
             rate_limit_per_client: r.uint("rate_limit_per_client", 60, 0, 1_000_000)? as u32,
+            cimd: clients::cimd(&r)?,
+            cimd_allow_private: clients::boolean(&r, "cimd_allow_private", false)?,
+            cors: clients::cors_mode(&r)?,
+            cors_origins: clients::cors_origins(&r)?,
         },
         host,
     })

@@ -8,8 +8,12 @@ use serde_json::{Map, Value};
 use super::keys::{self, Kind, SCHEMA, UPSTREAM_KEYS};
 use super::{parse_map, ConfigError, EnvLookup, Parsed};
 
-/// The reference implementation's variable prefix, accepted as a fallback.
-const FASTMCP_PREFIX: &str = "FASTMCP_SERVER_AUTH_AWS_COGNITO_";
+/// The reference implementation's variable prefixes, accepted as fallbacks in this order
+/// (FastMCP 2.13+ reads its `AWSCognitoDCRProvider` settings from the `…_DCR_` names first).
+const FASTMCP_PREFIXES: &[&str] = &[
+    "FASTMCP_SERVER_AUTH_AWS_COGNITO_DCR_",
+    "FASTMCP_SERVER_AUTH_AWS_COGNITO_",
+];
 
 /// The environment variable that carries `key` (`upstream.issuer` → `MCPGATE_UPSTREAM_ISSUER`).
 pub fn env_name(key: &str) -> String {
@@ -32,10 +36,9 @@ pub fn env_name(key: &str) -> String {
 pub fn from_vars(get: EnvLookup, host_keys: &[&str]) -> Result<Parsed, ConfigError> {
     let mut map = Map::new();
     let fallback = |key: &str| {
-        get(&alloc::format!(
-            "{FASTMCP_PREFIX}{}",
-            key.to_ascii_uppercase()
-        ))
+        FASTMCP_PREFIXES.iter().find_map(|prefix| {
+            get(&alloc::format!("{prefix}{}", key.to_ascii_uppercase())).filter(|v| !v.is_empty())
+        })
     };
     // The core's keys as the table says; host keys are read as text (hosts parse them).
     let core = SCHEMA
@@ -62,6 +65,11 @@ pub fn from_vars(get: EnvLookup, host_keys: &[&str]) -> Result<Parsed, ConfigErr
             ),
             Kind::Json => serde_json::from_str(&raw)
                 .map_err(|_| ConfigError::new(&env_name(key), "is not valid JSON"))?,
+            Kind::Bool => match raw.trim() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(ConfigError::new(&env_name(key), "must be true or false")),
+            },
             Kind::Int => Value::Number(
                 raw.trim()
                     .parse::<u64>()

@@ -6,20 +6,17 @@
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use serde::Deserialize;
 
-use super::{consent, cookie, form_body, register, Step};
+use super::{consent, cookie, form_body, Step};
 use crate::config::ConsentMode;
 use crate::form::{self, Params};
 use crate::gate::Gate;
-use crate::http::{Env, HttpRequest, HttpResponse, Outcome, Reply, Request, Response};
+use crate::http::{Env, Outcome, Reply, Request, Response};
 use crate::records::{ClientRecord, Transaction};
 use crate::respond::{error_page, redirect};
 use crate::seal::{self, Kind};
 use crate::{pkce, redirect_uri};
 
-/// Largest Client ID Metadata Document accepted.
-pub const MAX_CIMD_BYTES: usize = 5 * 1024;
 /// Longest `state` accepted from a client.
 const MAX_STATE: usize = 1024;
 
@@ -79,19 +76,12 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
         return page(400, "invalid_request", "client_id is required");
     };
     let approvals = cookie(req, &gate.cookies.approvals).map(String::from);
-    if ap.client_id.starts_with("https://") {
-        if let Err(e) = check_cimd_url(&ap.client_id) {
+    if super::cimd::is_document_url(gate, &ap.client_id) {
+        if let Err(e) = super::cimd::check_url(gate, &ap.client_id) {
             return page(400, "invalid_client", e);
         }
         return Outcome::Fetch {
-            request: HttpRequest {
-                method: "GET",
-                url: ap.client_id.clone(),
-                headers: alloc::vec![("accept".into(), "application/json".into())],
-                body: Vec::new(),
-                max_response_bytes: MAX_CIMD_BYTES,
-                cacheable: true,
-            },
+            request: super::cimd::fetch(&ap.client_id, super::cimd::MAX_CIMD_BYTES),
             resume: Step::Authorize(Resume {
                 params: ap,
                 approvals,
@@ -115,7 +105,7 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
     let Reply::Http(resp) = reply else {
         return page(500, "server_error", "unexpected host reply");
     };
-    match cimd_client(gate, &k.params.client_id, &resp) {
+    match super::cimd::client(gate, &k.params.client_id, &resp) {
         Ok(client) => with_client(gate, k.params, client, k.approvals.as_deref(), env),
         Err(e) => page(400, "invalid_client", e),
     }
@@ -130,58 +120,6 @@ fn error_text(r: &Response) -> String {
         .ok()
         .and_then(|v| v.get("error_description")?.as_str().map(String::from))
         .unwrap_or_else(|| "malformed request".to_string())
-}
-
-/// A CIMD `client_id` must be an https URL with a path, no fragment, userinfo or dot segments.
-fn check_cimd_url(url: &str) -> Result<(), &'static str> {
-    let parsed = redirect_uri::parse(url).map_err(|_| "client_id URL is not a valid https URL")?;
-    if !parsed.https || parsed.rest.is_empty() || parsed.rest == "/" {
-        return Err("client_id URL must be https with a path");
-    }
-    Ok(())
-}
-
-#[derive(Deserialize)]
-struct Cimd {
-    client_id: String,
-    redirect_uris: Vec<String>,
-    client_name: Option<String>,
-    token_endpoint_auth_method: Option<String>,
-}
-
-fn cimd_client(gate: &Gate, url: &str, resp: &HttpResponse) -> Result<Client, &'static str> {
-    if resp.status != 200 {
-        return Err("client metadata document could not be fetched");
-    }
-    if resp.body.len() > MAX_CIMD_BYTES {
-        return Err("client metadata document larger than 5 KiB");
-    }
-    if !crate::encoding::json_depth_within(&resp.body, 4) {
-        return Err("client metadata document nested too deeply");
-    }
-    let doc: Cimd =
-        serde_json::from_slice(&resp.body).map_err(|_| "client metadata document is not valid")?;
-    if doc.client_id != url {
-        return Err("client metadata document client_id does not match its URL");
-    }
-    if doc
-        .token_endpoint_auth_method
-        .as_deref()
-        .is_some_and(|m| m != "none")
-    {
-        return Err(
-            "client metadata document asks for a client authentication method other than none",
-        );
-    }
-    register::check_redirect_uris(gate, &doc.redirect_uris)
-        .map_err(|_| "client metadata document has an invalid redirect_uri")?;
-    if let Some(name) = &doc.client_name {
-        register::check_name(name)?;
-    }
-    Ok(Client {
-        name: doc.client_name,
-        redirect_uris: doc.redirect_uris,
-    })
 }
 
 /// An error sent back to the client's redirect URI (RFC 6749 §4.1.2.1, RFC 9207 `iss`).

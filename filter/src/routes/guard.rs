@@ -26,6 +26,15 @@ pub enum Resume {
     },
 }
 
+impl Resume {
+    /// The CORS headers of the paused request (for its final answer).
+    pub(super) fn response_headers(&self) -> &[(String, String)] {
+        match self {
+            Self::Revocation(f) | Self::Keys { base: f, .. } => &f.response_headers,
+        }
+    }
+}
+
 fn challenge(gate: &Gate, err: Option<&TokenError>) -> Outcome {
     let scope = gate.cfg.required_scopes.join(" ");
     let url = &gate.paths.resource_metadata_url;
@@ -53,12 +62,13 @@ fn no_keys() -> Outcome {
 }
 
 /// `path` is the canonical path; `rewrite` the path and query to forward when it differs
-/// from the request's.
+/// from the request's; `cors` the headers for the origin's response (see `super::cors`).
 pub(super) fn handle(
     gate: &Gate,
     req: &Request,
     path: &str,
     rewrite: Option<String>,
+    cors: Vec<(String, String)>,
     env: &mut Env,
 ) -> Outcome {
     let auth = match req.header("authorization") {
@@ -98,7 +108,7 @@ pub(super) fn handle(
         remove_headers: strip,
         set_headers: Vec::new(),
         path: rewrite,
-        response_headers: Vec::new(),
+        response_headers: cors,
     };
     verify(gate, token, path, base, false, env)
 }

@@ -23,6 +23,18 @@ pub(super) fn protected_resource(gate: &Gate) -> Response {
 pub(super) fn authorization_server(gate: &Gate) -> Response {
     let c = &gate.cfg;
     let b = &c.base_url;
+    // Machine clients (client_credentials) are the IdP's app clients with their secrets;
+    // metadata documents may authenticate with RFC 7523 assertions.
+    let machines = gate.direct.is_some();
+    let mut grants = alloc::vec!["authorization_code", "refresh_token"];
+    let mut auth_methods = alloc::vec!["none"];
+    if c.cimd.enabled() {
+        auth_methods.push("private_key_jwt");
+    }
+    if machines {
+        grants.push("client_credentials");
+        auth_methods.extend(["client_secret_basic", "client_secret_post"]);
+    }
     let mut doc = json!({
         "issuer": c.issuer_url,
         "authorization_endpoint": alloc::format!("{b}/authorize"),
@@ -31,14 +43,25 @@ pub(super) fn authorization_server(gate: &Gate) -> Response {
         "revocation_endpoint": alloc::format!("{b}/revoke"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": grants,
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none"],
+        "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": ["none"],
         "scopes_supported": c.required_scopes,
         "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": true,
+        "client_id_metadata_document_supported": c.cimd.enabled(),
     });
+    if c.cimd.enabled() {
+        let algs: alloc::vec::Vec<&str> = crate::client_auth::ALGORITHMS
+            .iter()
+            .map(|a| a.name())
+            .collect();
+        respond::insert(
+            &mut doc,
+            "token_endpoint_auth_signing_alg_values_supported",
+            json!(algs),
+        );
+    }
     if gate.public_jwks().is_some() {
         respond::insert(
             &mut doc,

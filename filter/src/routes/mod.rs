@@ -3,13 +3,17 @@
 
 mod authorize;
 mod callback;
+mod cimd;
+mod client_credentials;
 mod consent;
+mod cors;
 mod guard;
 mod metadata;
 mod rate_limit;
 mod register;
 mod revoke;
 mod token;
+mod token_client;
 
 #[cfg(test)]
 mod tests;
@@ -33,6 +37,8 @@ pub enum Step {
     Revoke(revoke::Resume),
     Guard(guard::Resume),
     RateLimit(rate_limit::Resume),
+    TokenClient(token_client::Resume),
+    ClientCredentials(client_credentials::Resume),
 }
 
 impl From<Step> for Continuation {
@@ -192,7 +198,7 @@ pub(crate) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
     };
     let r = route(gate, &path);
     match r {
-        Route::Guarded => return guard::handle(gate, req, &path, rewrite, env),
+        Route::Guarded => return cors::guarded(gate, req, &path, rewrite, env),
         Route::Open => {
             return Outcome::Forward(Forward {
                 remove_headers: spoofable(gate, req.headers),
@@ -256,8 +262,13 @@ pub(crate) fn resume(gate: &Gate, step: Step, reply: Reply, env: &mut Env) -> Ou
         Step::Callback(k) => callback::resume(gate, k, reply, env),
         Step::Token(k) => with_cors(token::resume(gate, k, reply, env)),
         Step::Revoke(k) => with_cors(revoke::resume(gate, k, reply, env)),
-        Step::Guard(k) => guard::resume(gate, k, reply, env),
+        Step::Guard(k) => {
+            let cors = k.response_headers().to_vec();
+            cors::resumed(gate, &cors, guard::resume(gate, k, reply, env))
+        }
         Step::RateLimit(k) => rate_limit::resume(gate, k, reply, env),
+        Step::TokenClient(k) => with_cors(token_client::resume(gate, k, reply, env)),
+        Step::ClientCredentials(k) => with_cors(client_credentials::resume(gate, k, reply, env)),
     }
 }
 

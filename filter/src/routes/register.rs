@@ -1,5 +1,12 @@
 //! Dynamic Client Registration (RFC 7591). Clients are public (`none`); the registration is
 //! sealed into the returned `client_id`, so nothing is stored.
+//!
+//! Requested values the server does not grant are replaced, as RFC 7591 §3.2.1 allows, and the
+//! response says what was registered: a requested `client_secret_post` (claude.ai, ChatGPT) or
+//! an omitted method (the Python SDK) is answered with `none`; grant types beyond
+//! `authorization_code` and `refresh_token` (VS Code's device code) are dropped. Redirect URIs
+//! may be https, loopback or private-use (RFC 8252), as `application_type` allows
+//! ([`crate::redirect_scheme`]).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -9,7 +16,8 @@ use serde_json::json;
 use crate::gate::Gate;
 use crate::http::{Env, Request, Response};
 use crate::records::{ClientRecord, NEVER};
-use crate::redirect_uri::{self, MAX_REDIRECT_URIS};
+use crate::redirect_scheme::{self, ApplicationType};
+use crate::redirect_uri::MAX_REDIRECT_URIS;
 use crate::respond::oauth_error;
 use crate::seal::{self, Kind};
 
@@ -26,6 +34,7 @@ struct Metadata {
     response_types: Option<Vec<String>>,
     token_endpoint_auth_method: Option<String>,
     scope: Option<String>,
+    application_type: Option<String>,
 }
 
 fn invalid(description: &str) -> Response {
@@ -43,8 +52,12 @@ pub(super) fn check_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
-/// Validates a client's redirect URIs as a set.
-pub(super) fn check_redirect_uris(gate: &Gate, uris: &[String]) -> Result<(), Response> {
+/// Validates a client's redirect URIs as a set, for its `application_type` (absent: any kind).
+pub(super) fn check_redirect_uris(
+    gate: &Gate,
+    uris: &[String],
+    app: Option<ApplicationType>,
+) -> Result<(), Response> {
     if uris.is_empty() {
         return Err(oauth_error(
             400,
@@ -67,10 +80,35 @@ pub(super) fn check_redirect_uris(gate: &Gate, uris: &[String]) -> Result<(), Re
         ));
     }
     for uri in uris {
-        redirect_uri::check_registration(uri, gate.cfg.allowed_client_redirect_uris.as_deref())
-            .map_err(|e| oauth_error(400, "invalid_redirect_uri", e.description()))?;
+        redirect_scheme::check(uri, gate.cfg.allowed_client_redirect_uris.as_deref(), app)
+            .map_err(|e| oauth_error(400, e.code(), e.description()))?;
     }
     Ok(())
+}
+
+/// The grant types registered: the requested ones this server serves to registered clients
+/// (`authorization_code`, `refresh_token`), others dropped; `authorization_code` must be
+/// among them (machine clients are the IdP's own app clients, never registered here).
+fn granted_grant_types(requested: Option<Vec<String>>) -> Result<Vec<String>, Response> {
+    let Some(requested) = requested else {
+        return Ok(alloc::vec![
+            "authorization_code".into(),
+            "refresh_token".into()
+        ]);
+    };
+    if !requested.iter().any(|g| g == "authorization_code") {
+        return Err(invalid(
+            "grant_types must include authorization_code: only interactive clients register \
+             here (client_credentials clients are app clients of the identity provider)",
+        ));
+    }
+    let mut granted: Vec<String> = Vec::new();
+    for g in requested {
+        if (g == "authorization_code" || g == "refresh_token") && !granted.contains(&g) {
+            granted.push(g);
+        }
+    }
+    Ok(granted)
 }
 
 pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Response {
@@ -91,10 +129,14 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Response {
         Ok(m) => m,
         Err(_) => return invalid("client metadata is not a valid JSON object"),
     };
+    let app = match ApplicationType::parse(meta.application_type.as_deref()) {
+        Ok(a) => a,
+        Err(e) => return invalid(e.description()),
+    };
     let Some(uris) = meta.redirect_uris else {
         return oauth_error(400, "invalid_redirect_uri", "redirect_uris is required");
     };
-    if let Err(r) = check_redirect_uris(gate, &uris) {
+    if let Err(r) = check_redirect_uris(gate, &uris, app) {
         return r;
     }
     if let Some(name) = &meta.client_name {
@@ -102,16 +144,10 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Response {
             return invalid(e);
         }
     }
-    let grant_types = meta
-        .grant_types
-        .unwrap_or_else(|| alloc::vec!["authorization_code".into(), "refresh_token".into()]);
-    if grant_types.is_empty()
-        || !grant_types
-            .iter()
-            .all(|g| g == "authorization_code" || g == "refresh_token")
-    {
-        return invalid("grant_types may contain only authorization_code and refresh_token");
-    }
+    let grant_types = match granted_grant_types(meta.grant_types) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
     if let Some(rt) = &meta.response_types {
         if rt.iter().any(|t| t != "code") {
             return invalid("response_types may contain only code");
@@ -143,6 +179,9 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Response {
     });
     if let Some(name) = record.name {
         crate::respond::insert(&mut body, "client_name", json!(name));
+    }
+    if let Some(app) = app {
+        crate::respond::insert(&mut body, "application_type", json!(app.name()));
     }
     let mut r = crate::respond::json(201, &body);
     r.reason = None;

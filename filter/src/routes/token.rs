@@ -94,19 +94,31 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
         Ok(f) => f,
         Err(r) => return out(r),
     };
+    if form.get("grant_type") == Some("client_credentials") {
+        return super::client_credentials::handle(gate, req, &form);
+    }
+    // Clients of a metadata document, and client assertions (RFC 7523).
+    if let Some(o) = super::token_client::intercept(gate, req, &form) {
+        return o;
+    }
     let client = match client_id(req, &form) {
         Ok(c) => c,
         Err(r) => return out(r),
     };
+    grant(gate, &form, &client, env)
+}
+
+/// The grant, once the client is known (and authenticated, where it must be).
+pub(super) fn grant(gate: &Gate, form: &form::Params, client: &str, env: &mut Env) -> Outcome {
     match form.get("grant_type") {
-        Some("authorization_code") => authorization_code(gate, &form, &client, env),
-        Some("refresh_token") => refresh_token(gate, &form, &client, env),
-        Some(_) => out(oauth_error(
+        Some("authorization_code") => authorization_code(gate, form, client, env),
+        Some("refresh_token") => refresh_token(gate, form, client, env),
+        Some(_) => Outcome::Respond(oauth_error(
             400,
             "unsupported_grant_type",
-            "grant_type must be authorization_code or refresh_token",
+            "grant_type must be authorization_code, refresh_token or client_credentials",
         )),
-        None => out(oauth_error(
+        None => Outcome::Respond(oauth_error(
             400,
             "invalid_request",
             "grant_type is required",

@@ -175,10 +175,7 @@ fn required_keys_are_named() {
     }
     let mut v = minimal();
     v.as_object_mut().unwrap().remove("cognito_domain");
-    assert_eq!(
-        err(v).key,
-        "upstream.authorization_endpoint (or cognito_domain)"
-    );
+    assert_eq!(err(v).key, "cognito_domain");
 }
 
 #[test]
@@ -354,6 +351,8 @@ fn from_vars_errors_name_the_variable() {
     );
     assert_eq!(run(&base[1..]).key, "MCPGATE_USER_POOL_ID");
 }
+
+mod fastmcp;
 
 #[test]
 fn an_empty_key_is_named_visibly() {

@@ -18,6 +18,9 @@ use crate::pkce;
 use crate::store::{self, MemoryStore};
 use crate::testutil::SeqRandom;
 
+mod client_credentials;
+mod clients;
+mod cors;
 mod paths;
 
 const BASE: &str = "https://mcp.example.com";
@@ -45,6 +48,8 @@ fn config(extra: Value) -> Value {
 enum Idp {
     Tokens,
     Status(u16, &'static str),
+    /// Answers these URLs (status, body); every other URL as `Tokens` does.
+    Urls(Vec<(String, u16, String)>),
 }
 
 /// Drives a gate like a host would.
@@ -309,6 +314,14 @@ impl World {
 
 fn idp_answer(idp: &Idp, req: &HttpRequest, gate: &Gate) -> HttpResponse {
     match idp {
+        Idp::Urls(urls) => match urls.iter().find(|(u, _, _)| *u == req.url) {
+            Some((_, status, body)) => HttpResponse {
+                status: *status,
+                headers: vec![],
+                body: body.as_bytes().to_vec(),
+            },
+            None => idp_answer(&Idp::Tokens, req, gate),
+        },
         Idp::Status(status, body) => HttpResponse {
             status: *status,
             headers: vec![],
