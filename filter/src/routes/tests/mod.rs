@@ -19,6 +19,7 @@ use crate::store::{self, MemoryStore};
 use crate::testutil::SeqRandom;
 
 mod paths;
+mod security;
 
 const BASE: &str = "https://mcp.example.com";
 const CLIENT_REDIRECT: &str = "http://127.0.0.1:33418/callback";
