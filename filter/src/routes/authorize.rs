@@ -311,8 +311,9 @@ fn with_client(
     };
     let resp = match gate.cfg.consent {
         ConsentMode::Off => consent::approve(gate, txn, None, env),
+        // The approvals cookie is rewritten on approval: hand it the clients approved so far.
         ConsentMode::Remember if consent::remembered(gate, approvals, &txn.client_id, env.now) => {
-            consent::approve(gate, txn, None, env)
+            consent::approve(gate, txn, approvals, env)
         }
         _ => consent::page(gate, &txn, env),
     };
