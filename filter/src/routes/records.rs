@@ -4,8 +4,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-/// A pending authorization lives 15 minutes (consent page to callback).
-pub const TRANSACTION_SECONDS: u64 = 15 * 60;
+/// A pending authorization lives 10 minutes (consent page to callback), as the MCP security
+/// best practices advise.
+pub const TRANSACTION_SECONDS: u64 = 10 * 60;
 /// The proxy's authorization codes live 5 minutes.
 pub const CODE_SECONDS: u64 = 5 * 60;
 /// Remembered consent approvals live a year; at most this many clients are remembered.

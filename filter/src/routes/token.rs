@@ -352,6 +352,9 @@ fn issue(gate: &Gate, mut grant: Grant, env: &mut Env) -> Response {
     });
     if grant.upstream_refresh.is_some() {
         grant.jti = form::random_token(env.random, 12);
+        // Every refresh takes the groups from the IdP's new tokens: the refresh token need
+        // not carry them (100 groups would make it several KiB).
+        grant.groups = Vec::new();
         let exp = env.now + gate.cfg.refresh_token_lifetime;
         match seal::seal(&gate.ring, Kind::RefreshToken, &grant, exp, env.random) {
             Some(rt) => respond::insert(&mut body, "refresh_token", json!(rt)),

@@ -1672,11 +1672,11 @@ fn tampered_or_expired_sealed_values_are_refused_everywhere() {
         .response();
     assert_oauth_error(&r, 400, "invalid_grant");
     assert!(String::from_utf8_lossy(&r.body).contains("expired"));
-    // state expires after 15 minutes
+    // state expires after 10 minutes
     let mut w = World::new(json!({}));
     let (_, idp) = w.through_consent();
     let state = query_of(location(&idp)).get("state").unwrap().to_string();
-    w.now += 15 * 60;
+    w.now += 10 * 60;
     let r = w
         .get(&format!(
             "/auth/callback?code=c&state={}",
