@@ -967,9 +967,13 @@ impl fmt::Debug for ProxySealer {
 }
 
 impl ProxySealer {
-    pub fn new(signing_key: &str) -> anyhow::Result<Self> {
+    /// The sealer of the proxy at `base_url` (its issuer; its resource is `base_url/mcp`):
+    /// sealed values are bound to the deployment.
+    pub fn new(signing_key: &str, base_url: &str) -> anyhow::Result<Self> {
+        let resource = format!("{base_url}/mcp");
         let ring = |secret: &str| {
             KeyRing::new(&[Secret::new(secret.to_owned())], SigningAlgorithm::Hs256)
+                .map(|r| r.bound_to(base_url, &resource))
                 .context("cannot derive the proxy's keys")
         };
         Ok(Self {
@@ -1206,7 +1210,7 @@ impl<'a> HostileContext<'a> {
             m2m_token,
             m2m_claims: decoded.claims,
             signer,
-            sealer: ProxySealer::new(crate::envoy_setup::JWT_SIGNING_KEY)?,
+            sealer: ProxySealer::new(crate::envoy_setup::JWT_SIGNING_KEY, base_url)?,
             consent_a,
             consent_b,
             approved_a,

@@ -146,14 +146,8 @@ fn authorization_code(gate: &Gate, form: &form::Params, client: &str, env: &mut 
             "code_verifier does not match the code_challenge",
         ));
     }
-    if let Some(r) = form.get("resource") {
-        if r != code.grant.resource && r.strip_suffix('/') != Some(code.grant.resource.as_str()) {
-            return out(oauth_error(
-                400,
-                "invalid_target",
-                "resource is not this server's MCP endpoint",
-            ));
-        }
+    if let Err(r) = check_resource(gate, &code.grant, form) {
+        return out(r);
     }
     if env.store {
         return Outcome::Store {
@@ -184,6 +178,9 @@ fn refresh_token(gate: &Gate, form: &form::Params, client: &str, env: &mut Env) 
     if grant.client_id != client {
         return out(invalid_grant("refresh token was issued to another client"));
     }
+    if let Err(r) = check_resource(gate, &grant, form) {
+        return out(r);
+    }
     if let Some(requested) = form.get("scope") {
         let granted: Vec<&str> = grant.scope.split(' ').collect();
         if !requested
@@ -212,6 +209,24 @@ fn refresh_token(gate: &Gate, form: &form::Params, client: &str, env: &mut Env) 
         };
     }
     refresh_upstream(gate, grant)
+}
+
+/// The grant must be for this deployment's resource (sealed values are bound to it too), and a
+/// `resource` parameter, when given, must name it (RFC 8707).
+fn check_resource(gate: &Gate, grant: &Grant, form: &form::Params) -> Result<(), Response> {
+    if grant.resource != gate.resource_url {
+        return Err(invalid_grant("the grant is for another resource"));
+    }
+    match form.get("resource") {
+        Some(r) if r != grant.resource && r.strip_suffix('/') != Some(grant.resource.as_str()) => {
+            Err(oauth_error(
+                400,
+                "invalid_target",
+                "resource is not this server's MCP endpoint",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn refresh_upstream(gate: &Gate, grant: Grant) -> Outcome {

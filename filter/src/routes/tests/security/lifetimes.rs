@@ -85,7 +85,9 @@ fn a_user_with_100_groups_signs_in_refreshes_and_reaches_the_origin() {
     let idp: IdpFn = &idp;
     let mut w = World::new(json!({}));
     let client = w.register();
-    let code = w.login_with(idp, &client, Some("openid email")).unwrap();
+    let code = w
+        .login_with(idp, &client, &[("scope", "openid email")])
+        .unwrap();
     let r = w.redeem_with(idp, &client, &code);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let t = body_json(&r);

@@ -15,6 +15,7 @@ use crate::jwt::tests::vectors;
 use crate::store;
 
 mod consent_remember;
+mod deployment_binding;
 mod lifetimes;
 mod redirect_patterns;
 
@@ -148,17 +149,17 @@ impl World {
         )
     }
 
-    /// Consent (asking `scope` when given) and the IdP's return through `idp`; the proxy's
-    /// code, or the answer that was not a redirect with one.
+    /// Authorization with these changes to the standard request ([`World::authorize_query`]),
+    /// consent when asked, and the IdP's return through `idp`; the proxy's code, or the
+    /// answer that was not a redirect with one.
     pub(super) fn login_with(
         &mut self,
         idp: IdpFn,
         client_id: &str,
-        scope: Option<&str>,
+        changes: &[(&str, &str)],
     ) -> Result<String, crate::http::Response> {
-        let extra: Vec<(&str, &str)> = scope.map(|s| ("scope", s)).into_iter().collect();
         let page = self
-            .get(&World::authorize_query(client_id, &extra))
+            .get(&World::authorize_query(client_id, changes))
             .response();
         let idp_redirect = if page.status == 200 {
             let html = String::from_utf8(page.body.clone()).unwrap();
