@@ -145,11 +145,7 @@ fn issue_code(
 ) -> Outcome {
     let grant = Grant {
         client_id: txn.client_id.clone(),
-        scope: if id.scope.is_empty() {
-            txn.scope.clone()
-        } else {
-            id.scope.clone()
-        },
+        scope: upstream::granted_scope(gate, tokens, &id.scope, &txn.scope),
         resource: txn.resource.clone(),
         sub: id.sub,
         username: id.username,

@@ -301,6 +301,8 @@ fn after_refresh(
                     "the identity provider returned another user",
                 ));
             }
+            // Never wider than what the IdP granted on this refresh (it may have narrowed).
+            grant.scope = upstream::granted_scope(gate, &tokens, &id.scope, &grant.scope);
             grant.username = id.username.or(grant.username);
             grant.groups = id.groups;
             grant.email = id.email.or(grant.email);

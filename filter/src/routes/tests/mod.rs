@@ -484,7 +484,8 @@ fn whole_flow_metadata_register_authorize_consent_callback_token_mcp_refresh_rev
     let tokens = body_json(&r);
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 3600);
-    assert_eq!(tokens["scope"], "openid email");
+    // The IdP granted "openid email"; the client asked for "openid" only.
+    assert_eq!(tokens["scope"], "openid");
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
     assert!(
@@ -515,7 +516,7 @@ fn whole_flow_metadata_register_authorize_consent_callback_token_mcp_refresh_rev
     assert_eq!(set["x-mcpgate-sub"], "6a1f1d2e-1111-2222-3333-444455556666");
     assert_eq!(set["x-mcpgate-username"], "alice");
     assert_eq!(set["x-mcpgate-groups"], "admins");
-    assert_eq!(set["x-mcpgate-scope"], "openid email");
+    assert_eq!(set["x-mcpgate-scope"], "openid");
     assert_eq!(set["x-mcpgate-client-id"], client_id.as_str());
     assert_eq!(set["x-mcpgate-email"], "alice@example.com");
 

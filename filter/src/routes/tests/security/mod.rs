@@ -18,6 +18,7 @@ mod consent_remember;
 mod deployment_binding;
 mod lifetimes;
 mod redirect_patterns;
+mod scopes;
 
 /// The IdP's answer to each outbound call (token endpoint, revocation, CIMD documents).
 pub(super) type IdpFn<'a> = &'a dyn Fn(&HttpRequest) -> HttpResponse;
