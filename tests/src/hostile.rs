@@ -394,9 +394,11 @@ pub enum Expect {
     /// 302 back to the client's redirect URI with `error`, the client's `state` and RFC 9207
     /// `iss` = the proxy's base URL.
     Redirect { error: &'static str },
-    /// 302 back to the client's redirect URI with `error` and exactly this `state` (encoded
-    /// in the query, never breaking the header), and no cookie set.
-    RedirectState { error: &'static str, state: String },
+    /// The proxy's HTML error page (400, no `Location`, no cookie set) showing `error`, with
+    /// a link back to the client's redirect URI carrying `error`, exactly this `state`
+    /// (encoded in the query, never breaking out of the link) and RFC 9207 `iss`: errors for
+    /// a client the user has not approved never redirect by themselves (no open redirector).
+    LinkBack { error: &'static str, state: String },
     /// A bare status answered by the host itself (Envoy's own limits), never a 5xx.
     Status(u16),
     /// Forwarded to the demo MCP server's `whoami` (200): each header as the server saw it
@@ -432,9 +434,9 @@ impl fmt::Display for Expect {
             Self::Redirect { error } => {
                 write!(f, "302 to {REDIRECT_URI} with error={error}, state, iss")
             }
-            Self::RedirectState { error, state } => write!(
+            Self::LinkBack { error, state } => write!(
                 f,
-                "302 to {REDIRECT_URI} with error={error}, state={state:?}, no Set-Cookie"
+                "400 error page {error} linking to {REDIRECT_URI} with error={error}, state={state:?}, iss (no Location, no Set-Cookie)"
             ),
             Self::Status(s) => write!(f, "{s} from the host"),
             Self::Upstream(h) => write!(f, "200 from whoami with {h:?}, no Authorization"),
@@ -502,6 +504,27 @@ fn page_d(status: u16, error: &'static str, desc: &'static str) -> Expect {
 }
 fn redirect(error: &'static str) -> Expect {
     Expect::Redirect { error }
+}
+/// [`Expect::LinkBack`] with the standard `client-state`.
+fn link_back(error: &'static str) -> Expect {
+    Expect::LinkBack {
+        error,
+        state: "client-state".to_owned(),
+    }
+}
+
+/// The first `href` of an HTML page, with HTML escapes undone.
+fn first_href(html: &str) -> Option<String> {
+    let start = html.find("href=\"")? + 6;
+    let end = start + html.get(start..)?.find('"')?;
+    Some(
+        html.get(start..end)?
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
 }
 
 /// Why `answer` does not meet `expect` (`None`: it does).
@@ -584,20 +607,37 @@ pub fn mismatch(expect: &Expect, answer: &Answer, base_url: &str) -> Option<Stri
                 && !q.contains_key("code");
             (!ok).then(|| format!("Location {loc}"))
         }),
-        Expect::RedirectState { error, state } => status(302).or_else(|| {
-            let loc = answer.header("location").unwrap_or("");
-            let q = query(loc).unwrap_or_default();
-            let ok = loc.starts_with(REDIRECT_URI)
-                && q.get("error").map(String::as_str) == Some(error)
-                && q.get("state") == Some(state)
-                && answer.header("set-cookie").is_none();
-            (!ok).then(|| {
-                format!(
-                    "Location {loc:?}, set-cookie {:?}",
-                    answer.header("set-cookie")
-                )
+        Expect::LinkBack { error, state } => status(400)
+            .or_else(|| {
+                answer
+                    .header("location")
+                    .map(|l| format!("redirects to {l}"))
             })
-        }),
+            .or_else(|| {
+                answer
+                    .header("set-cookie")
+                    .map(|c| format!("sets a cookie: {c}"))
+            })
+            .or_else(|| {
+                let ct = answer.header("content-type").unwrap_or("");
+                (!ct.starts_with("text/html")).then(|| format!("content-type {ct:?}"))
+            })
+            .or_else(|| {
+                let text = answer.text();
+                if !text.contains(&format!("<code>{error}</code>")) {
+                    return Some("page does not show the expected error".into());
+                }
+                let Some(href) = first_href(&text) else {
+                    return Some("no link back".into());
+                };
+                let q = query(&href).unwrap_or_default();
+                let ok = href.starts_with(REDIRECT_URI)
+                    && q.get("error").map(String::as_str) == Some(error)
+                    && q.get("state") == Some(state)
+                    && q.get("iss").map(String::as_str) == Some(base_url)
+                    && !q.contains_key("code");
+                (!ok).then(|| format!("link {href:?}"))
+            }),
         Expect::Status(want) => status(*want),
         Expect::Upstream(want) => status(200).or_else(|| {
             let Some(out) = body
@@ -2336,39 +2376,39 @@ fn pkce_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
             vec![("code_challenge", &spaced)],
         ),
     ] {
-        v.push(auth(name, &changes, redirect("invalid_request")));
+        v.push(auth(name, &changes, link_back("invalid_request")));
     }
     v.push(auth(
         "with response_type token",
         &[("response_type", "token")],
-        redirect("unsupported_response_type"),
+        link_back("unsupported_response_type"),
     ));
     v.push(auth(
         "without response_type",
         &[("response_type", "")],
-        redirect("unsupported_response_type"),
+        link_back("unsupported_response_type"),
     ));
     v.push(auth(
         "with another resource",
         &[("resource", "https://evil.example/mcp")],
-        redirect("invalid_target"),
+        link_back("invalid_target"),
     ));
     let sub_resource = format!("{}/mcp/../admin", ctx.base_url);
     v.push(auth(
         "with a resource path trick",
         &[("resource", &sub_resource)],
-        redirect("invalid_target"),
+        link_back("invalid_target"),
     ));
     v.push(auth(
         "with a quote in the scope",
         &[("scope", "openid \"admin")],
-        redirect("invalid_scope"),
+        link_back("invalid_scope"),
     ));
     let crlf = "x\r\nSet-Cookie: pwned=1\r\nLocation: https://evil.example/";
     v.push(auth(
         "with CRLF and headers in the state (reflected on an error)",
         &[("state", crlf), ("code_challenge_method", "plain")],
-        Expect::RedirectState {
+        Expect::LinkBack {
             error: "invalid_request",
             state: crlf.to_owned(),
         },
@@ -3882,6 +3922,23 @@ mod tests {
         assert!(mismatch(&redirect("access_denied"), &r, base).is_some());
         let with_code = answer(302, &[("location", &format!("{loc}&code=x"))], "");
         assert!(mismatch(&redirect("invalid_request"), &with_code, base).is_some());
+
+        let html_ct = [("content-type", "text/html; charset=utf-8")];
+        let linked = |href: &str| {
+            format!("<p><code>invalid_request</code>: x</p><p><a href=\"{href}\">back</a></p>")
+        };
+        let good = linked(&loc.replace('&', "&amp;"));
+        let p = answer(400, &html_ct, &good);
+        assert!(mismatch(&link_back("invalid_request"), &p, base).is_none());
+        assert!(mismatch(&link_back("access_denied"), &p, base).is_some());
+        let mut moved = p.clone();
+        moved.headers.push(("location".into(), loc.clone()));
+        assert!(mismatch(&link_back("invalid_request"), &moved, base).is_some());
+        let other_iss = linked(&loc.replace(base, "https://evil.example"));
+        let p = answer(400, &html_ct, &other_iss);
+        assert!(mismatch(&link_back("invalid_request"), &p, base).is_some());
+        let p = answer(400, &html_ct, "<p><code>invalid_request</code>: x</p>");
+        assert!(mismatch(&link_back("invalid_request"), &p, base).is_some());
 
         let either = Expect::OneOf(vec![Expect::Status(431), oauth(400, "invalid_grant")]);
         assert!(mismatch(&either, &a, base).is_none());

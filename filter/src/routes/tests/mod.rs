@@ -848,7 +848,8 @@ fn authorize_errors_that_cannot_redirect_are_pages() {
 
 #[test]
 fn authorize_errors_redirect_with_state_and_iss() {
-    let mut w = World::new(json!({}));
+    // Redirects only for approved clients (see security::open_redirect).
+    let mut w = World::new(json!({"consent": "off"}));
     let client = w.register();
     for (extra, error) in [
         (vec![("code_challenge_method", "plain")], "invalid_request"),

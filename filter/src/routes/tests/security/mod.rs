@@ -17,6 +17,7 @@ use crate::store;
 mod consent_remember;
 mod deployment_binding;
 mod lifetimes;
+mod open_redirect;
 mod redirect_patterns;
 mod scopes;
 
