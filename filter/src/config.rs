@@ -190,7 +190,7 @@ pub struct Config {
     pub token_cache_size: usize,
     /// Requests per minute to /register, /authorize and /token per client address (0: off).
     pub rate_limit_per_address: u32,
-    /// Requests per minute to /authorize and /token per client id (0: off).
+    /// Requests per minute to /authorize and /token per client id and client address (0: off).
     pub rate_limit_per_client: u32,
 }
 

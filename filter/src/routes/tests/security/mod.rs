@@ -18,6 +18,7 @@ mod consent_remember;
 mod deployment_binding;
 mod lifetimes;
 mod open_redirect;
+mod rate_limits;
 mod redirect_patterns;
 mod scopes;
 
