@@ -998,6 +998,8 @@ pub struct Approved {
 pub struct ProxySealer {
     current: KeyRing,
     retired: KeyRing,
+    /// The proxy's own key, bound to another deployment (another gateway sharing the secret).
+    elsewhere: KeyRing,
 }
 
 impl fmt::Debug for ProxySealer {
@@ -1010,15 +1012,18 @@ impl ProxySealer {
     /// The sealer of the proxy at `base_url` (its issuer; its resource is `base_url/mcp`):
     /// sealed values are bound to the deployment.
     pub fn new(signing_key: &str, base_url: &str) -> anyhow::Result<Self> {
-        let resource = format!("{base_url}/mcp");
-        let ring = |secret: &str| {
+        let ring = |secret: &str, base: &str| {
             KeyRing::new(&[Secret::new(secret.to_owned())], SigningAlgorithm::Hs256)
-                .map(|r| r.bound_to(base_url, &resource))
+                .map(|r| r.bound_to(base, &format!("{base}/mcp")))
                 .context("cannot derive the proxy's keys")
         };
         Ok(Self {
-            current: ring(signing_key)?,
-            retired: ring("e2e-retired-signing-key-0123456789abcdef0123456789")?,
+            current: ring(signing_key, base_url)?,
+            retired: ring(
+                "e2e-retired-signing-key-0123456789abcdef0123456789",
+                base_url,
+            )?,
+            elsewhere: ring(signing_key, "https://other-gateway.example")?,
         })
     }
 
@@ -1031,6 +1036,7 @@ impl ProxySealer {
             Reseal::Fresh => (&self.current, now + 600),
             Reseal::Expired => (&self.current, now - 60),
             Reseal::RetiredKey => (&self.retired, now + 600),
+            Reseal::OtherDeployment => (&self.elsewhere, now + 600),
         };
         seal::seal(ring, kind, &content, exp, &mut OsRandom::default())
             .with_context(|| format!("cannot seal a {kind:?}"))
@@ -1046,6 +1052,9 @@ pub enum Reseal {
     Expired,
     /// Valid for ten minutes, under a key the proxy no longer holds.
     RetiredKey,
+    /// Valid for ten minutes, with the proxy's current key, but for another deployment (a
+    /// gateway at another base URL sharing the same secret).
+    OtherDeployment,
 }
 
 /// The IdP's signing key (the emulator's active key), to hand-build validly signed tokens.
@@ -1515,6 +1524,7 @@ pub fn cases(ctx: &HostileContext<'_>) -> Vec<Case> {
     all.extend(consent_cases(ctx));
     all.extend(request_cases(ctx));
     all.extend(path_cases(ctx));
+    all.extend(security_cases(ctx));
     all
 }
 
@@ -3659,6 +3669,22 @@ pub fn percent_spellings(path: &str) -> Vec<String> {
 /// those to the public path `/healthz` (which it must have received, canonical: the
 /// `/health%7A` case arrives as `/healthz`).
 pub async fn assert_origin_saw_only_verified(origin: &crate::origin::Origin) {
+    let all = origin.requests().await.unwrap();
+    let with_cookie: Vec<_> = all.iter().filter(|r| r.proxy_cookie).collect();
+    assert!(
+        with_cookie.is_empty(),
+        "the {:?} origin received the proxy's own cookies: {with_cookie:?}",
+        origin.kind()
+    );
+    let spoofed: Vec<_> = all
+        .iter()
+        .filter(|r| r.path == "/healthz" && r.identity)
+        .collect();
+    assert!(
+        spoofed.is_empty(),
+        "the {:?} origin received an identity header on the public path: {spoofed:?}",
+        origin.kind()
+    );
     let unauthenticated = origin.unauthenticated().await.unwrap();
     let (public, leaked): (Vec<_>, Vec<_>) = unauthenticated
         .into_iter()
@@ -3764,6 +3790,78 @@ const SPOOFS: [(&str, &str); 7] = [
     ("x-mcpgate-email", "evil@example.com"),
     ("x-mcpgate-sub", "second-spoof"),
 ];
+
+/// The security review's findings (issue 14) that a single request can show: sealed values of
+/// another deployment, the proxy's cookies and namespace headers reaching the origin, Client
+/// ID Metadata Documents on the proxy's or the origin's own host. (Errors for unapproved
+/// clients never redirecting are in [`pkce_cases`]; spoofs on the public path are checked on
+/// the origin's log by [`assert_origin_saw_only_verified`].)
+fn security_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
+    let mut v = Vec::new();
+    let elsewhere = |kind, value: &str| ctx.resealed(kind, value, Reseal::OtherDeployment);
+    v.push(Case::new(
+        Category::Sealed,
+        "client_id of another deployment sharing the secret",
+        Req::get(&ctx.authorize_target(&elsewhere(SealKind::ClientId, &ctx.client_id), &[])),
+        page_d(400, "invalid_client", "unknown client_id"),
+    ));
+    v.push(Case::new(
+        Category::Sealed,
+        "code of another deployment sharing the secret",
+        ctx.code_form(&[("code", &elsewhere(SealKind::Code, &ctx.code))]),
+        oauth_d(400, "invalid_grant", "invalid authorization code"),
+    ));
+    v.push(Case::new(
+        Category::Sealed,
+        "refresh token of another deployment sharing the secret",
+        ctx.refresh_form(
+            &elsewhere(SealKind::RefreshToken, &ctx.refresh_token),
+            &ctx.client_id,
+        ),
+        oauth_d(400, "invalid_grant", "invalid refresh token"),
+    ));
+    let (binding_name, _) = &ctx.approved_a.binding_cookie;
+    let cookies = format!(
+        "{binding_name}=x; app=1; mcpgate-csrf=y; __Host-mcpgate-approvals=z; mcpgate-binding=w"
+    );
+    v.push(Case::new(
+        Category::Requests,
+        "the proxy's cookies with alice's token: only the application's reach the origin",
+        whoami_req(&ctx.access_token, &[("cookie", &cookies)]),
+        Expect::Upstream(vec![
+            ("cookie", Some("app=1".into())),
+            ("x-mcpgate-sub", Some(ctx.alice_sub.clone())),
+        ]),
+    ));
+    v.push(Case::new(
+        Category::Requests,
+        "only the proxy's cookies with alice's token: no Cookie at the origin",
+        whoami_req(
+            &ctx.access_token,
+            &[("cookie", "mcpgate-csrf=y; __Host-mcpgate-binding=w")],
+        ),
+        Expect::Upstream(vec![("cookie", None)]),
+    ));
+    v.push(Case::new(
+        Category::Requests,
+        "headers of the proxy's namespace that are not identity headers",
+        whoami_req(
+            &ctx.access_token,
+            &[("x-mcpgate-tenant", "evil"), ("X-Mcpgate-Role", "admin")],
+        ),
+        Expect::Upstream(vec![("x-mcpgate-tenant", None), ("x-mcpgate-role", None)]),
+    ));
+    v.push(Case::new(
+        Category::Requests,
+        "public path with spoofed identity headers and the proxy's cookies",
+        Req::get("/healthz")
+            .header("x-mcpgate-sub", "admin")
+            .header("x_mcpgate_groups", "ops")
+            .header("cookie", cookies.as_str()),
+        Expect::Status(200),
+    ));
+    v
+}
 
 /// Spoofed identity headers from the client never reach the MCP server: with alice's token
 /// her identity arrives; with the m2m token, headers it has no value for arrive not at all.

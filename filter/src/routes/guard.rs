@@ -92,13 +92,8 @@ pub(super) fn handle(
             _ => return challenge(gate, None),
         },
     };
-    let mut strip = super::spoofable(gate, req.headers);
-    strip.push("authorization".to_string());
-    let base = Forward {
-        remove_headers: strip,
-        set_headers: Vec::new(),
-        path: rewrite,
-    };
+    let mut base = super::forward_base(gate, req, rewrite);
+    base.remove_headers.push("authorization".to_string());
     verify(gate, token, path, base, false, env)
 }
 
@@ -234,7 +229,8 @@ fn forward(gate: &Gate, id: Identity, mut base: Forward) -> Forward {
             set.push((header.clone(), clean(v)));
         }
     }
-    base.set_headers = set;
+    // After what the base sets already (the cookie header without the proxy's cookies).
+    base.set_headers.extend(set);
     base
 }
 

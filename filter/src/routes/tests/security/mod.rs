@@ -16,6 +16,7 @@ use crate::store;
 
 mod consent_remember;
 mod deployment_binding;
+mod forwarding;
 mod lifetimes;
 mod open_redirect;
 mod rate_limits;
