@@ -192,6 +192,10 @@ pub struct Config {
     pub rate_limit_per_address: u32,
     /// Requests per minute to /authorize and /token per client id and client address (0: off).
     pub rate_limit_per_client: u32,
+    /// Hosts (lower case, no port) a Client ID Metadata Document URL may not name, besides
+    /// the proxy's own: the origin's and other internal hosts the proxy could reach. The
+    /// Worker adds its origin's host itself.
+    pub cimd_denied_hosts: Vec<String>,
 }
 
 impl Config {
@@ -243,6 +247,7 @@ pub const KEYS: &[&str] = &[
     "token_cache_size",
     "rate_limit_per_address",
     "rate_limit_per_client",
+    "cimd_denied_hosts",
 ];
 
 const UPSTREAM_KEYS: &[&str] = &[
@@ -443,6 +448,7 @@ pub fn parse_map(
         Some(_) => return Err(ConfigError::new("protect", "must be all or mcp_path")),
     };
     let public_paths = public_paths(&r, &mcp_path)?;
+    let cimd_denied_hosts = cimd_denied_hosts(&r)?;
 
     Ok(Parsed {
         config: Config {
@@ -489,6 +495,7 @@ pub fn parse_map(
             token_cache_size: r.uint("token_cache_size", 256, 0, 65_536)? as usize,
             rate_limit_per_address: r.uint("rate_limit_per_address", 120, 0, 1_000_000)? as u32,
             rate_limit_per_client: r.uint("rate_limit_per_client", 60, 0, 1_000_000)? as u32,
+            cimd_denied_hosts,
         },
         host,
     })
@@ -677,6 +684,30 @@ fn public_paths(r: &Reader, mcp_path: &str) -> Result<Vec<String>, ConfigError> 
     Ok(out)
 }
 
+/// `cimd_denied_hosts`: host names or IP addresses (`[…]` for IPv6), kept in lower case.
+fn cimd_denied_hosts(r: &Reader) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, h) in r
+        .str_list("cimd_denied_hosts")?
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let ok = h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
+            && (h.starts_with('[') || !h.contains(':'));
+        if !ok {
+            return Err(ConfigError::new(
+                &format!("cimd_denied_hosts[{i}]"),
+                "must be a host name or IP address without scheme or port",
+            ));
+        }
+        out.push(h.to_ascii_lowercase());
+    }
+    Ok(out)
+}
+
 fn missing(key: &str) -> ConfigError {
     ConfigError::new(key, "is required")
 }
@@ -750,6 +781,7 @@ const LIST_KEYS: &[&str] = &[
     "accepted_client_ids",
     "accepted_client_scopes",
     "public_paths",
+    "cimd_denied_hosts",
 ];
 /// Keys whose value is JSON in a variable.
 const JSON_KEYS: &[&str] = &["identity_headers", "claim_headers", "group_rules"];

@@ -244,6 +244,22 @@ pub fn check_registration(uri: &str, allowed: Option<&[String]>) -> Result<(), R
     }
 }
 
+/// The host of an `http(s)://` URL, in lower case, without port or userinfo (`[…]` kept
+/// for IPv6); `None` for anything else.
+pub fn url_host(url: &str) -> Option<alloc::string::String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = if authority.starts_with('[') {
+        authority.get(..authority.find(']')? + 1)?
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
 /// The host (and port) to show the user on the consent page.
 pub fn display_host(uri: &str) -> &str {
     let rest = uri.split_once("://").map_or(uri, |(_, r)| r);

@@ -3851,6 +3851,14 @@ fn security_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
         ),
         Expect::Upstream(vec![("x-mcpgate-tenant", None), ("x-mcpgate-role", None)]),
     ));
+    // The proxy's own host (in these stacks also the origin's: 127.0.0.1). Never fetched.
+    let own = format!("https://{}/meta.json", authority(&ctx.base_url));
+    v.push(Case::new(
+        Category::Pkce,
+        "client metadata document on the proxy's (and origin's) own host",
+        Req::get(&ctx.authorize_target(&own, &[])),
+        page_d(400, "invalid_client", "own host"),
+    ));
     v.push(Case::new(
         Category::Requests,
         "public path with spoofed identity headers and the proxy's cookies",

@@ -84,7 +84,7 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
     };
     let approvals = cookie(req, &gate.cookies.approvals).map(String::from);
     if ap.client_id.starts_with("https://") {
-        if let Err(e) = check_cimd_url(&ap.client_id) {
+        if let Err(e) = check_cimd_url(gate, &ap.client_id) {
             return page(400, "invalid_client", e);
         }
         return Outcome::Fetch {
@@ -136,11 +136,25 @@ fn error_text(r: &Response) -> String {
         .unwrap_or_else(|| "malformed request".to_string())
 }
 
-/// A CIMD `client_id` must be an https URL with a path, no fragment, userinfo or dot segments.
-fn check_cimd_url(url: &str) -> Result<(), &'static str> {
+/// A CIMD `client_id` must be an https URL with a path, no fragment, userinfo or dot segments,
+/// on none of the proxy's own hosts (`base_url`, `issuer_url`) nor `cimd_denied_hosts` (the
+/// origin's, which the Worker adds): fetching those would be a blind request from the
+/// proxy to itself or straight to the origin, past the guard.
+fn check_cimd_url(gate: &Gate, url: &str) -> Result<(), &'static str> {
     let parsed = redirect_uri::parse(url).map_err(|_| "client_id URL is not a valid https URL")?;
     if !parsed.https || parsed.rest.is_empty() || parsed.rest == "/" {
         return Err("client_id URL must be https with a path");
+    }
+    let host = parsed.host.to_ascii_lowercase();
+    let c = &gate.cfg;
+    let own = [&c.base_url, &c.issuer_url]
+        .iter()
+        .any(|u| redirect_uri::url_host(u).as_deref() == Some(host.as_str()));
+    if own {
+        return Err("client_id URL must not be on this server's own host");
+    }
+    if c.cimd_denied_hosts.contains(&host) {
+        return Err("client_id URL is on a host this server does not fetch client metadata from");
     }
     Ok(())
 }

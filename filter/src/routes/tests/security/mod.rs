@@ -14,6 +14,7 @@ use crate::http::{Env, HttpRequest, HttpResponse, Outcome, Reply, Request};
 use crate::jwt::tests::vectors;
 use crate::store;
 
+mod cimd_hosts;
 mod consent_remember;
 mod deployment_binding;
 mod forwarding;
