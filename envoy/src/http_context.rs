@@ -6,7 +6,7 @@
 
 use std::rc::Rc;
 
-use mcpgate_filter::{Continuation, HttpResponse, Outcome, Reply, Request, StoreOp};
+use mcpgate_filter::{Continuation, HttpResponse, Outcome, Reply, Request};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
@@ -156,19 +156,7 @@ impl HttpCtx {
                     }
                     return Action::Continue;
                 }
-                Outcome::Store { op, resume } => {
-                    let now = now_secs();
-                    let answer = match op {
-                        StoreOp::PutIfAbsent { key, ttl } => store::put_if_absent(&key, ttl, now),
-                        StoreOp::Exists { key } => store::exists(&key, now),
-                        StoreOp::Take {
-                            key,
-                            capacity,
-                            period,
-                        } => store::take(&key, capacity, period, now),
-                    };
-                    (resume, Reply::Store(answer))
-                }
+                Outcome::Store { op, resume } => (resume, store::perform(&op, now_secs())),
                 Outcome::Fetch { request, resume }
                     if request.cacheable
                         && vm

@@ -57,6 +57,7 @@ fn bench(c: &mut Criterion) {
         groups: vec!["admins".into()],
         email: Some("alice@example.com".into()),
         extra: vec![],
+        sid: None,
     };
     let own = {
         let mut env = Env {

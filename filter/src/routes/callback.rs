@@ -156,6 +156,7 @@ fn issue_code(
         upstream_expires_in: tokens.expires_in.unwrap_or(3600),
         family: form::random_token(env.random, 12),
         jti: form::random_token(env.random, 12),
+        generation: 0,
     };
     let code = Code {
         grant,

@@ -127,8 +127,9 @@ fn unreachable_outcome() -> Outcome {
 
 pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
     match reply {
-        Reply::Store(true) if !k.pending.is_empty() => next(k),
-        Reply::Store(true) => {
+        // A store that cannot answer lets the request through: a limiter fails open.
+        Reply::Store(true) | Reply::StoreFailed if !k.pending.is_empty() => next(k),
+        Reply::Store(true) | Reply::StoreFailed => {
             let headers: Vec<(&str, &str)> = k
                 .headers
                 .iter()

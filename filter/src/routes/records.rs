@@ -65,10 +65,15 @@ pub struct Grant {
     pub upstream_refresh: Option<String>,
     /// Seconds the IdP's access token lives (bounds the proxy's access tokens).
     pub upstream_expires_in: u64,
-    /// Refresh-token family: all rotations of one login share it.
+    /// Refresh-token family: all rotations of one login share it (and the access tokens
+    /// issued from them carry it as `sid`, so revoking the family revokes them too).
     pub family: String,
     /// This value's own id (single use).
     pub jti: String,
+    /// The refresh token's place in its family: 0 for the one issued with the code, then one
+    /// more per rotation. With a store, only the family's current generation refreshes.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// The proxy's authorization code.

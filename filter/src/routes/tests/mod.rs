@@ -148,7 +148,7 @@ impl World {
                 }
                 Outcome::Store { op, resume } => {
                     let s = self.store.as_mut().expect("store op without store");
-                    (resume, Reply::Store(store::perform(s, &op, self.now)))
+                    (resume, store::perform(s, &op, self.now))
                 }
                 Outcome::NeedKeys { resume } => {
                     self.need_keys += 1;

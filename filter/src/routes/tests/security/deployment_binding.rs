@@ -87,6 +87,7 @@ fn a_refresh_token_for_another_resource_is_refused() {
         upstream_expires_in: 3600,
         family: "fam".into(),
         jti: "jti".into(),
+        generation: 0,
     };
     let sealed = seal::seal(
         &w.gate.ring,

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{location, query_of, Final, World};
 use crate::form;
-use crate::http::{Env, HttpRequest, HttpResponse, Outcome, Reply, Request};
+use crate::http::{Env, HttpRequest, HttpResponse, Outcome, Reply, Request, StoreOp};
 use crate::jwt::tests::vectors;
 use crate::store;
 
@@ -23,6 +23,7 @@ mod open_redirect;
 mod rate_limits;
 mod redirect_patterns;
 mod scopes;
+mod store_records;
 
 /// The IdP's answer to each outbound call (token endpoint, revocation, CIMD documents).
 pub(super) type IdpFn<'a> = &'a dyn Fn(&HttpRequest) -> HttpResponse;
@@ -72,6 +73,22 @@ impl World {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Final {
+        self.send_via(idp, None, address, method, path, headers, body)
+    }
+
+    /// [`World::send_with`], the store's answers given by `store` instead of the world's
+    /// store (when `Some`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_via(
+        &mut self,
+        idp: IdpFn,
+        mut store: Option<&mut dyn FnMut(&StoreOp) -> Reply>,
+        address: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Final {
         let cookie_header: String = self
             .cookies
             .iter()
@@ -107,10 +124,13 @@ impl World {
                     self.fetches.push(request);
                     (resume, Reply::Http(resp))
                 }
-                Outcome::Store { op, resume } => {
-                    let s = self.store.as_mut().expect("store op without store");
-                    (resume, Reply::Store(store::perform(s, &op, self.now)))
-                }
+                Outcome::Store { op, resume } => match store.as_mut() {
+                    Some(answer) => (resume, answer(&op)),
+                    None => {
+                        let s = self.store.as_mut().expect("store op without store");
+                        (resume, store::perform(s, &op, self.now))
+                    }
+                },
                 Outcome::NeedKeys { resume } => {
                     self.need_keys += 1;
                     (resume, Reply::Keys)
