@@ -215,6 +215,8 @@ config = {
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                     "stat_prefix": "ingress",
+                    # The TCP peer is the client address, never X-Forwarded-For.
+                    "use_remote_address": True,
                     "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [{
                         "match": {"prefix": "/"},
                         "route": {"cluster": "origin", "timeout": "0s", "auto_host_rewrite": True}}]}]},

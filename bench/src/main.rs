@@ -125,6 +125,7 @@ fn envoy_yaml(filters: Vec<Value>, idp_port: u16) -> String {
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                         "stat_prefix": "bench",
+                        "use_remote_address": true,
                         "route_config": direct_response_route(),
                         "http_filters": http_filters,
                     }

@@ -146,6 +146,8 @@ pub fn envoy_config(
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                         "stat_prefix": "ingress",
+                        // The TCP peer is the client address, never X-Forwarded-For.
+                        "use_remote_address": true,
                         "route_config": {"virtual_hosts": [{
                             "name": "all",
                             "domains": ["*"],
