@@ -2451,9 +2451,9 @@ fn pkce_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
             "could not be fetched",
         ),
         (
-            "to the proxy itself (no cluster: fails closed)",
+            "to the proxy's own host (never fetched)",
             "https://127.0.0.1/register",
-            "could not be fetched",
+            "own host",
         ),
     ] {
         v.push(Case::new(
@@ -3855,7 +3855,7 @@ fn security_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
     let own = format!("https://{}/meta.json", authority(&ctx.base_url));
     v.push(Case::new(
         Category::Pkce,
-        "client metadata document on the proxy's (and origin's) own host",
+        "client metadata document on the proxy's own host and port (the origin's host too)",
         Req::get(&ctx.authorize_target(&own, &[])),
         page_d(400, "invalid_client", "own host"),
     ));
