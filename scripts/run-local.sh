@@ -318,6 +318,8 @@ config = {
                     "stat_prefix": "ingress",
                     # HTTP/1.1, and HTTP/2 with prior knowledge (h2c), told apart by the preface.
                     "codec_type": "AUTO",
+                    # The TCP peer is the client address, never X-Forwarded-For.
+                    "use_remote_address": True,
                     "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [{
                         "match": {"prefix": "/"},
                         "route": {"cluster": "origin", "timeout": "0s", "auto_host_rewrite": True}}]}]},

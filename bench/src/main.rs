@@ -125,6 +125,7 @@ fn envoy_yaml(filters: Vec<Value>, idp_port: u16) -> String {
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                         "stat_prefix": "bench",
+                        "use_remote_address": true,
                         "route_config": direct_response_route(),
                         "http_filters": http_filters,
                     }
@@ -368,7 +369,9 @@ async fn main() -> anyhow::Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
-    let mut mint_own = |i: usize| -> anyhow::Result<String> {
+    // `grant`: the token names its grant (`sid`), as the tokens issued at /token do: with a
+    // store, every request then checks the grant's revocation.
+    let mut mint_own = |i: usize, grant: bool| -> anyhow::Result<String> {
         let subject = Subject {
             client_id: "bench-client".into(),
             sub: format!("user-{i}"),
@@ -377,6 +380,7 @@ async fn main() -> anyhow::Result<()> {
             groups: vec!["admins".into()],
             email: None,
             extra: vec![],
+            sid: grant.then(|| format!("bench-grant-{i}")),
         };
         let mut env = mcpgate_filter::Env {
             now,
@@ -388,24 +392,36 @@ async fn main() -> anyhow::Result<()> {
         };
         access_token::mint(&gate, &subject, 3600, &mut env).context("mint")
     };
-    let own_one = mint_own(0)?;
+    let own_one = mint_own(0, false)?;
     let own_file = dir.join("bench-own-tokens.txt");
     std::fs::write(
         &own_file,
         (1..=DISTINCT)
-            .map(&mut mint_own)
+            .map(|i| mint_own(i, false))
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .join("\n"),
+    )?;
+    let granted_one = mint_own(0, true)?;
+    let granted_file = dir.join("bench-own-granted-tokens.txt");
+    std::fs::write(
+        &granted_file,
+        (1..=DISTINCT)
+            .map(|i| mint_own(i, true))
             .collect::<anyhow::Result<Vec<_>>>()?
             .join("\n"),
     )?;
 
     let mut pure_plugin = plugin.clone();
     pure_plugin["native_rsa"] = json!(false);
+    let mut store_plugin = plugin.clone();
+    store_plugin["store"] = json!("shared_data");
     let configs = [
         envoy_yaml(vec![], idp.port()),
         envoy_yaml(vec![jwt_authn(&idp.issuer(), &jwks, false)], idp.port()),
         envoy_yaml(vec![jwt_authn(&idp.issuer(), &jwks, true)], idp.port()),
         envoy_yaml(vec![mcpgate(&wasm, &plugin)], idp.port()),
         envoy_yaml(vec![mcpgate(&wasm, &pure_plugin)], idp.port()),
+        envoy_yaml(vec![mcpgate(&wasm, &store_plugin)], idp.port()),
     ];
     let mut envoys = Vec::new();
     for (i, yaml) in configs.iter().enumerate() {
@@ -475,6 +491,20 @@ async fn main() -> anyhow::Result<()> {
             name: "mcpgate, 1000 own tokens rotated",
             instance: 3,
             load: Load::Rotate(own_file.clone()),
+            expect_2xx: true,
+        },
+        Row {
+            id: "4s",
+            name: "mcpgate with the store (revocation check), own token repeated",
+            instance: 5,
+            load: Load::Fixed(bearer(&granted_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "5s",
+            name: "mcpgate with the store (revocation check), 1000 own tokens rotated",
+            instance: 5,
+            load: Load::Rotate(granted_file.clone()),
             expect_2xx: true,
         },
         Row {

@@ -12,6 +12,7 @@
 //! | `MCPGATE_STORE_SHARDS` | 1 | Durable Object instances the store is spread over (by key hash) |
 //!
 //! The one-time-use store is on when the Durable Object binding [`STORE_BINDING`] exists.
+//! The origin's host is added to the core's `cimd_denied_hosts`.
 
 use std::collections::BTreeMap;
 
@@ -82,8 +83,13 @@ pub fn load(lookup: &dyn Fn(&str) -> Option<String>) -> Result<(Gate, HostConfig
         .chain(WORKER_KEYS)
         .copied()
         .collect();
-    let parsed = from_vars(lookup, &keys)?;
+    let mut parsed = from_vars(lookup, &keys)?;
     let host = HostConfig::parse(&parsed.host)?;
+    // The core never fetches a Client ID Metadata Document from the origin's host: that
+    // would be a request straight to the origin, past the guard.
+    if let Some(origin_host) = mcpgate_filter::redirect_uri::url_host(&host.origin_url) {
+        parsed.config.cimd_denied_hosts.push(origin_host);
+    }
     let gate = Gate::new(parsed.config).map_err(|e| ConfigError {
         key: env_name(&e.key),
         problem: e.problem,

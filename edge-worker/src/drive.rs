@@ -35,12 +35,12 @@ pub async fn drive(
                 (resume, Reply::Http(resp))
             }
             Outcome::Store { op, resume } => {
-                let answer = match store {
+                let reply = match store {
                     Some(s) => s.perform(&op).await,
-                    // Not produced with `store: false`; answer as an empty store would.
-                    None => matches!(op, mcpgate_filter::StoreOp::PutIfAbsent { .. }),
+                    // Not produced with `store: false`.
+                    None => Reply::StoreFailed,
                 };
-                (resume, Reply::Store(answer))
+                (resume, reply)
             }
             Outcome::NeedKeys { resume } => {
                 jwks::refresh(iso.clone(), Trigger::UnknownKid).await;

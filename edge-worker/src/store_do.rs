@@ -1,18 +1,23 @@
-//! The one-time-use / revocation store: a Durable Object class, [`McpgateStore`], and the
-//! Worker's client for it.
+//! The store: a Durable Object class, [`McpgateStore`], and the Worker's client for it.
 //!
-//! Each entry is `<id> → <expiry, Unix seconds>` in the object's transactional storage, where
-//! `<id>` is the hex of 128 bits of SHA-256 of the core's key. A Durable Object handles one
-//! event at a time between storage calls (input gates), so the read-then-write of
-//! `put_if_absent` cannot interleave with another request: two edge locations can never both
-//! win the same authorization code. Expired entries count as absent; an alarm sweeps them.
+//! Each entry is `e:<id> → "<expiry> <mark>"` in the object's transactional storage (the
+//! core's [`Entry`]: a used code, a refresh-token family's generation, a revoked family),
+//! each bucket `b:<id> → [milli, updated]`, where `<id>` is the hex of 128 bits of SHA-256 of
+//! the core's key. What an operation does is the core's rule ([`Entry::apply`],
+//! [`Bucket::take`]). A Durable Object handles one event at a time between storage calls
+//! (input gates), so the read-then-write of an operation cannot interleave with another
+//! request: two edge locations can never both win the same authorization code or the same
+//! rotation. Expired entries count as absent; an alarm sweeps them.
 //!
 //! The Worker addresses the instance `mcpgate-store-<n>` where `n` is the key hash modulo
-//! `MCPGATE_STORE_SHARDS` (default 1: one global instance).
+//! `MCPGATE_STORE_SHARDS` (default 1: one global instance). A call that fails (the object
+//! unreachable, a storage error) is answered [`Reply::StoreFailed`]: the core then lets rate
+//! limits through and refuses one-time use with a 503 the client may retry.
 
 use std::time::Duration;
 
-use mcpgate_filter::StoreOp;
+use mcpgate_filter::store::{Bucket, Entry, Mark};
+use mcpgate_filter::{Reply, StoreOp};
 use sha2::{Digest, Sha256};
 use worker::{
     durable_object, Date, DurableObject, Env, ListOptions, Method, ObjectNamespace, Request,
@@ -42,30 +47,30 @@ impl StoreClient {
         }
     }
 
-    /// Carries out `op`. Failures answer `false` (and are logged): a one-time use is refused,
-    /// a revocation check finds nothing — as the Envoy host's store does.
-    pub async fn perform(&self, op: &StoreOp) -> bool {
+    /// Carries out `op`; a failure is logged and answered [`Reply::StoreFailed`] (the core
+    /// decides what it means for the request).
+    pub async fn perform(&self, op: &StoreOp) -> Reply {
         match self.call(op).await {
-            Ok(answer) => answer,
+            Ok(answer) => Reply::Store(answer),
             Err(e) => {
                 worker::console_error!("mcpgate: store call failed: {e}");
-                false
+                Reply::StoreFailed
             }
         }
     }
 
     async fn call(&self, op: &StoreOp) -> worker::Result<bool> {
-        let (verb, key, ttl, capacity) = match op {
-            StoreOp::PutIfAbsent { key, ttl } => ("put", key, *ttl, 0),
-            StoreOp::Exists { key } => ("exists", key, 0, 0),
-            // A bucket's period travels as `ttl`, its size as `capacity`.
+        // A bucket's period travels as `ttl`, its size as `capacity`.
+        let (verb, ttl, capacity, from) = match op {
+            StoreOp::PutIfAbsent { ttl, .. } => ("put", *ttl, 0, 0),
+            StoreOp::Advance { from, ttl, .. } => ("advance", *ttl, 0, *from),
+            StoreOp::Revoke { ttl, .. } => ("revoke", *ttl, 0, 0),
+            StoreOp::IsRevoked { .. } => ("revoked", 0, 0, 0),
             StoreOp::Take {
-                key,
-                capacity,
-                period,
-            } => ("take", key, *period, *capacity),
+                capacity, period, ..
+            } => ("take", *period, *capacity, 0),
         };
-        let digest = Sha256::digest(key.as_bytes());
+        let digest = Sha256::digest(op.key().as_bytes());
         let mut id = String::with_capacity(32);
         for b in digest.iter().take(16) {
             id.push_str(&format!("{b:02x}"));
@@ -79,7 +84,9 @@ impl StoreClient {
         let stub = self
             .namespace
             .get_by_name(&format!("mcpgate-store-{shard}"))?;
-        let url = format!("https://mcpgate-store/{verb}?id={id}&ttl={ttl}&capacity={capacity}");
+        let url = format!(
+            "https://mcpgate-store/{verb}?id={id}&ttl={ttl}&capacity={capacity}&from={from}"
+        );
         let mut init = RequestInit::new();
         init.with_method(Method::Post);
         let req = Request::new_with_init(&url, &init)?;
@@ -109,11 +116,6 @@ fn param(url: &worker::Url, name: &str) -> Option<String> {
 }
 
 impl McpgateStore {
-    async fn live(&self, id: &str, now: u64) -> worker::Result<bool> {
-        let exp: Option<u64> = self.state.storage().get(id).await?;
-        Ok(exp.is_some_and(|e| e > now))
-    }
-
     async fn ensure_alarm(&self) -> worker::Result<()> {
         let storage = self.state.storage();
         if storage.get_alarm().await?.is_none() {
@@ -121,6 +123,31 @@ impl McpgateStore {
         }
         Ok(())
     }
+
+    /// An entry operation: the core's rule on the stored entry, written back when it changed.
+    async fn entry(&self, id: &str, op: &StoreOp, now: u64) -> worker::Result<bool> {
+        let key = format!("e:{id}");
+        let stored: Option<String> = self.state.storage().get(&key).await?;
+        let current = stored.as_deref().and_then(parse_entry);
+        let (answer, write) = Entry::apply(current, op, now);
+        if let Some(e) = write {
+            self.state
+                .storage()
+                .put(&key, format!("{} {}", e.expires_at, e.mark.to_text()))
+                .await?;
+            self.ensure_alarm().await?;
+        }
+        Ok(answer)
+    }
+}
+
+/// `"<expiry> <mark>"` as stored.
+fn parse_entry(s: &str) -> Option<Entry> {
+    let (exp, mark) = s.split_once(' ')?;
+    Some(Entry {
+        mark: Mark::from_text(mark)?,
+        expires_at: exp.parse().ok()?,
+    })
 }
 
 impl DurableObject for McpgateStore {
@@ -136,41 +163,34 @@ impl DurableObject for McpgateStore {
         let Some(id) = param(&url, "id").filter(|id| id.len() == 32) else {
             return Response::error("bad store request", 400);
         };
+        let number = |name: &str| param(&url, name).and_then(|t| t.parse::<u64>().ok());
         let now = now_secs();
-        let answer = match url.path() {
-            "/exists" => self.live(&id, now).await?,
-            "/put" => {
-                let ttl: u64 = param(&url, "ttl").and_then(|t| t.parse().ok()).unwrap_or(0);
-                if self.live(&id, now).await? {
-                    false
-                } else {
-                    self.state
-                        .storage()
-                        .put(&id, now.saturating_add(ttl))
-                        .await?;
-                    self.ensure_alarm().await?;
-                    true
-                }
-            }
+        // The key travels hashed; the operation's own key is not needed here.
+        let key = String::new();
+        let ttl = number("ttl").unwrap_or(0);
+        let op = match url.path() {
+            "/put" => StoreOp::PutIfAbsent { key, ttl },
+            "/advance" => StoreOp::Advance {
+                key,
+                from: number("from").unwrap_or(0),
+                ttl,
+            },
+            "/revoke" => StoreOp::Revoke { key, ttl },
+            "/revoked" => StoreOp::IsRevoked { key },
             "/take" => {
-                let period: u64 = param(&url, "ttl")
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(60);
-                let capacity: u32 = param(&url, "capacity")
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(0);
+                let period = number("ttl").unwrap_or(60);
+                let capacity = u32::try_from(number("capacity").unwrap_or(0)).unwrap_or(0);
                 let key = format!("b:{id}");
                 let stored: Option<(u64, u64)> = self.state.storage().get(&key).await?;
-                let current =
-                    stored.map(|(milli, updated)| mcpgate_filter::store::Bucket { milli, updated });
-                let (taken, b) =
-                    mcpgate_filter::store::Bucket::take(current, capacity, period, now);
+                let current = stored.map(|(milli, updated)| Bucket { milli, updated });
+                let (taken, b) = Bucket::take(current, capacity, period, now);
                 self.state.storage().put(&key, (b.milli, b.updated)).await?;
                 self.ensure_alarm().await?;
-                taken
+                return Response::ok(if taken { "1" } else { "0" });
             }
             _ => return Response::error("unknown store operation", 404),
         };
+        let answer = self.entry(&id, &op, now).await?;
         Response::ok(if answer { "1" } else { "0" })
     }
 
@@ -192,14 +212,18 @@ impl DurableObject for McpgateStore {
             let pair = js_sys::Array::from(&entry);
             let key = pair.get(0).as_string();
             let value = pair.get(1);
-            // One-time entries hold their expiry; rate-limit buckets ([milli, updated]) count as
-            // expired an hour after their last use (full again long before).
-            let exp = value.as_f64().or_else(|| {
-                js_sys::Array::from(&value)
-                    .get(1)
-                    .as_f64()
-                    .map(|updated| updated + 3600.0)
-            });
+            // Entries hold "<expiry> <mark>"; rate-limit buckets ([milli, updated]) count as
+            // expired an hour after their last use (full again long before); values of an
+            // earlier version (a bare expiry) are swept by their expiry too.
+            let exp = match value.as_string() {
+                Some(text) => parse_entry(&text).map(|e| e.expires_at as f64),
+                None => value.as_f64().or_else(|| {
+                    js_sys::Array::from(&value)
+                        .get(1)
+                        .as_f64()
+                        .map(|updated| updated + 3600.0)
+                }),
+            };
             seen += 1;
             if let (Some(k), Some(e)) = (key, exp) {
                 if e <= now as f64 {

@@ -271,10 +271,7 @@ impl Exchange {
                     }
                     return Action::Continue;
                 }
-                Outcome::Store { op, resume } => {
-                    let answer = vm.host.store(&op, vm.now_secs());
-                    (resume, Reply::Store(answer))
-                }
+                Outcome::Store { op, resume } => (resume, vm.host.store(&op, vm.now_secs())),
                 Outcome::Fetch { request, resume } => {
                     let cached = request
                         .cacheable

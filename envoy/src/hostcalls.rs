@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use mcpgate_filter::StoreOp;
+use mcpgate_filter::{Reply, StoreOp};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 
@@ -69,8 +69,9 @@ pub trait Host {
     fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError>;
     /// Creates the store's records (configure time, before traffic).
     fn init_store(&self);
-    /// Carries out a one-time-use / revocation / rate-limit operation of the store.
-    fn store(&self, op: &StoreOp, now: u64) -> bool;
+    /// Carries out a one-time-use / revocation / rate-limit operation of the store:
+    /// [`Reply::Store`], or [`Reply::StoreFailed`] when it could not answer.
+    fn store(&self, op: &StoreOp, now: u64) -> Reply;
 
     // ---- the VM ----
     fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32>;
@@ -192,16 +193,8 @@ impl Host for Envoy {
         crate::store::init_buckets();
     }
 
-    fn store(&self, op: &StoreOp, now: u64) -> bool {
-        match op {
-            StoreOp::PutIfAbsent { key, ttl } => crate::store::put_if_absent(key, *ttl, now),
-            StoreOp::Exists { key } => crate::store::exists(key, now),
-            StoreOp::Take {
-                key,
-                capacity,
-                period,
-            } => crate::store::take(key, *capacity, *period, now),
-        }
+    fn store(&self, op: &StoreOp, now: u64) -> Reply {
+        crate::store::perform(op, now)
     }
 
     fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32> {

@@ -1,70 +1,84 @@
-//! The optional one-time-use / revocation store on Envoy shared data (one per Envoy process,
-//! shared by every worker's VM).
+//! The optional store on Envoy shared data (one per Envoy process, shared by every worker's
+//! VM): authorization codes, refresh-token families, revocations and rate-limit buckets.
 //!
 //! Shared data can only be compared-and-swapped on keys that already exist (creating an absent
-//! key is never conditional), so entries live in a fixed set of shard records created at
-//! configure time, in the core's shard format ([`Entries`], [`Buckets`]: bounded, expired
-//! entries dropped on every write). An operation reads a shard, changes it and writes it back
-//! with the CAS value it read, retrying on a concurrent change. Two workers therefore can never
-//! both win a `PutIfAbsent` for the same key.
+//! key is never conditional), so the store is a fixed hash table created at configure time:
+//! each key hashes to one of [`SLOTS`] slot records (and buckets to one of [`BUCKET_SLOTS`]),
+//! each a small record in the core's format ([`Entries`], [`Buckets`]: at most
+//! [`SLOT_CAPACITY`] entries, expired ones dropped on every write, the least recently rotated
+//! family making room when a slot is full). An operation reads one slot — a few hundred
+//! bytes, whatever the store holds — changes it and writes it back with the CAS value it read,
+//! retrying on a concurrent change: two workers can never both win a `PutIfAbsent` or an
+//! `Advance`. The revocation check on the MCP path reads one slot and scans it for one line.
+//!
+//! Bounded: at most `SLOTS × SLOT_CAPACITY` entries (≈ 50 bytes each: 13 MiB) and as many
+//! buckets per `BUCKET_SLOTS × BUCKET_CAPACITY`. A slot full of codes and revocations (which
+//! are never dropped early) answers [`Reply::StoreFailed`], as does contention that does not
+//! settle; the core then fails closed for one-time use and open for rate limits.
 
-use mcpgate_filter::store::{Buckets, Entries, Full};
+use mcpgate_filter::store::{Buckets, Entries, Full, Mark};
+use mcpgate_filter::{Reply, StoreOp};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
 use sha2::{Digest, Sha256};
 
-const SHARDS: usize = 64;
-/// At most this many live entries (≈ 45 bytes each) or buckets per shard.
-const MAX_ENTRIES_PER_SHARD: usize = 20_000;
+/// Slot records of codes, families and revocations.
+pub const SLOTS: usize = 8192;
+/// Entries per slot.
+pub const SLOT_CAPACITY: usize = 32;
+/// Slot records of rate-limit buckets (idle buckets are dropped after a minute).
+pub const BUCKET_SLOTS: usize = 1024;
+const BUCKET_CAPACITY: usize = 64;
 const MAX_ATTEMPTS: usize = 64;
 
-/// Entry id (hex of 128 bits of SHA-256 of the key) and its shard's index.
-fn locate(key: &str) -> (usize, String) {
+/// Entry id (hex of 128 bits of SHA-256 of the key) and its slot among `slots`.
+fn locate(key: &str, slots: usize) -> (usize, String) {
     let digest = Sha256::digest(key.as_bytes());
     let mut id = String::with_capacity(32);
     for b in digest.iter().take(16) {
         id.push_str(&format!("{b:02x}"));
     }
-    let first = digest.first().copied().unwrap_or(0);
-    (usize::from(first) % SHARDS, id)
+    let hi = usize::from(digest.first().copied().unwrap_or(0));
+    let lo = usize::from(digest.get(1).copied().unwrap_or(0));
+    ((hi << 8 | lo) % slots.max(1), id)
 }
 
-fn entries_shard(index: usize) -> String {
-    format!("mcpgate.store.{index}")
+fn entries_slot(index: usize) -> String {
+    format!("mcpgate.slot.{index}")
 }
 
-fn buckets_shard(index: usize) -> String {
-    format!("mcpgate.buckets.{index}")
+fn buckets_slot(index: usize) -> String {
+    format!("mcpgate.bucket.{index}")
 }
 
-/// Creates the shard records that do not exist yet. Called at configure time, before traffic.
+/// Creates the slot records that do not exist yet. Called at configure time, before traffic.
 pub fn init() {
-    for i in 0..SHARDS {
-        ensure(&entries_shard(i));
+    for i in 0..SLOTS {
+        ensure(&entries_slot(i));
     }
 }
 
-/// Creates the rate-limit bucket shards (configure time).
+/// Creates the rate-limit bucket slots (configure time).
 pub fn init_buckets() {
-    for i in 0..SHARDS {
-        ensure(&buckets_shard(i));
+    for i in 0..BUCKET_SLOTS {
+        ensure(&buckets_slot(i));
     }
 }
 
 fn ensure(name: &str) {
     if let Ok((None, None)) = hostcalls::get_shared_data(name) {
-        // Both kinds of shard start as the same empty record.
+        // Both kinds of slot start as the same empty record.
         let _ = hostcalls::set_shared_data(name, Some(&Entries::default().to_bytes()), None);
     }
 }
 
-/// What a change to a shard decided: write this record and answer, or answer without writing.
+/// What a change to a slot decided: write this record and answer, or answer without writing.
 enum Change<T> {
     Write(Vec<u8>, T),
     Answer(T),
 }
 
-/// Reads shard `name`, lets `change` decide, writes back under the CAS value read (retrying on
+/// Reads slot `name`, lets `change` decide, writes back under the CAS value read (retrying on
 /// a concurrent change). `None` when shared data could not be used or stayed contended.
 fn update<T>(name: &str, change: impl Fn(&[u8]) -> Change<T>) -> Option<T> {
     for _ in 0..MAX_ATTEMPTS {
@@ -84,52 +98,67 @@ fn update<T>(name: &str, change: impl Fn(&[u8]) -> Change<T>) -> Option<T> {
             }
         }
     }
-    log::warn!("mcpgate: store shard {name} stayed contended");
+    log::warn!("mcpgate: store slot {name} stayed contended");
     None
 }
 
-/// Creates `key` unless a live entry exists. `true` = created (first use).
-/// Fails closed (`false`) when the shard stays contended or is full.
-pub fn put_if_absent(key: &str, ttl: u64, now: u64) -> bool {
-    let (index, id) = locate(key);
-    let shard = entries_shard(index);
-    let created = update(&shard, |data| {
+/// Carries out `op` (the core's rules, [`Entries`] / [`Buckets`]) on its slot.
+pub fn perform(op: &StoreOp, now: u64) -> Reply {
+    let answer = match op {
+        StoreOp::Take {
+            key,
+            capacity,
+            period,
+        } => take(key, *capacity, *period, now),
+        StoreOp::IsRevoked { key } => is_revoked(key, now),
+        other => entry(other, now),
+    };
+    answer.map_or(Reply::StoreFailed, Reply::Store)
+}
+
+fn entry(op: &StoreOp, now: u64) -> Option<bool> {
+    let (index, id) = locate(op.key(), SLOTS);
+    let slot = entries_slot(index);
+    let answer = update(&slot, |data| {
         let mut entries = Entries::parse(data, now);
-        match entries.insert(&id, now.saturating_add(ttl), now, MAX_ENTRIES_PER_SHARD) {
-            Ok(true) => Change::Write(entries.to_bytes(), Ok(true)),
-            other => Change::Answer(other),
+        match entries.apply(&id, op, now, SLOT_CAPACITY) {
+            Ok((answer, true)) => Change::Write(entries.to_bytes(), Ok(answer)),
+            Ok((answer, false)) => Change::Answer(Ok(answer)),
+            Err(Full) => Change::Answer(Err(Full)),
         }
-    });
-    match created {
-        Some(Ok(created)) => created,
-        Some(Err(Full)) => {
-            log::error!("mcpgate: store shard {shard} is full; refusing a one-time use");
-            false
+    })?;
+    match answer {
+        Ok(a) => Some(a),
+        Err(Full) => {
+            log::error!("mcpgate: store slot {slot} is full of codes and revocations");
+            None
         }
-        None => false,
     }
 }
 
-/// Whether a live entry for `key` exists.
-pub fn exists(key: &str, now: u64) -> bool {
-    let (index, id) = locate(key);
-    match hostcalls::get_shared_data(&entries_shard(index)) {
-        Ok((Some(data), _)) => Entries::parse(&data, now).contains(&id, now),
-        _ => false,
+/// The MCP path's check: one slot read, one line looked for.
+fn is_revoked(key: &str, now: u64) -> Option<bool> {
+    let (index, id) = locate(key, SLOTS);
+    match hostcalls::get_shared_data(&entries_slot(index)) {
+        Ok((Some(data), _)) => {
+            Some(Entries::find(&data, &id, now).is_some_and(|e| e.mark == Mark::Revoked))
+        }
+        Ok((None, _)) => Some(false),
+        Err(_) => None,
     }
 }
 
 /// Takes a token from the rate-limit bucket `key` (the core's bucket arithmetic), CAS'd like
-/// the one-time entries. Fails open (`true`) when shared data cannot be used or the shard is
-/// full: a limiter must not lock users out.
-pub fn take(key: &str, capacity: u32, period: u64, now: u64) -> bool {
-    let (index, id) = locate(key);
-    update(&buckets_shard(index), |data| {
+/// the entries. `None` (the core lets the request through) when shared data cannot be used or
+/// the slot is full.
+fn take(key: &str, capacity: u32, period: u64, now: u64) -> Option<bool> {
+    let (index, id) = locate(key, BUCKET_SLOTS);
+    update(&buckets_slot(index), |data| {
         let mut buckets = Buckets::parse(data);
-        match buckets.take(&id, (capacity, period), now, MAX_ENTRIES_PER_SHARD) {
-            Ok(taken) => Change::Write(buckets.to_bytes(), taken),
-            Err(Full) => Change::Answer(true),
+        match buckets.take(&id, (capacity, period), now, BUCKET_CAPACITY) {
+            Ok(taken) => Change::Write(buckets.to_bytes(), Some(taken)),
+            Err(Full) => Change::Answer(None),
         }
     })
-    .unwrap_or(true)
+    .flatten()
 }

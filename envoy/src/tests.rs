@@ -8,7 +8,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use mcpgate_filter::host::jwks::Trigger;
-use mcpgate_filter::StoreOp;
+use mcpgate_filter::store::MemoryStore;
+use mcpgate_filter::{Reply, StoreOp};
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::Action;
 use serde_json::{json, Value};
@@ -49,7 +50,7 @@ struct Fake {
     /// The answer to the call being completed.
     call_answer: RefCell<(Headers, Vec<u8>)>,
     shared: RefCell<BTreeMap<String, (Vec<u8>, u32)>>,
-    store: RefCell<BTreeMap<String, u64>>,
+    store: RefCell<MemoryStore>,
     metric_names: RefCell<Vec<String>>,
     metric_values: RefCell<BTreeMap<String, i64>>,
     config: RefCell<Vec<u8>>,
@@ -60,6 +61,7 @@ impl Fake {
     fn with_config(config: &Value) -> Rc<Self> {
         let fake = Rc::new(Self::default());
         fake.now_ms.set(1_800_000_000_000);
+        *fake.store.borrow_mut() = MemoryStore::new(10_000);
         *fake.config.borrow_mut() = config.to_string().into_bytes();
         fake.version(1, 40);
         fake
@@ -211,20 +213,8 @@ impl Host for Fake {
         Ok(())
     }
     fn init_store(&self) {}
-    fn store(&self, op: &StoreOp, now: u64) -> bool {
-        let mut store = self.store.borrow_mut();
-        match op {
-            StoreOp::PutIfAbsent { key, ttl } => {
-                if store.get(key).is_some_and(|exp| *exp > now) {
-                    false
-                } else {
-                    store.insert(key.clone(), now + ttl);
-                    true
-                }
-            }
-            StoreOp::Exists { key } => store.get(key).is_some_and(|exp| *exp > now),
-            StoreOp::Take { .. } => true,
-        }
+    fn store(&self, op: &StoreOp, now: u64) -> Reply {
+        mcpgate_filter::store::perform(&mut *self.store.borrow_mut(), op, now)
     }
     fn define_metric(&self, _kind: MetricKind, name: &str) -> Option<u32> {
         let mut names = self.metric_names.borrow_mut();

@@ -57,6 +57,7 @@ fn bench(c: &mut Criterion) {
         groups: vec!["admins".into()],
         email: Some("alice@example.com".into()),
         extra: vec![],
+        sid: None,
     };
     let own = {
         let mut env = Env {
@@ -161,6 +162,32 @@ fn bench(c: &mut Criterion) {
             seal::unseal::<serde_json::Value>(&ring, Kind::Code, black_box(&sealed), 0).unwrap()
         })
     });
+
+    // The store's revocation check as Envoy does it: find one id in a record. A full slot
+    // (32 entries, what every check reads now) against a whole shard of 20,000 entries
+    // (what every check parsed before the store became a table of small slots).
+    let record = |n: usize| {
+        let mut e = mcpgate_filter::store::Entries::default();
+        for i in 0..n {
+            let op = mcpgate_filter::StoreOp::Advance {
+                key: String::new(),
+                from: 0,
+                ttl: 1000,
+            };
+            e.apply(&format!("{i:032x}"), &op, 0, n).unwrap();
+        }
+        e.to_bytes()
+    };
+    let slot = record(32);
+    let shard = record(20_000);
+    let missing = format!("{:032x}", u64::MAX);
+    c.bench_function("store/revocation check, full slot (32 entries)", |b| {
+        b.iter(|| mcpgate_filter::store::Entries::find(black_box(&slot), &missing, 1))
+    });
+    c.bench_function(
+        "store/revocation check, whole shard (20,000 entries)",
+        |b| b.iter(|| mcpgate_filter::store::Entries::parse(black_box(&shard), 1).get(&missing, 1)),
+    );
 }
 
 criterion_group!(benches, bench);

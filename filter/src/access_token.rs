@@ -31,6 +31,9 @@ pub struct Subject {
     pub email: Option<String>,
     /// Further claims (`claim_headers`), as text.
     pub extra: Vec<(String, String)>,
+    /// The grant (refresh-token family) the token was issued from, as `sid`: revoking the
+    /// grant revokes the token.
+    pub sid: Option<String>,
 }
 
 /// Mints an access token for `subject`, audience-bound to the MCP resource.
@@ -48,6 +51,9 @@ pub fn mint(gate: &Gate, subject: &Subject, lifetime: u64, env: &mut Env) -> Opt
         "jti".into(),
         json!(crate::form::random_token(env.random, 12)),
     );
+    if let Some(sid) = &subject.sid {
+        claims.insert("sid".into(), json!(sid));
+    }
     if let Some(u) = &subject.username {
         claims.insert("username".into(), json!(u));
     }
@@ -97,6 +103,8 @@ struct Claims<'a> {
     exp: u64,
     #[serde(borrow)]
     jti: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    sid: Option<Cow<'a, str>>,
     #[serde(borrow)]
     username: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -181,6 +189,7 @@ pub fn verify(gate: &Gate, token: &str, now: u64) -> Result<Identity, TokenError
         client_id: Some(claims.client_id.into_owned()),
         exp: claims.exp,
         jti: claims.jti.map(Cow::into_owned),
+        sid: claims.sid.map(Cow::into_owned),
         extra,
     })
 }

@@ -62,11 +62,12 @@ fn path_of(url: &str) -> &str {
 
 impl Gate {
     pub fn new(cfg: Config) -> Result<Self, ConfigError> {
-        let ring =
-            KeyRing::new(&cfg.jwt_signing_keys, cfg.signing_algorithm).ok_or(ConfigError {
+        let ring = KeyRing::new(&cfg.jwt_signing_keys, cfg.signing_algorithm)
+            .ok_or(ConfigError {
                 key: "jwt_signing_key".into(),
                 problem: "could not derive keys".into(),
-            })?;
+            })?
+            .bound_to(&cfg.issuer_url, &cfg.resource_url());
         let leeway = cfg.leeway_seconds;
         let extra: Vec<String> = cfg.claim_headers.iter().map(|(c, _)| c.clone()).collect();
         let with_limits = |mut p: Policy| {

@@ -111,17 +111,32 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
-/// A one-time-use or revocation record in the optional store.
+/// An operation on the optional store (see [`crate::store`] for the rules every store
+/// applies). When the store cannot answer, the host resumes with [`Reply::StoreFailed`] and
+/// the core decides what that means for the request: noted per operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreOp {
     /// Create `key` unless it exists, expiring after `ttl` seconds. Replies whether it was
-    /// created (true: first use).
+    /// created (true: first use). Authorization codes. Failure: the code is refused with a
+    /// 503 the client may retry (fails closed, nothing is spent).
     PutIfAbsent { key: String, ttl: u64 },
-    /// Replies whether `key` exists.
-    Exists { key: String },
+    /// A refresh-token family's record: when it holds generation `from` (or does not exist:
+    /// never rotated, or lost), it now holds `from + 1`, expiring after `ttl`. Replies
+    /// whether it advanced; false means a rotated-out refresh token came back (or the family
+    /// is revoked). Failure: the refresh is refused with a 503 (fails closed).
+    Advance { key: String, from: u64, ttl: u64 },
+    /// Marks a refresh-token family revoked (its refresh tokens and its access tokens), for at
+    /// least `ttl` seconds. Replies true once recorded. Failure: `/revoke` answers as if
+    /// there were no store (the IdP's revocation, or a 503).
+    Revoke { key: String, ttl: u64 },
+    /// Replies whether a family is revoked. Read on every request of the proxy's own access
+    /// tokens, so a store must answer it from one small record. Failure: not revoked (the
+    /// MCP path keeps working when the store does not).
+    IsRevoked { key: String },
     /// Takes one token from the rate-limit bucket `key`, which holds at most `capacity`
     /// tokens and refills evenly at `capacity` per `period` seconds (see
-    /// [`crate::store::Bucket`]). Replies whether a token was available.
+    /// [`crate::store::Bucket`]). Replies whether a token was available. Failure: allowed
+    /// (a limiter fails open: it must not lock users out).
     Take {
         key: String,
         capacity: u32,
@@ -133,8 +148,10 @@ pub enum StoreOp {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
     Http(HttpResponse),
-    /// The answer to a [`StoreOp`]: `true` = created / exists.
+    /// The answer to a [`StoreOp`]: `true` = created / advanced / recorded / revoked / taken.
     Store(bool),
+    /// The store could not answer the [`StoreOp`] (error, timeout, no room).
+    StoreFailed,
     /// The host refreshed (or decided not to refresh) the IdP's keys; the new set, if any,
     /// is in the [`Env`] passed to `resume`.
     Keys,
@@ -150,7 +167,8 @@ pub enum Outcome {
         request: HttpRequest,
         resume: Continuation,
     },
-    /// Perform the store operation, then `resume` with [`Reply::Store`].
+    /// Perform the store operation, then `resume` with [`Reply::Store`] (or
+    /// [`Reply::StoreFailed`]).
     Store {
         op: StoreOp,
         resume: Continuation,

@@ -25,6 +25,9 @@ pub struct TokenSet {
     pub id_token: Option<String>,
     pub refresh_token: Option<String>,
     pub expires_in: Option<u64>,
+    /// The scope the IdP granted (RFC 6749 §5.1), when it says.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// How an IdP call failed.
@@ -129,6 +132,67 @@ pub fn parse_token_response(resp: &HttpResponse) -> Result<TokenSet, UpstreamErr
             .ok_or(UpstreamError::Malformed),
         s if unavailable(s) => Err(UpstreamError::Unavailable),
         _ => Err(UpstreamError::Rejected),
+    }
+}
+
+/// The scope a grant may carry: what the IdP granted intersected with `requested` (in the
+/// order requested). What the IdP granted is the token response's `scope`, else the access
+/// token's (`verified_access_scope` when the access token was verified, as with Cognito; else
+/// read from the access token's payload when it is a JWT: it came straight from the token
+/// endpoint over the proxy's authenticated back channel). When the IdP says nothing, only the
+/// `required_scopes` are granted: a client's wish is never taken for the IdP's consent.
+pub fn granted_scope(
+    gate: &Gate,
+    tokens: &TokenSet,
+    verified_access_scope: &str,
+    requested: &str,
+) -> String {
+    let from_idp = tokens
+        .scope
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| {
+            (!verified_access_scope.trim().is_empty()).then(|| verified_access_scope.to_string())
+        })
+        .or_else(|| jwt_scope(&tokens.access_token));
+    let allowed: Vec<&str> = match &from_idp {
+        Some(s) => s.split(' ').filter(|s| !s.is_empty()).collect(),
+        None => gate
+            .cfg
+            .required_scopes
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    };
+    let mut out: Vec<&str> = Vec::new();
+    for s in requested.split(' ').filter(|s| !s.is_empty()) {
+        if allowed.contains(&s) && !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out.join(" ")
+}
+
+/// The `scope` (space-delimited) or `scp` (list or string) claim of a JWT's payload, read
+/// without verification; `None` for opaque tokens.
+fn jwt_scope(token: &str) -> Option<String> {
+    let mut parts = token.split('.');
+    let payload = parts.nth(1)?;
+    if parts.count() != 1 || payload.len() > 64 * 1024 {
+        return None;
+    }
+    let bytes = crate::encoding::b64url_decode(payload)?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    match claims.get("scope").or_else(|| claims.get("scp"))? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        _ => None,
     }
 }
 

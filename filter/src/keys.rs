@@ -38,6 +38,9 @@ pub struct KeyRing {
     keys: Vec<RingKey>,
     /// Keys that verify the proxy's own access tokens.
     verify: KeySet,
+    /// The deployment every sealed value is bound to (associated data, see
+    /// [`KeyRing::bound_to`]); empty for a ring not bound to one.
+    binding: Vec<u8>,
 }
 
 fn expand(hk: &Hkdf<Sha256>, info: &str) -> [u8; 32] {
@@ -103,7 +106,27 @@ impl KeyRing {
         Some(Self {
             keys,
             verify: KeySet::from_keys(verify),
+            binding: Vec::new(),
         })
+    }
+
+    /// Binds every value this ring seals or opens to one deployment: its issuer and its
+    /// resource (the MCP URL) become part of the associated data. Two gateways that share a
+    /// secret (the same app client's secret, from which the default key derives) then never
+    /// open each other's client ids, codes, refresh tokens or cookies.
+    pub fn bound_to(mut self, issuer: &str, resource: &str) -> Self {
+        let mut b = Vec::with_capacity(issuer.len() + resource.len() + 16);
+        for part in [issuer, resource] {
+            b.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            b.extend_from_slice(part.as_bytes());
+        }
+        self.binding = b;
+        self
+    }
+
+    /// The deployment binding ([`KeyRing::bound_to`]).
+    pub(crate) fn binding(&self) -> &[u8] {
+        &self.binding
     }
 
     pub(crate) fn current(&self) -> Option<&RingKey> {

@@ -4,8 +4,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-/// A pending authorization lives 15 minutes (consent page to callback).
-pub const TRANSACTION_SECONDS: u64 = 15 * 60;
+/// A pending authorization lives 10 minutes (consent page to callback), as the MCP security
+/// best practices advise.
+pub const TRANSACTION_SECONDS: u64 = 10 * 60;
 /// The proxy's authorization codes live 5 minutes.
 pub const CODE_SECONDS: u64 = 5 * 60;
 /// Remembered consent approvals live a year; at most this many clients are remembered.
@@ -64,10 +65,15 @@ pub struct Grant {
     pub upstream_refresh: Option<String>,
     /// Seconds the IdP's access token lives (bounds the proxy's access tokens).
     pub upstream_expires_in: u64,
-    /// Refresh-token family: all rotations of one login share it.
+    /// Refresh-token family: all rotations of one login share it (and the access tokens
+    /// issued from them carry it as `sid`, so revoking the family revokes them too).
     pub family: String,
     /// This value's own id (single use).
     pub jti: String,
+    /// The refresh token's place in its family: 0 for the one issued with the code, then one
+    /// more per rotation. With a store, only the family's current generation refreshes.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// The proxy's authorization code.

@@ -170,29 +170,67 @@ pub fn matches(registered: &str, requested: &str) -> bool {
 
 /// Glob match for `allowed_client_redirect_uris`: `*` matches any run of characters except
 /// `/`, `?`, `@` and `#`; a trailing `*` matches the rest of the URI.
+///
+/// Runs in O(pattern × URI) steps whatever the input: the pattern is simulated as a
+/// non-deterministic automaton (the set of pattern positions reachable so far, advanced one URI
+/// byte at a time), never by backtracking, so a pattern with several `*` cannot make a
+/// registration cost exponential time.
 pub fn pattern_matches(pattern: &str, uri: &str) -> bool {
-    fn go(p: &[u8], u: &[u8]) -> bool {
-        match p.split_first() {
-            None => u.is_empty(),
-            Some((b'*', [])) => true,
-            Some((b'*', rest)) => {
-                let mut i = 0;
-                loop {
-                    if go(rest, u.get(i..).unwrap_or(&[])) {
-                        return true;
-                    }
-                    match u.get(i) {
-                        Some(c) if !b"/?@#".contains(c) => i += 1,
-                        _ => return false,
-                    }
+    glob(pattern.as_bytes(), uri.as_bytes()).0
+}
+
+/// [`pattern_matches`], plus the number of automaton steps taken (for the worst-case test).
+pub(crate) fn glob(p: &[u8], u: &[u8]) -> (bool, usize) {
+    let last = p.len();
+    // `on[i]`: the pattern is matched up to position `i` (state `last` = all of it).
+    let mut on = alloc::vec![false; last + 1];
+    let mut next = alloc::vec![false; last + 1];
+    let mut steps = 0usize;
+    // A star may match nothing: reaching it reaches what follows it too.
+    let close = |set: &mut [bool]| {
+        for i in 0..last {
+            if p.get(i) == Some(&b'*') && set.get(i) == Some(&true) {
+                if let Some(s) = set.get_mut(i + 1) {
+                    *s = true;
                 }
             }
-            Some((c, rest)) => u
-                .split_first()
-                .is_some_and(|(d, urest)| c == d && go(rest, urest)),
         }
+    };
+    if let Some(s) = on.first_mut() {
+        *s = true;
     }
-    go(pattern.as_bytes(), uri.as_bytes())
+    close(&mut on);
+    for c in u {
+        next.iter_mut().for_each(|s| *s = false);
+        let mut any = false;
+        for (i, state) in on.iter().enumerate() {
+            if !*state {
+                continue;
+            }
+            steps += 1;
+            match p.get(i) {
+                Some(b'*') if i + 1 == last || !b"/?@#".contains(c) => {
+                    if let Some(s) = next.get_mut(i) {
+                        *s = true;
+                        any = true;
+                    }
+                }
+                Some(b) if b == c && *b != b'*' => {
+                    if let Some(s) = next.get_mut(i + 1) {
+                        *s = true;
+                        any = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !any {
+            return (false, steps);
+        }
+        close(&mut next);
+        core::mem::swap(&mut on, &mut next);
+    }
+    (on.get(last) == Some(&true), steps)
 }
 
 /// Validates a URI for registration against the rules and the optional allow-list.
@@ -204,6 +242,22 @@ pub fn check_registration(uri: &str, allowed: Option<&[String]>) -> Result<(), R
         }
         _ => Ok(()),
     }
+}
+
+/// The host of an `http(s)://` URL, in lower case, without port or userinfo (`[…]` kept
+/// for IPv6); `None` for anything else.
+pub fn url_host(url: &str) -> Option<alloc::string::String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = if authority.starts_with('[') {
+        authority.get(..authority.find(']')? + 1)?
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 /// The host (and port) to show the user on the consent page.

@@ -2,8 +2,10 @@
 //! store (registrations, transactions, codes, refresh tokens, consent cookies).
 //!
 //! Format: `<kid>.<base64url(nonce ‖ ciphertext)>`, XChaCha20-Poly1305 with a 24-byte random
-//! nonce. The plaintext is an 8-byte big-endian expiry followed by JSON. The [`Kind`] is the
-//! associated data, so a value sealed as one kind never opens as another.
+//! nonce. The plaintext is an 8-byte big-endian expiry followed by JSON. The associated data is
+//! the [`Kind`] and the deployment the ring is bound to ([`KeyRing::bound_to`]: issuer and
+//! resource), so a value sealed as one kind never opens as another, nor at another gateway
+//! that happens to hold the same secret.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -16,8 +18,12 @@ use crate::encoding::{b64url_decode, b64url_encode};
 use crate::http::Random;
 use crate::keys::KeyRing;
 
-/// Longest sealed value accepted for opening.
-pub const MAX_SEALED_BYTES: usize = 8 * 1024;
+/// Longest sealed value accepted for opening. An authorization code carries the user's groups
+/// and the IdP's refresh token: with 100 Cognito groups of 40–60 characters and a 1,800-byte
+/// Cognito refresh token it is about 11 KiB (measured in the core's tests; see the README's
+/// security model). Opening is linear in the length, and every value arrives within the
+/// request limits (`max_header_bytes`, `max_body_bytes`) anyway.
+pub const MAX_SEALED_BYTES: usize = 16 * 1024;
 
 /// What a sealed value is; bound into the AEAD as associated data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,16 +38,26 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn aad(self) -> &'static [u8] {
+    fn label(self) -> &'static [u8] {
         match self {
-            Self::ClientId => b"mcpgate/v1/client_id",
-            Self::Transaction => b"mcpgate/v1/transaction",
-            Self::State => b"mcpgate/v1/state",
-            Self::Code => b"mcpgate/v1/code",
-            Self::RefreshToken => b"mcpgate/v1/refresh_token",
-            Self::ConsentBinding => b"mcpgate/v1/consent_binding",
-            Self::Approvals => b"mcpgate/v1/approvals",
+            Self::ClientId => b"mcpgate/v2/client_id",
+            Self::Transaction => b"mcpgate/v2/transaction",
+            Self::State => b"mcpgate/v2/state",
+            Self::Code => b"mcpgate/v2/code",
+            Self::RefreshToken => b"mcpgate/v2/refresh_token",
+            Self::ConsentBinding => b"mcpgate/v2/consent_binding",
+            Self::Approvals => b"mcpgate/v2/approvals",
         }
+    }
+
+    /// The associated data: the kind's label, then the ring's deployment binding.
+    fn aad(self, ring: &KeyRing) -> Vec<u8> {
+        let label = self.label();
+        let mut aad = Vec::with_capacity(label.len() + 1 + ring.binding().len());
+        aad.extend_from_slice(label);
+        aad.push(0);
+        aad.extend_from_slice(ring.binding());
+        aad
     }
 }
 
@@ -77,7 +93,7 @@ pub fn seal<T: Serialize>(
             &XNonce::from(nonce),
             Payload {
                 msg: &plaintext,
-                aad: kind.aad(),
+                aad: &kind.aad(ring),
             },
         )
         .ok()?;
@@ -115,7 +131,7 @@ pub fn unseal<T: DeserializeOwned>(
             &nonce,
             Payload {
                 msg: ciphertext,
-                aad: kind.aad(),
+                aad: &kind.aad(ring),
             },
         )
         .map_err(|_| SealError::Invalid)?;

@@ -1,9 +1,19 @@
-//! The optional store for what must be used once or revoked (authorization codes, refresh
-//! tokens, revocations). The core asks for it through [`crate::Outcome::Store`]; hosts with a
-//! synchronous store implement [`Store`] and answer with [`perform`], hosts with an
-//! asynchronous one (a Durable Object) carry the same [`StoreOp`] there. [`Entries`] and
-//! [`Buckets`] are the bounded shard records a host keeps in one value (Envoy's shared data);
-//! [`MemoryStore`] follows the same rules in memory.
+//! The optional store for what must be used once or revoked: authorization codes (used
+//! once), refresh-token families (one record each: the generation of the current refresh
+//! token, or "revoked"), and rate-limit buckets. The core asks for it through
+//! [`crate::Outcome::Store`]; every store applies the same rules, defined here:
+//!
+//! * [`Entry::apply`] — what an operation does to one entry and what it answers, for stores
+//!   that keep one value per key (a Durable Object);
+//! * [`Entries`] / [`Buckets`] — bounded records of a few entries or buckets, for stores
+//!   that keep a fixed set of small values (Envoy's shared data: one record per hash slot,
+//!   so an operation reads and parses a few hundred bytes, never a whole store);
+//! * [`MemoryStore`] — the same rules in memory (tests, fuzzing, single-process hosts).
+//!
+//! A store that cannot answer (an error, a timeout, no room) replies
+//! [`crate::Reply::StoreFailed`] and the core decides: rate limits fail open, one-time use
+//! and rotations fail closed with a 503 the client may retry, a revocation check finds
+//! nothing (see [`StoreOp`]).
 //!
 //! Without a store, codes are single-use only within their 5-minute lifetime's honesty:
 //! replay is bounded by expiry, refresh-token reuse is not detected and revocation only
@@ -12,16 +22,116 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::http::StoreOp;
+use crate::http::{Reply, StoreOp};
 
-/// Keys with an expiry; expired keys count as absent.
-pub trait Store {
-    /// Creates `key` (expiring at `expires_at`) unless a live one exists; true when created.
-    fn put_if_absent(&mut self, key: &str, expires_at: u64, now: u64) -> bool;
-    /// True when a live `key` exists.
-    fn exists(&mut self, key: &str, now: u64) -> bool;
-    /// Takes a token from a rate-limit bucket (see [`Bucket::take`]).
-    fn take(&mut self, key: &str, capacity: u32, period: u64, now: u64) -> bool;
+/// What an entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// A one-time value (an authorization code) was used.
+    Used,
+    /// A refresh-token family whose current refresh token has this generation.
+    Generation(u64),
+    /// A revoked refresh-token family (and so its access tokens).
+    Revoked,
+}
+
+impl Mark {
+    /// The mark as a short word without spaces (`u`, `g<n>`, `r`).
+    pub fn to_text(self) -> String {
+        match self {
+            Self::Used => String::from("u"),
+            Self::Generation(n) => alloc::format!("g{n}"),
+            Self::Revoked => String::from("r"),
+        }
+    }
+
+    pub fn from_text(s: &str) -> Option<Self> {
+        match s {
+            "u" => Some(Self::Used),
+            "r" => Some(Self::Revoked),
+            _ => s.strip_prefix('g')?.parse().ok().map(Self::Generation),
+        }
+    }
+
+    /// Generation records may make room for others when a record is full: losing one only
+    /// loses reuse detection for that (the least recently rotated) family. Used codes and
+    /// revocations are never dropped before they expire.
+    fn evictable(self) -> bool {
+        matches!(self, Self::Generation(_))
+    }
+}
+
+/// One live entry: its mark and when it expires (seconds since the epoch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub mark: Mark,
+    pub expires_at: u64,
+}
+
+impl Entry {
+    /// Applies an entry operation (not [`StoreOp::Take`]) to the live entry `current` of its
+    /// key: the answer, and the entry to write (`None`: leave it as it is).
+    ///
+    /// * `PutIfAbsent`: created unless a live entry exists.
+    /// * `Advance { from }`: a family's current generation `from` (or no record: lost or
+    ///   never rotated) moves to `from + 1`; any other generation, or a revoked family,
+    ///   answers false (a rotated-out refresh token came back).
+    /// * `Revoke`: the family is revoked until at least `now + ttl`.
+    /// * `IsRevoked`: whether the family is revoked.
+    pub fn apply(current: Option<Entry>, op: &StoreOp, now: u64) -> (bool, Option<Entry>) {
+        let current = current.filter(|e| e.expires_at > now);
+        match op {
+            StoreOp::PutIfAbsent { ttl, .. } => match current {
+                Some(_) => (false, None),
+                None => (true, Some(entry(Mark::Used, now, *ttl))),
+            },
+            StoreOp::Advance { from, ttl, .. } => match current.map(|e| e.mark) {
+                None => (true, Some(entry(Mark::Generation(from + 1), now, *ttl))),
+                Some(Mark::Generation(g)) if g == *from => {
+                    (true, Some(entry(Mark::Generation(from + 1), now, *ttl)))
+                }
+                Some(_) => (false, None),
+            },
+            StoreOp::Revoke { ttl, .. } => {
+                let until = now.saturating_add(*ttl);
+                let expires_at = current.map_or(until, |e| e.expires_at.max(until));
+                (
+                    true,
+                    Some(Entry {
+                        mark: Mark::Revoked,
+                        expires_at,
+                    }),
+                )
+            }
+            StoreOp::IsRevoked { .. } => (current.is_some_and(|e| e.mark == Mark::Revoked), None),
+            StoreOp::Take { .. } => (true, None),
+        }
+    }
+}
+
+fn entry(mark: Mark, now: u64, ttl: u64) -> Entry {
+    Entry {
+        mark,
+        expires_at: now.saturating_add(ttl),
+    }
+}
+
+impl StoreOp {
+    /// The key the operation is about.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::PutIfAbsent { key, .. }
+            | Self::Advance { key, .. }
+            | Self::Revoke { key, .. }
+            | Self::IsRevoked { key }
+            | Self::Take { key, .. } => key,
+        }
+    }
+
+    /// Whether the operation only reads.
+    pub fn read_only(&self) -> bool {
+        matches!(self, Self::IsRevoked { .. })
+    }
 }
 
 /// A token bucket: `milli` thousandths of a token, as of `updated` (seconds). Stored by hosts
@@ -74,33 +184,52 @@ impl Bucket {
     }
 }
 
-/// Carries out `op` on a synchronous store; the result is the `Reply::Store` value.
-pub fn perform(store: &mut dyn Store, op: &StoreOp, now: u64) -> bool {
-    match op {
-        StoreOp::PutIfAbsent { key, ttl } => {
-            store.put_if_absent(key, now.saturating_add(*ttl), now)
-        }
-        StoreOp::Exists { key } => store.exists(key, now),
+/// A store the host can call synchronously (in memory, or records it reads and writes at
+/// once, like Envoy's shared data). `Err(Unavailable)`: it could not answer.
+pub trait Store {
+    /// Carries out an entry operation ([`Entry::apply`]).
+    fn entry(&mut self, op: &StoreOp, now: u64) -> Result<bool, Unavailable>;
+    /// Takes a token from a rate-limit bucket (see [`Bucket::take`]).
+    fn take(
+        &mut self,
+        key: &str,
+        capacity: u32,
+        period: u64,
+        now: u64,
+    ) -> Result<bool, Unavailable>;
+}
+
+/// The store could not answer: an error, contention that did not settle, or no room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unavailable;
+
+/// Carries out `op` on a synchronous store: the [`Reply`] to resume with.
+pub fn perform(store: &mut dyn Store, op: &StoreOp, now: u64) -> Reply {
+    let answer = match op {
         StoreOp::Take {
             key,
             capacity,
             period,
         } => store.take(key, *capacity, *period, now),
+        other => store.entry(other, now),
+    };
+    match answer {
+        Ok(a) => Reply::Store(a),
+        Err(Unavailable) => Reply::StoreFailed,
     }
 }
 
-/// The first line of a shard record ([`Entries::to_bytes`], [`Buckets::to_bytes`]).
-const SHARD_HEADER: &str = "mcpgate-store-v1\n";
+/// The first line of a record ([`Entries::to_bytes`], [`Buckets::to_bytes`]).
+const RECORD_HEADER: &str = "mcpgate-store-v2\n";
 
-/// A shard has no room for another entry or bucket: a one-time use is then refused (fails
-/// closed), a new rate-limit bucket not kept (fails open: a limiter must not lock users out).
+/// A record has no room for another entry or bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full;
 
-/// The lines of a shard record after its header (none when the header is missing), each as
-/// its first `N` space-separated fields; lines with another number of fields are skipped.
-fn shard_lines<const N: usize>(data: &[u8]) -> impl Iterator<Item = [&str; N]> {
-    data.strip_prefix(SHARD_HEADER.as_bytes())
+/// The lines of a record after its header (none when the header is missing), each as its
+/// first `N` space-separated fields; lines with another number of fields are skipped.
+fn record_lines<const N: usize>(data: &[u8]) -> impl Iterator<Item = [&str; N]> {
+    data.strip_prefix(RECORD_HEADER.as_bytes())
         .and_then(|rest| core::str::from_utf8(rest).ok())
         .unwrap_or("")
         .lines()
@@ -111,29 +240,54 @@ fn shard_lines<const N: usize>(data: &[u8]) -> impl Iterator<Item = [&str; N]> {
         })
 }
 
-/// The live one-time entries of one shard (`<id> <expiry>` lines after a header), at most
-/// `capacity` of them. How Envoy keeps its store in shared data and how [`MemoryStore`] keeps
-/// it in memory: expired entries are dropped on every change, and when the shard is still
-/// full a new entry is refused, never an older one evicted (that would reopen a spent code).
+/// The live entries of one record (`<id> <expiry> <mark>` lines after a header), at most
+/// `capacity` of them: how Envoy keeps one hash slot of its store in shared data, and how
+/// [`MemoryStore`] keeps everything. Expired entries are dropped on every change; when the
+/// record is still full, the generation record closest to expiry (the least recently rotated
+/// family) makes room, and when there is none the change fails ([`Full`]): used codes and
+/// revocations are never dropped (that would reopen a spent code or a revoked grant).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Entries(Vec<(String, u64)>);
+pub struct Entries(Vec<(String, Entry)>);
 
 impl Entries {
-    /// The live entries of a shard record (expired, malformed or foreign lines dropped).
+    /// The live entries of a record (expired, malformed or foreign lines dropped).
     pub fn parse(data: &[u8], now: u64) -> Self {
         Self(
-            shard_lines(data)
-                .filter_map(|[id, exp]| Some((String::from(id), exp.parse().ok()?)))
-                .filter(|(_, exp)| *exp > now)
+            record_lines(data)
+                .filter_map(|[id, exp, mark]| {
+                    let e = Entry {
+                        mark: Mark::from_text(mark)?,
+                        expires_at: exp.parse().ok()?,
+                    };
+                    Some((String::from(id), e))
+                })
+                .filter(|(_, e)| e.expires_at > now)
                 .collect(),
         )
     }
 
+    /// The live entry `id` of a record, without parsing the others.
+    pub fn find(data: &[u8], id: &str, now: u64) -> Option<Entry> {
+        record_lines(data)
+            .find(|[i, _, _]| *i == id)
+            .and_then(|[_, exp, mark]| {
+                Some(Entry {
+                    mark: Mark::from_text(mark)?,
+                    expires_at: exp.parse().ok()?,
+                })
+            })
+            .filter(|e| e.expires_at > now)
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = String::with_capacity(SHARD_HEADER.len() + self.0.len() * 46);
-        out.push_str(SHARD_HEADER);
-        for (id, exp) in &self.0 {
-            out.push_str(&alloc::format!("{id} {exp}\n"));
+        let mut out = String::with_capacity(RECORD_HEADER.len() + self.0.len() * 48);
+        out.push_str(RECORD_HEADER);
+        for (id, e) in &self.0 {
+            out.push_str(&alloc::format!(
+                "{id} {} {}\n",
+                e.expires_at,
+                e.mark.to_text()
+            ));
         }
         out.into_bytes()
     }
@@ -146,33 +300,54 @@ impl Entries {
         self.0.is_empty()
     }
 
-    /// Whether a live entry `id` is here.
-    pub fn contains(&self, id: &str, now: u64) -> bool {
-        self.0.iter().any(|(e, exp)| e == id && *exp > now)
+    /// The live entry `id`.
+    pub fn get(&self, id: &str, now: u64) -> Option<Entry> {
+        self.0
+            .iter()
+            .find(|(e, _)| e == id)
+            .map(|(_, e)| *e)
+            .filter(|e| e.expires_at > now)
     }
 
-    /// Adds `id` until `expires_at` unless a live one is here: `Ok(true)` added, `Ok(false)`
-    /// already here. Expired entries make room first.
-    pub fn insert(
+    /// Applies `op` ([`Entry::apply`]) to entry `id`: the answer, and whether the record
+    /// changed (and must be written back).
+    pub fn apply(
         &mut self,
         id: &str,
-        expires_at: u64,
+        op: &StoreOp,
         now: u64,
         capacity: usize,
-    ) -> Result<bool, Full> {
-        self.0.retain(|(_, exp)| *exp > now);
-        if self.0.iter().any(|(e, _)| e == id) {
-            return Ok(false);
+    ) -> Result<(bool, bool), Full> {
+        let (answer, write) = Entry::apply(self.get(id, now), op, now);
+        let Some(new) = write else {
+            return Ok((answer, false));
+        };
+        self.0.retain(|(_, e)| e.expires_at > now);
+        if let Some(slot) = self.0.iter_mut().find(|(e, _)| e == id) {
+            slot.1 = new;
+            return Ok((answer, true));
         }
-        if self.0.len() >= capacity {
-            return Err(Full);
+        if self.0.len() >= capacity.max(1) {
+            let oldest = self
+                .0
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, e))| e.mark.evictable())
+                .min_by_key(|(_, (_, e))| e.expires_at)
+                .map(|(i, _)| i);
+            match oldest {
+                Some(i) => {
+                    self.0.swap_remove(i);
+                }
+                None => return Err(Full),
+            }
         }
-        self.0.push((String::from(id), expires_at));
-        Ok(true)
+        self.0.push((String::from(id), new));
+        Ok((answer, true))
     }
 }
 
-/// The rate-limit buckets of one shard (`<id> <milli> <updated>` lines after a header), at
+/// The rate-limit buckets of one record (`<id> <milli> <updated>` lines after a header), at
 /// most `capacity`. Buckets idle for a whole period are full again: they are dropped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Buckets(Vec<(String, Bucket)>);
@@ -180,7 +355,7 @@ pub struct Buckets(Vec<(String, Bucket)>);
 impl Buckets {
     pub fn parse(data: &[u8]) -> Self {
         Self(
-            shard_lines(data)
+            record_lines(data)
                 .filter_map(|[id, milli, updated]| {
                     let b = Bucket {
                         milli: milli.parse().ok()?,
@@ -193,8 +368,8 @@ impl Buckets {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = String::with_capacity(SHARD_HEADER.len() + self.0.len() * 56);
-        out.push_str(SHARD_HEADER);
+        let mut out = String::with_capacity(RECORD_HEADER.len() + self.0.len() * 56);
+        out.push_str(RECORD_HEADER);
         for (id, b) in &self.0 {
             out.push_str(&alloc::format!("{id} {} {}\n", b.milli, b.updated));
         }
@@ -239,7 +414,8 @@ impl Buckets {
 }
 
 /// An in-memory store of at most `capacity` entries and as many buckets ([`Entries`],
-/// [`Buckets`]: the same rules as Envoy's shards): for tests, fuzzing and single-process hosts.
+/// [`Buckets`]: the same rules as Envoy's records): for tests, fuzzing and single-process
+/// hosts. A full store answers [`Unavailable`].
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: Entries,
@@ -256,6 +432,7 @@ impl MemoryStore {
         }
     }
 
+    /// Entries held (expired ones included until the next change).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -266,20 +443,23 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn put_if_absent(&mut self, key: &str, expires_at: u64, now: u64) -> bool {
+    fn entry(&mut self, op: &StoreOp, now: u64) -> Result<bool, Unavailable> {
         self.entries
-            .insert(key, expires_at, now, self.capacity)
-            .unwrap_or(false)
+            .apply(op.key(), op, now, self.capacity)
+            .map(|(answer, _)| answer)
+            .map_err(|Full| Unavailable)
     }
 
-    fn exists(&mut self, key: &str, now: u64) -> bool {
-        self.entries.contains(key, now)
-    }
-
-    fn take(&mut self, key: &str, capacity: u32, period: u64, now: u64) -> bool {
+    fn take(
+        &mut self,
+        key: &str,
+        capacity: u32,
+        period: u64,
+        now: u64,
+    ) -> Result<bool, Unavailable> {
         self.buckets
             .take(key, (capacity, period), now, self.capacity)
-            .unwrap_or(true)
+            .map_err(|Full| Unavailable)
     }
 }
 
@@ -287,18 +467,67 @@ impl Store for MemoryStore {
 mod tests {
     use super::*;
 
+    fn put(key: &str, ttl: u64) -> StoreOp {
+        StoreOp::PutIfAbsent {
+            key: key.into(),
+            ttl,
+        }
+    }
+
+    fn advance(key: &str, from: u64) -> StoreOp {
+        StoreOp::Advance {
+            key: key.into(),
+            from,
+            ttl: 1000,
+        }
+    }
+
+    fn revoked(key: &str) -> StoreOp {
+        StoreOp::IsRevoked { key: key.into() }
+    }
+
     #[test]
     fn put_if_absent_is_single_use_until_expiry() {
         let mut s = MemoryStore::new(10);
-        let op = StoreOp::PutIfAbsent {
-            key: "k".into(),
-            ttl: 10,
+        assert_eq!(perform(&mut s, &put("k", 10), 100), Reply::Store(true));
+        assert_eq!(perform(&mut s, &put("k", 10), 105), Reply::Store(false));
+        assert_eq!(
+            perform(&mut s, &put("k", 10), 110),
+            Reply::Store(true),
+            "expired entries count as absent"
+        );
+    }
+
+    #[test]
+    fn a_family_is_one_entry_that_advances_once_per_generation() {
+        let mut s = MemoryStore::new(10);
+        // No record yet (never rotated, or lost): generation 0 and any other advance.
+        assert_eq!(perform(&mut s, &advance("f", 0), 0), Reply::Store(true));
+        assert_eq!(
+            perform(&mut s, &advance("f", 0), 1),
+            Reply::Store(false),
+            "reuse"
+        );
+        for g in 1..100 {
+            assert_eq!(perform(&mut s, &advance("f", g), g), Reply::Store(true));
+        }
+        assert_eq!(s.len(), 1, "one entry per family, however often it rotates");
+        assert_eq!(perform(&mut s, &advance("f", 42), 200), Reply::Store(false));
+        assert_eq!(perform(&mut s, &revoked("f"), 200), Reply::Store(false));
+        let revoke = StoreOp::Revoke {
+            key: "f".into(),
+            ttl: 50,
         };
-        assert!(perform(&mut s, &op, 100));
-        assert!(!perform(&mut s, &op, 105));
-        assert!(perform(&mut s, &StoreOp::Exists { key: "k".into() }, 109));
-        assert!(!perform(&mut s, &StoreOp::Exists { key: "k".into() }, 110));
-        assert!(perform(&mut s, &op, 110), "expired entries count as absent");
+        assert_eq!(perform(&mut s, &revoke, 200), Reply::Store(true));
+        assert_eq!(perform(&mut s, &revoked("f"), 201), Reply::Store(true));
+        assert_eq!(
+            perform(&mut s, &advance("f", 100), 201),
+            Reply::Store(false),
+            "a revoked family never advances"
+        );
+        // A revocation keeps the longer of the two lives (the generation's 1000 s).
+        assert_eq!(perform(&mut s, &revoked("f"), 1098), Reply::Store(true));
+        assert_eq!(s.len(), 1);
     }
 
     #[test]
@@ -315,12 +544,16 @@ mod tests {
                 now,
             )
         };
-        assert!(take(&mut s, 0));
-        assert!(take(&mut s, 0));
-        assert!(!take(&mut s, 0), "empty");
-        assert!(!take(&mut s, 29), "not yet a whole token");
-        assert!(take(&mut s, 30), "one token per 30 s");
-        assert!(!take(&mut s, 31));
+        assert_eq!(take(&mut s, 0), Reply::Store(true));
+        assert_eq!(take(&mut s, 0), Reply::Store(true));
+        assert_eq!(take(&mut s, 0), Reply::Store(false), "empty");
+        assert_eq!(
+            take(&mut s, 29),
+            Reply::Store(false),
+            "not yet a whole token"
+        );
+        assert_eq!(take(&mut s, 30), Reply::Store(true), "one token per 30 s");
+        assert_eq!(take(&mut s, 31), Reply::Store(false));
         assert_eq!(
             Bucket::from_bytes(
                 &Bucket {
@@ -337,42 +570,77 @@ mod tests {
     }
 
     #[test]
-    fn a_full_store_refuses_new_entries_and_never_evicts_live_ones() {
+    fn a_full_store_drops_the_oldest_family_never_a_code_or_a_revocation() {
         let mut s = MemoryStore::new(3);
-        for i in 0..3u64 {
-            assert!(s.put_if_absent(&alloc::format!("k{i}"), 1000, 0));
-        }
-        for i in 3..100u64 {
-            assert!(
-                !s.put_if_absent(&alloc::format!("k{i}"), 1000, 0),
-                "fails closed"
-            );
-            assert_eq!(s.len(), 3);
-        }
-        assert!(s.exists("k0", 0), "a spent code stays spent");
+        assert_eq!(perform(&mut s, &put("code", 5000), 0), Reply::Store(true));
+        let revoke = StoreOp::Revoke {
+            key: "bad".into(),
+            ttl: 5000,
+        };
+        assert_eq!(perform(&mut s, &revoke, 0), Reply::Store(true));
+        assert_eq!(perform(&mut s, &advance("old", 0), 0), Reply::Store(true));
+        // Full: a new family makes room by dropping the family rotated longest ago.
+        assert_eq!(perform(&mut s, &advance("new", 0), 10), Reply::Store(true));
+        assert_eq!(s.len(), 3);
+        assert_eq!(perform(&mut s, &put("code", 5000), 20), Reply::Store(false));
+        assert_eq!(perform(&mut s, &revoked("bad"), 20), Reply::Store(true));
+        assert_eq!(
+            perform(&mut s, &advance("old", 5), 20),
+            Reply::Store(true),
+            "the dropped family lost its reuse detection, nothing else"
+        );
+        // Only codes and revocations left: no room, and the store says so.
+        let mut s = MemoryStore::new(2);
+        assert_eq!(perform(&mut s, &put("a", 100), 0), Reply::Store(true));
+        assert_eq!(perform(&mut s, &put("b", 100), 0), Reply::Store(true));
+        assert_eq!(perform(&mut s, &put("c", 100), 0), Reply::StoreFailed);
+        assert_eq!(perform(&mut s, &advance("f", 0), 0), Reply::StoreFailed);
+        assert_eq!(
+            perform(&mut s, &put("a", 100), 0),
+            Reply::Store(false),
+            "still spent"
+        );
         // Expired entries make room.
-        assert!(s.put_if_absent("late", 2000, 1000));
-        assert!(!s.exists("k0", 1000));
+        assert_eq!(perform(&mut s, &put("c", 100), 100), Reply::Store(true));
     }
 
     #[test]
-    fn shard_records_round_trip_and_stay_bounded() {
+    fn records_round_trip_and_stay_bounded() {
         let mut e = Entries::parse(b"", 0);
         assert!(e.is_empty());
-        assert_eq!(e.insert("a", 50, 0, 2), Ok(true));
-        assert_eq!(e.insert("a", 60, 0, 2), Ok(false));
-        assert_eq!(e.insert("b", 100, 0, 2), Ok(true));
-        assert_eq!(e.insert("c", 100, 0, 2), Err(Full));
+        assert_eq!(e.apply("a", &put("a", 50), 0, 2), Ok((true, true)));
+        assert_eq!(e.apply("a", &put("a", 60), 0, 2), Ok((false, false)));
+        assert_eq!(e.apply("b", &advance("b", 7), 0, 2), Ok((true, true)));
         let bytes = e.to_bytes();
-        assert!(bytes.starts_with(SHARD_HEADER.as_bytes()));
+        assert!(bytes.starts_with(RECORD_HEADER.as_bytes()));
         assert_eq!(Entries::parse(&bytes, 0), e);
+        assert_eq!(
+            Entries::find(&bytes, "b", 0),
+            Some(Entry {
+                mark: Mark::Generation(8),
+                expires_at: 1000
+            })
+        );
+        assert_eq!(Entries::find(&bytes, "a", 50), None, "expired");
         // Parsing drops what expired, and lines that are not entries.
         let mut text = bytes.clone();
-        text.extend_from_slice(b"junk\nx y z\n");
+        text.extend_from_slice(b"junk\nx y z w\nq 100 bogus\n");
         let later = Entries::parse(&text, 50);
-        assert!(!later.contains("a", 50) && later.contains("b", 50));
+        assert!(later.get("a", 50).is_none() && later.get("b", 50).is_some());
         assert_eq!(later.len(), 1);
-        assert!(Entries::parse(b"no header\na 100\n", 0).is_empty());
+        assert!(Entries::parse(b"no header\na 100 u\n", 0).is_empty());
+        assert!(
+            Entries::parse(b"mcpgate-store-v1\na 100\n", 0).is_empty(),
+            "records of the previous format are not read"
+        );
+        for m in [
+            Mark::Used,
+            Mark::Revoked,
+            Mark::Generation(0),
+            Mark::Generation(u64::MAX),
+        ] {
+            assert_eq!(Mark::from_text(&m.to_text()), Some(m));
+        }
 
         let mut b = Buckets::parse(b"");
         assert_eq!(b.take("x", (1, 60), 0, 2), Ok(true));

@@ -105,6 +105,7 @@ mod tests {
             client_id: None,
             exp,
             jti: None,
+            sid: None,
             extra: Vec::new(),
         }
     }

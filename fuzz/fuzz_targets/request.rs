@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
             }
             Outcome::Forward(_) => return,
             Outcome::Fetch { resume, .. } => (resume, Reply::Http(HttpResponse { status: 200, headers: vec![], body: upstream.clone() })),
-            Outcome::Store { op, resume } => (resume, Reply::Store(store::perform(&mut store, &op, 1_800_000_000))),
+            Outcome::Store { op, resume } => (resume, store::perform(&mut store, &op, 1_800_000_000)),
             Outcome::NeedKeys { resume } => (resume, Reply::Keys),
         };
         out = gate.resume(k, reply, &mut env);

@@ -5,13 +5,15 @@ It is built the way most Python MCP servers are deployed: stateless streamable H
 as SSE (the SDK's default), Starlette routing on the percent-decoded path. Tools mirror the
 demo server's (`tests/src/demo_mcp.rs`):
 
-* `whoami` - the `x-mcpgate-*` headers it received and whether `Authorization` reached it;
+* `whoami` - the `x-mcpgate-*` and `Cookie` headers it received and whether `Authorization`
+  reached it;
 * `echo {text}` - returns `text`;
 * `count {n, interval_ms}` - `n` progress notifications `interval_ms` apart, then `counted n`;
 * `unauthenticated_requests` - how many requests reached it without `x-mcpgate-sub`.
 
 Every HTTP request is recorded (method, decoded path and query, raw path, whether it carried
-the identity header) and served to the tests at `GET /_origin/requests` (reached directly, not through the
+the identity header or one of the proxy's own cookies) and served to the tests at
+`GET /_origin/requests` (reached directly, not through the
 proxy); `GET /healthz` answers `ok`.
 
 Usage: python mcp_origin.py --port PORT   (prints "listening on PORT" once it accepts)
@@ -39,10 +41,14 @@ class WhoAmI(BaseModel):
     authorization_present: bool
 
 
-@mcp.tool(description="The x-mcpgate-* headers this server received and whether Authorization reached it")
+@mcp.tool(description="The x-mcpgate-* and Cookie headers this server received and whether Authorization reached it")
 def whoami(ctx: Context) -> WhoAmI:
     headers = ctx.headers or {}
-    seen = {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-mcpgate-")}
+    seen = {
+        k.lower(): v
+        for k, v in headers.items()
+        if k.lower().startswith("x-mcpgate-") or k.lower() == "cookie"
+    }
     present = any(k.lower() == "authorization" for k in headers.keys())
     return WhoAmI(headers=seen, authorization_present=present)
 
@@ -68,6 +74,15 @@ def unauthenticated_requests() -> int:
     return sum(1 for r in LOG if not r["identified"])
 
 
+def has_proxy_cookie(value: str) -> bool:
+    """Whether a Cookie header holds one of the proxy's own cookies (mcpgate-*, __Host-mcpgate-*)."""
+    for pair in value.replace(",", ";").split(";"):
+        name = pair.split("=", 1)[0].strip()
+        if name.startswith("mcpgate-") or name.startswith("__Host-mcpgate-"):
+            return True
+    return False
+
+
 class RecordAll:
     """ASGI middleware: records every request before the app routes it."""
 
@@ -84,12 +99,14 @@ class RecordAll:
                 return
             names = {k.lower() for k, _ in scope["headers"]}
             query = scope.get("query_string", b"").decode("latin-1")
+            cookies = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"cookie"]
             LOG.append(
                 {
                     "method": scope["method"],
                     "path": scope["path"] + (f"?{query}" if query else ""),
                     "raw_path": scope.get("raw_path", b"").decode("latin-1"),
                     "identified": IDENTITY in names,
+                    "proxy_cookie": any(has_proxy_cookie(c) for c in cookies),
                 }
             )
         await self.app(scope, receive, send)

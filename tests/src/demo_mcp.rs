@@ -2,8 +2,8 @@
 //! used as the upstream behind mcpgate in end-to-end tests.
 //!
 //! Tools:
-//! * `whoami` — the `x-mcpgate-*` request headers it received and whether an `Authorization`
-//!   header reached it (`{"headers": {...}, "authorization_present": bool}`);
+//! * `whoami` — the `x-mcpgate-*` and `Cookie` request headers it received and whether an
+//!   `Authorization` header reached it (`{"headers": {...}, "authorization_present": bool}`);
 //! * `echo {text}` — returns `text`;
 //! * `count {n, interval_ms?}` — sends `n` progress notifications `interval_ms` (default 100)
 //!   apart, then answers `counted n`; the answer is an SSE stream whose events arrive over time.
@@ -75,7 +75,7 @@ impl DemoMcpServer {
     }
 
     #[tool(
-        description = "Report the x-mcpgate-* request headers this server received and whether an Authorization header reached it"
+        description = "Report the x-mcpgate-* and Cookie request headers this server received and whether an Authorization header reached it"
     )]
     async fn whoami(
         &self,
@@ -84,7 +84,7 @@ impl DemoMcpServer {
         let mut headers: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         for name in parts.headers.keys() {
             let lower = name.as_str().to_ascii_lowercase();
-            if !lower.starts_with("x-mcpgate-") {
+            if !lower.starts_with("x-mcpgate-") && lower != "cookie" {
                 continue;
             }
             let values: Vec<String> = parts
@@ -237,6 +237,11 @@ async fn serve(listener: TcpListener, router: axum::Router, log: Arc<Mutex<Reque
 }
 
 fn record<B>(log: &Mutex<RequestLog>, req: &hyper::Request<B>) {
+    let proxy_cookie = req
+        .headers()
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .any(|v| crate::origin::has_proxy_cookie(&String::from_utf8_lossy(v.as_bytes())));
     let entry = OriginRequest {
         method: req.method().to_string(),
         path: req
@@ -244,6 +249,7 @@ fn record<B>(log: &Mutex<RequestLog>, req: &hyper::Request<B>) {
             .path_and_query()
             .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned()),
         identified: req.headers().contains_key("x-mcpgate-sub"),
+        proxy_cookie,
     };
     let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
     log.total += 1;

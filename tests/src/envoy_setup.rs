@@ -169,6 +169,8 @@ pub fn envoy_config(
                         // AUTO tells HTTP/2 with prior knowledge (h2c) by its connection preface
                         // and serves HTTP/1.1 otherwise.
                         "codec_type": "AUTO",
+                        // The TCP peer is the client address, never X-Forwarded-For.
+                        "use_remote_address": true,
                         "route_config": {"virtual_hosts": [{
                             "name": "all",
                             "domains": ["*"],

@@ -394,9 +394,11 @@ pub enum Expect {
     /// 302 back to the client's redirect URI with `error`, the client's `state` and RFC 9207
     /// `iss` = the proxy's base URL.
     Redirect { error: &'static str },
-    /// 302 back to the client's redirect URI with `error` and exactly this `state` (encoded
-    /// in the query, never breaking the header), and no cookie set.
-    RedirectState { error: &'static str, state: String },
+    /// The proxy's HTML error page (400, no `Location`, no cookie set) showing `error`, with
+    /// a link back to the client's redirect URI carrying `error`, exactly this `state`
+    /// (encoded in the query, never breaking out of the link) and RFC 9207 `iss`: errors for
+    /// a client the user has not approved never redirect by themselves (no open redirector).
+    LinkBack { error: &'static str, state: String },
     /// A bare status answered by the host itself (Envoy's own limits), never a 5xx.
     Status(u16),
     /// Forwarded to the demo MCP server's `whoami` (200): each header as the server saw it
@@ -432,9 +434,9 @@ impl fmt::Display for Expect {
             Self::Redirect { error } => {
                 write!(f, "302 to {REDIRECT_URI} with error={error}, state, iss")
             }
-            Self::RedirectState { error, state } => write!(
+            Self::LinkBack { error, state } => write!(
                 f,
-                "302 to {REDIRECT_URI} with error={error}, state={state:?}, no Set-Cookie"
+                "400 error page {error} linking to {REDIRECT_URI} with error={error}, state={state:?}, iss (no Location, no Set-Cookie)"
             ),
             Self::Status(s) => write!(f, "{s} from the host"),
             Self::Upstream(h) => write!(f, "200 from whoami with {h:?}, no Authorization"),
@@ -502,6 +504,29 @@ fn page_d(status: u16, error: &'static str, desc: &'static str) -> Expect {
 }
 fn redirect(error: &'static str) -> Expect {
     Expect::Redirect { error }
+}
+/// [`Expect::LinkBack`] with the standard `client-state`.
+fn link_back(error: &'static str) -> Expect {
+    Expect::LinkBack {
+        error,
+        state: "client-state".to_owned(),
+    }
+}
+
+/// The first `href` of an HTML page, with HTML escapes undone.
+fn first_href(html: &str) -> Option<String> {
+    // The page's first link (`<a href>`), not the head's icon link.
+    let anchor = html.find("<a ")?;
+    let start = anchor + html.get(anchor..)?.find("href=\"")? + 6;
+    let end = start + html.get(start..)?.find('"')?;
+    Some(
+        html.get(start..end)?
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
 }
 
 /// Why `answer` does not meet `expect` (`None`: it does).
@@ -584,20 +609,37 @@ pub fn mismatch(expect: &Expect, answer: &Answer, base_url: &str) -> Option<Stri
                 && !q.contains_key("code");
             (!ok).then(|| format!("Location {loc}"))
         }),
-        Expect::RedirectState { error, state } => status(302).or_else(|| {
-            let loc = answer.header("location").unwrap_or("");
-            let q = query(loc).unwrap_or_default();
-            let ok = loc.starts_with(REDIRECT_URI)
-                && q.get("error").map(String::as_str) == Some(error)
-                && q.get("state") == Some(state)
-                && answer.header("set-cookie").is_none();
-            (!ok).then(|| {
-                format!(
-                    "Location {loc:?}, set-cookie {:?}",
-                    answer.header("set-cookie")
-                )
+        Expect::LinkBack { error, state } => status(400)
+            .or_else(|| {
+                answer
+                    .header("location")
+                    .map(|l| format!("redirects to {l}"))
             })
-        }),
+            .or_else(|| {
+                answer
+                    .header("set-cookie")
+                    .map(|c| format!("sets a cookie: {c}"))
+            })
+            .or_else(|| {
+                let ct = answer.header("content-type").unwrap_or("");
+                (!ct.starts_with("text/html")).then(|| format!("content-type {ct:?}"))
+            })
+            .or_else(|| {
+                let text = answer.text();
+                if !text.contains(&format!("<code>{error}</code>")) {
+                    return Some("page does not show the expected error".into());
+                }
+                let Some(href) = first_href(&text) else {
+                    return Some("no link back".into());
+                };
+                let q = query(&href).unwrap_or_default();
+                let ok = href.starts_with(REDIRECT_URI)
+                    && q.get("error").map(String::as_str) == Some(error)
+                    && q.get("state") == Some(state)
+                    && q.get("iss").map(String::as_str) == Some(base_url)
+                    && !q.contains_key("code");
+                (!ok).then(|| format!("link {href:?}"))
+            }),
         Expect::Status(want) => status(*want),
         Expect::Upstream(want) => status(200).or_else(|| {
             let Some(out) = body
@@ -958,6 +1000,8 @@ pub struct Approved {
 pub struct ProxySealer {
     current: KeyRing,
     retired: KeyRing,
+    /// The proxy's own key, bound to another deployment (another gateway sharing the secret).
+    elsewhere: KeyRing,
 }
 
 impl fmt::Debug for ProxySealer {
@@ -967,14 +1011,21 @@ impl fmt::Debug for ProxySealer {
 }
 
 impl ProxySealer {
-    pub fn new(signing_key: &str) -> anyhow::Result<Self> {
-        let ring = |secret: &str| {
+    /// The sealer of the proxy at `base_url` (its issuer; its resource is `base_url/mcp`):
+    /// sealed values are bound to the deployment.
+    pub fn new(signing_key: &str, base_url: &str) -> anyhow::Result<Self> {
+        let ring = |secret: &str, base: &str| {
             KeyRing::new(&[Secret::new(secret.to_owned())], SigningAlgorithm::Hs256)
+                .map(|r| r.bound_to(base, &format!("{base}/mcp")))
                 .context("cannot derive the proxy's keys")
         };
         Ok(Self {
-            current: ring(signing_key)?,
-            retired: ring("e2e-retired-signing-key-0123456789abcdef0123456789")?,
+            current: ring(signing_key, base_url)?,
+            retired: ring(
+                "e2e-retired-signing-key-0123456789abcdef0123456789",
+                base_url,
+            )?,
+            elsewhere: ring(signing_key, "https://other-gateway.example")?,
         })
     }
 
@@ -987,6 +1038,7 @@ impl ProxySealer {
             Reseal::Fresh => (&self.current, now + 600),
             Reseal::Expired => (&self.current, now - 60),
             Reseal::RetiredKey => (&self.retired, now + 600),
+            Reseal::OtherDeployment => (&self.elsewhere, now + 600),
         };
         seal::seal(ring, kind, &content, exp, &mut OsRandom::default())
             .with_context(|| format!("cannot seal a {kind:?}"))
@@ -1002,6 +1054,9 @@ pub enum Reseal {
     Expired,
     /// Valid for ten minutes, under a key the proxy no longer holds.
     RetiredKey,
+    /// Valid for ten minutes, with the proxy's current key, but for another deployment (a
+    /// gateway at another base URL sharing the same secret).
+    OtherDeployment,
 }
 
 /// The IdP's signing key (the emulator's active key), to hand-build validly signed tokens.
@@ -1206,7 +1261,7 @@ impl<'a> HostileContext<'a> {
             m2m_token,
             m2m_claims: decoded.claims,
             signer,
-            sealer: ProxySealer::new(crate::envoy_setup::JWT_SIGNING_KEY)?,
+            sealer: ProxySealer::new(crate::envoy_setup::JWT_SIGNING_KEY, base_url)?,
             consent_a,
             consent_b,
             approved_a,
@@ -1471,6 +1526,7 @@ pub fn cases(ctx: &HostileContext<'_>) -> Vec<Case> {
     all.extend(consent_cases(ctx));
     all.extend(request_cases(ctx));
     all.extend(path_cases(ctx));
+    all.extend(security_cases(ctx));
     all
 }
 
@@ -2379,39 +2435,39 @@ fn pkce_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
             vec![("code_challenge", &spaced)],
         ),
     ] {
-        v.push(auth(name, &changes, redirect("invalid_request")));
+        v.push(auth(name, &changes, link_back("invalid_request")));
     }
     v.push(auth(
         "with response_type token",
         &[("response_type", "token")],
-        redirect("unsupported_response_type"),
+        link_back("unsupported_response_type"),
     ));
     v.push(auth(
         "without response_type",
         &[("response_type", "")],
-        redirect("unsupported_response_type"),
+        link_back("unsupported_response_type"),
     ));
     v.push(auth(
         "with another resource",
         &[("resource", "https://evil.example/mcp")],
-        redirect("invalid_target"),
+        link_back("invalid_target"),
     ));
     let sub_resource = format!("{}/mcp/../admin", ctx.base_url);
     v.push(auth(
         "with a resource path trick",
         &[("resource", &sub_resource)],
-        redirect("invalid_target"),
+        link_back("invalid_target"),
     ));
     v.push(auth(
         "with a quote in the scope",
         &[("scope", "openid \"admin")],
-        redirect("invalid_scope"),
+        link_back("invalid_scope"),
     ));
     let crlf = "x\r\nSet-Cookie: pwned=1\r\nLocation: https://evil.example/";
     v.push(auth(
         "with CRLF and headers in the state (reflected on an error)",
         &[("state", crlf), ("code_challenge_method", "plain")],
-        Expect::RedirectState {
+        Expect::LinkBack {
             error: "invalid_request",
             state: crlf.to_owned(),
         },
@@ -3682,6 +3738,22 @@ pub fn percent_spellings(path: &str) -> Vec<String> {
 /// those to the public path `/healthz` (which it must have received, canonical: the
 /// `/health%7A` case arrives as `/healthz`).
 pub async fn assert_origin_saw_only_verified(origin: &crate::origin::Origin) {
+    let all = origin.requests().await.unwrap();
+    let with_cookie: Vec<_> = all.iter().filter(|r| r.proxy_cookie).collect();
+    assert!(
+        with_cookie.is_empty(),
+        "the {:?} origin received the proxy's own cookies: {with_cookie:?}",
+        origin.kind()
+    );
+    let spoofed: Vec<_> = all
+        .iter()
+        .filter(|r| r.path == "/healthz" && r.identified)
+        .collect();
+    assert!(
+        spoofed.is_empty(),
+        "the {:?} origin received an identity header on the public path: {spoofed:?}",
+        origin.kind()
+    );
     let unauthenticated = origin.unauthenticated().await.unwrap();
     let (public, leaked): (Vec<_>, Vec<_>) = unauthenticated
         .into_iter()
@@ -3787,6 +3859,91 @@ const SPOOFS: [(&str, &str); 7] = [
     ("x-mcpgate-email", "evil@example.com"),
     ("x-mcpgate-sub", "second-spoof"),
 ];
+
+/// The security review's findings (issue 14) that a single request can show: sealed values of
+/// another deployment, the proxy's cookies and namespace headers reaching the origin, Client
+/// ID Metadata Documents on the proxy's or the origin's own host. (Errors for unapproved
+/// clients never redirecting are in [`pkce_cases`]; spoofs on the public path are checked on
+/// the origin's log by [`assert_origin_saw_only_verified`].)
+fn security_cases(ctx: &HostileContext<'_>) -> Vec<Case> {
+    let mut v = Vec::new();
+    let elsewhere = |kind, value: &str| ctx.resealed(kind, value, Reseal::OtherDeployment);
+    v.push(Case::new(
+        Category::Sealed,
+        "client_id of another deployment sharing the secret",
+        Req::get(&ctx.authorize_target(&elsewhere(SealKind::ClientId, &ctx.client_id), &[])),
+        page_d(400, "invalid_client", "unknown client_id"),
+    ));
+    v.push(Case::new(
+        Category::Sealed,
+        "code of another deployment sharing the secret",
+        ctx.code_form(&[("code", &elsewhere(SealKind::Code, &ctx.code))]),
+        oauth_d(400, "invalid_grant", "invalid authorization code"),
+    ));
+    v.push(Case::new(
+        Category::Sealed,
+        "refresh token of another deployment sharing the secret",
+        ctx.refresh_form(
+            &elsewhere(SealKind::RefreshToken, &ctx.refresh_token),
+            &ctx.client_id,
+        ),
+        oauth_d(400, "invalid_grant", "invalid refresh token"),
+    ));
+    let (binding_name, _) = &ctx.approved_a.binding_cookie;
+    let cookies = format!(
+        "{binding_name}=x; app=1; mcpgate-csrf=y; __Host-mcpgate-approvals=z; mcpgate-binding=w"
+    );
+    v.push(Case::new(
+        Category::Requests,
+        "the proxy's cookies with alice's token: only the application's reach the origin",
+        whoami_req(&ctx.access_token, &[("cookie", &cookies)]),
+        Expect::Upstream(vec![
+            ("cookie", Some("app=1".into())),
+            ("x-mcpgate-sub", Some(ctx.alice_sub.clone())),
+        ]),
+    ));
+    v.push(Case::new(
+        Category::Requests,
+        "only the proxy's cookies with alice's token: no Cookie at the origin",
+        whoami_req(
+            &ctx.access_token,
+            &[("cookie", "mcpgate-csrf=y; __Host-mcpgate-binding=w")],
+        ),
+        Expect::Upstream(vec![("cookie", None)]),
+    ));
+    v.push(Case::new(
+        Category::Requests,
+        "headers of the proxy's namespace that are not identity headers",
+        whoami_req(
+            &ctx.access_token,
+            &[("x-mcpgate-tenant", "evil"), ("X-Mcpgate-Role", "admin")],
+        ),
+        Expect::Upstream(vec![("x-mcpgate-tenant", None), ("x-mcpgate-role", None)]),
+    ));
+    // The proxy's own host (in these stacks also the origin's: 127.0.0.1). Never fetched.
+    let own = format!("https://{}/meta.json", authority(&ctx.base_url));
+    v.push(Case::new(
+        Category::Pkce,
+        "client metadata document on the proxy's own host and port (the origin's host too)",
+        Req::get(&ctx.authorize_target(&own, &[])),
+        // Refused before any fetch: as loopback, or (where private hosts are allowed) as the
+        // proxy's own host.
+        Expect::OneOf(vec![
+            page_d(400, "invalid_client", "own host"),
+            page_d(400, "invalid_client", "private or loopback"),
+        ]),
+    ));
+    v.push(Case::new(
+        Category::Requests,
+        "public path with spoofed identity headers and the proxy's cookies",
+        Req::get("/healthz")
+            .header("x-mcpgate-sub", "admin")
+            .header("x_mcpgate_groups", "ops")
+            .header("cookie", cookies.as_str()),
+        Expect::Status(200),
+    ));
+    v
+}
 
 /// Spoofed identity headers from the client never reach the MCP server: with alice's token
 /// her identity arrives; with the m2m token, headers it has no value for arrive not at all.
@@ -3945,6 +4102,23 @@ mod tests {
         assert!(mismatch(&redirect("access_denied"), &r, base).is_some());
         let with_code = answer(302, &[("location", &format!("{loc}&code=x"))], "");
         assert!(mismatch(&redirect("invalid_request"), &with_code, base).is_some());
+
+        let html_ct = [("content-type", "text/html; charset=utf-8")];
+        let linked = |href: &str| {
+            format!("<p><code>invalid_request</code>: x</p><p><a href=\"{href}\">back</a></p>")
+        };
+        let good = linked(&loc.replace('&', "&amp;"));
+        let p = answer(400, &html_ct, &good);
+        assert!(mismatch(&link_back("invalid_request"), &p, base).is_none());
+        assert!(mismatch(&link_back("access_denied"), &p, base).is_some());
+        let mut moved = p.clone();
+        moved.headers.push(("location".into(), loc.clone()));
+        assert!(mismatch(&link_back("invalid_request"), &moved, base).is_some());
+        let other_iss = linked(&loc.replace(base, "https://evil.example"));
+        let p = answer(400, &html_ct, &other_iss);
+        assert!(mismatch(&link_back("invalid_request"), &p, base).is_some());
+        let p = answer(400, &html_ct, "<p><code>invalid_request</code>: x</p>");
+        assert!(mismatch(&link_back("invalid_request"), &p, base).is_some());
 
         let either = Expect::OneOf(vec![Expect::Status(431), oauth(400, "invalid_grant")]);
         assert!(mismatch(&either, &a, base).is_none());

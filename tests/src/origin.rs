@@ -35,6 +35,18 @@ pub struct OriginRequest {
     pub path: String,
     /// Whether it carried `x-mcpgate-sub` (an identity the proxy set after verifying a token).
     pub identified: bool,
+    /// Whether a cookie of the proxy's own (`mcpgate-*`, `__Host-mcpgate-*`) reached it.
+    #[serde(default)]
+    pub proxy_cookie: bool,
+}
+
+/// Whether a `Cookie` header value holds one of the proxy's own cookies (however the
+/// platform joined the fields: `; ` or `, `).
+pub fn has_proxy_cookie(value: &str) -> bool {
+    value.split([';', ',']).any(|pair| {
+        let name = pair.split('=').next().unwrap_or("").trim();
+        name.starts_with("mcpgate-") || name.starts_with("__Host-mcpgate-")
+    })
 }
 
 /// A running origin; dropping it stops the server.

@@ -677,9 +677,17 @@ pub async fn full_client_journey(h: &impl Host) {
         "{body}"
     );
 
-    // Revocation, on a grant of its own (reuse detection may have ended alice's): a rotated
-    // refresh token no longer refreshes and is revoked at the IdP too; a revoked access token
-    // is refused on /mcp.
+    // Reuse revoked the whole grant, its newest tokens too.
+    let (status, body) = j.refresh(&refresh2).await.unwrap();
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_grant")),
+        "{body}"
+    );
+
+    // Revocation, on a grant of its own: a rotated refresh token no longer refreshes and is
+    // revoked at the IdP too, and the grant's access tokens are refused on /mcp with it
+    // (RFC 7009 §2.1); a revoked access token ends its own grant.
     let (j2, t2) = sign_in(h, "bob", "bob-password").await;
     let (status, body) = j2.refresh(t2.refresh.as_deref().unwrap()).await.unwrap();
     assert_eq!(status, 200, "{body}");
@@ -698,9 +706,20 @@ pub async fn full_client_journey(h: &impl Host) {
         h.idp().stats().count("revoke") >= 1,
         "revoked at the IdP too"
     );
-    assert_eq!(j2.revoke(&access2).await.unwrap(), 200);
     let (status, www, _) = call_whoami(h, Some(&access2)).await;
+    assert_invalid_token("access token of a revoked grant", status, www.as_deref());
+    let (j3, t3) = sign_in(h, "bob", "bob-password").await;
+    let (status, _, body) = call_whoami(h, Some(&t3.access)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(j3.revoke(&t3.access).await.unwrap(), 200);
+    let (status, www, _) = call_whoami(h, Some(&t3.access)).await;
     assert_invalid_token("revoked access token", status, www.as_deref());
+    let (status, body) = j3.refresh(t3.refresh.as_deref().unwrap()).await.unwrap();
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_grant")),
+        "the revoked access token's grant: {body}"
+    );
 }
 
 /// The store makes authorization codes single use: a replay gets `invalid_grant`.

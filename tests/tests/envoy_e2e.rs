@@ -238,3 +238,34 @@ async fn metadata_documents_are_advertised_only_when_envoy_can_fetch_them() {
         }
     }
 }
+
+/// The per-address limits key on the TCP peer, never on `X-Forwarded-For`: a client rotating
+/// the header does not escape its limit, and one naming a victim's address does not drain the
+/// victim's bucket (`use_remote_address: true` on the connection manager, as every shipped
+/// configuration sets it).
+#[tokio::test]
+async fn per_address_limits_ignore_x_forwarded_for() {
+    let stack = start(
+        GateOptions::default()
+            .set("rate_limit_per_address", json!(3))
+            .set("rate_limit_per_client", json!(1000)),
+    )
+    .await;
+    let http = http_client();
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let resp = http
+            .post(format!("{}/register", stack.base_url))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .json(&json!({"redirect_uris": ["http://127.0.0.1:1/cb"]}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [201, 201, 201, 429, 429, 429],
+        "one bucket for 127.0.0.1, whatever X-Forwarded-For says"
+    );
+}

@@ -163,6 +163,19 @@ async fn a_fastmcp_environment_runs_through_run_local_in_envoy() {
     )
     .await
     .unwrap();
+    // As GateStack does: the first JWKS fetch runs from a tick right after start; until it
+    // has landed the IdP's tokens at the callback are answered "keys unavailable".
+    mcpgate_e2e::harness::wait_until(ENVOY_STARTUP, "the filter's first JWKS fetch", || async {
+        let ok = envoy
+            .stat("wasmcustom.mcpgate.jwks_fetch_ok")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        (ok >= 1).then_some(())
+    })
+    .await
+    .unwrap();
     let mut j = Journey::register(&base).await.unwrap();
     let tokens = j.login("alice", "alice-password").await.unwrap();
     assert_eq!(

@@ -96,6 +96,30 @@ pub(super) fn cimd(r: &Reader) -> Result<Cimd, ConfigError> {
     Ok(Cimd::Hosts(hosts))
 }
 
+/// `cimd_denied_hosts`: host names or IP addresses (`[…]` for IPv6), kept in lower case.
+pub(super) fn cimd_denied_hosts(r: &Reader) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, h) in r
+        .str_list("cimd_denied_hosts")?
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let ok = h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
+            && (h.starts_with('[') || !h.contains(':'));
+        if !ok {
+            return Err(ConfigError::new(
+                &format!("cimd_denied_hosts[{i}]"),
+                "must be a host name or IP address without scheme or port",
+            ));
+        }
+        out.push(h.to_ascii_lowercase());
+    }
+    Ok(out)
+}
+
 /// A boolean key: JSON `true`/`false`, or the text `true`/`false` (from a variable).
 pub(super) fn boolean(r: &Reader, key: &str, default: bool) -> Result<bool, ConfigError> {
     match r.map.get(key) {

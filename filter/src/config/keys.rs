@@ -77,6 +77,7 @@ pub const SCHEMA: &[Key] = &[
     key("consent", Text),
     key("cimd", List),
     key("cimd_allow_private", Bool),
+    key("cimd_denied_hosts", List),
     key("cors", Text),
     key("cors_origins", List),
     // What reaches the origin.

@@ -211,7 +211,7 @@ pub struct Config {
     pub token_cache_size: usize,
     /// Requests per minute to /register, /authorize and /token per client address (0: off).
     pub rate_limit_per_address: u32,
-    /// Requests per minute to /authorize and /token per client id (0: off).
+    /// Requests per minute to /authorize and /token per client id and client address (0: off).
     pub rate_limit_per_client: u32,
     /// Which Client ID Metadata Documents are accepted. A host that cannot fetch them sets
     /// this to [`Cimd::Off`] before building the gate (Envoy without a cluster to reach them).
@@ -219,6 +219,10 @@ pub struct Config {
     /// Documents may come from loopback and private addresses (and over plain http from
     /// loopback): development and tests only.
     pub cimd_allow_private: bool,
+    /// Hosts (lower case, no port) a Client ID Metadata Document URL may not name, besides
+    /// the proxy's own: the origin's and other internal hosts the proxy could reach. The
+    /// Worker adds its origin's host itself.
+    pub cimd_denied_hosts: Vec<String>,
     /// Who answers CORS on the guarded paths.
     pub cors: CorsMode,
     /// Browser origins allowed on the guarded paths.
@@ -350,6 +354,7 @@ pub fn parse_map(
             rate_limit_per_client: r.uint("rate_limit_per_client", 60, 0, 1_000_000)? as u32,
             cimd: clients::cimd(&r)?,
             cimd_allow_private: clients::boolean(&r, "cimd_allow_private", false)?,
+            cimd_denied_hosts: clients::cimd_denied_hosts(&r)?,
             cors: clients::cors_mode(&r)?,
             cors_origins: clients::cors_origins(&r)?,
         },

@@ -98,6 +98,7 @@ mod tests {
             client_id: None,
             exp: u64::MAX,
             jti: None,
+            sid: None,
             extra: alloc::vec::Vec::new(),
         };
         v.for_generation(1).insert("tok", id.clone(), false);

@@ -21,6 +21,8 @@ pub struct Identity {
     /// `exp`, seconds since the epoch.
     pub exp: u64,
     pub jti: Option<String>,
+    /// The grant (refresh-token family) of one of the proxy's own access tokens (`sid`).
+    pub sid: Option<String>,
     /// Claims named in [`crate::jwt::Policy::extra_claims`], as header-ready strings.
     pub extra: Vec<(String, String)>,
 }
@@ -40,6 +42,7 @@ impl Identity {
             client_id: claims.client_id,
             exp,
             jti: claims.jti,
+            sid: None,
             extra: Vec::new(),
         })
     }

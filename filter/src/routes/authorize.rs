@@ -2,7 +2,11 @@
 //! the redirect URI, PKCE and the resource, then shows consent or goes to the IdP.
 //!
 //! Until the client and redirect URI are known good, errors are a 400 page, never a
-//! redirect; afterwards they go back to the client with `error`, `state` and `iss`.
+//! redirect. Afterwards they go back to the client with `error`, `state` and `iss` only once
+//! the user approved the client (`consent: off`, or remembered): anyone can register a client
+//! (or publish a metadata document) with an attacker's redirect URI, and an automatic error
+//! redirect would make the proxy an open redirector (RFC 9700 §4.11.2). Before that, the error
+//! is shown on the proxy's page with a link back the user may follow.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -122,6 +126,22 @@ fn error_text(r: &Response) -> String {
         .unwrap_or_else(|| "malformed request".to_string())
 }
 
+/// The client's redirect URI with an error (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
+fn error_location(
+    gate: &Gate,
+    redirect_uri: &str,
+    error: &'static str,
+    description: &str,
+    state: Option<&str>,
+) -> String {
+    let mut pairs = alloc::vec![("error", error), ("error_description", description)];
+    if let Some(s) = state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", gate.cfg.issuer_url.as_str()));
+    append_query(redirect_uri, &form::build(&pairs))
+}
+
 /// An error sent back to the client's redirect URI (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
 pub(super) fn error_redirect(
     gate: &Gate,
@@ -130,14 +150,39 @@ pub(super) fn error_redirect(
     description: &str,
     state: Option<&str>,
 ) -> Response {
-    let mut pairs = alloc::vec![("error", error), ("error_description", description)];
-    if let Some(s) = state {
-        pairs.push(("state", s));
-    }
-    pairs.push(("iss", gate.cfg.issuer_url.as_str()));
-    let mut r = redirect(&append_query(redirect_uri, &form::build(&pairs)));
+    let mut r = redirect(&error_location(
+        gate,
+        redirect_uri,
+        error,
+        description,
+        state,
+    ));
     r.reason = Some(error);
     r
+}
+
+/// The error on the proxy's own page, with a link to the client's redirect URI carrying what
+/// [`error_redirect`] would have sent: for clients the user has not approved yet.
+fn error_link(
+    gate: &Gate,
+    redirect_uri: &str,
+    error: &'static str,
+    description: &str,
+    state: Option<&str>,
+) -> Response {
+    let location = error_location(gate, redirect_uri, error, description, state);
+    let label = alloc::format!("Return to {}", redirect_uri::display_host(redirect_uri));
+    crate::respond::error_page_with(
+        400,
+        error,
+        description,
+        crate::respond::Next {
+            advice: "The application that sent you here has not been approved, so you are not \
+                     sent back to it automatically. Return to it only if you started this \
+                     sign-in yourself.",
+            link: Some((&location, &label)),
+        },
+    )
 }
 
 pub(super) fn append_query(uri: &str, query: &str) -> String {
@@ -198,14 +243,15 @@ fn with_client(
     if state.is_some_and(|s| s.len() > MAX_STATE) {
         return page(400, "invalid_request", "state too long");
     }
+    // Whether the user has approved this client already: only then may errors redirect.
+    let approved = match gate.cfg.consent {
+        ConsentMode::Off => true,
+        ConsentMode::Remember => consent::remembered(gate, approvals, &ap.client_id, env.now),
+        ConsentMode::Always => false,
+    };
     let fail = |error, description: &str| {
-        Outcome::Respond(error_redirect(
-            gate,
-            &redirect_uri,
-            error,
-            description,
-            state,
-        ))
+        let answer = if approved { error_redirect } else { error_link };
+        Outcome::Respond(answer(gate, &redirect_uri, error, description, state))
     };
     if ap.response_type.as_deref() != Some("code") {
         return fail("unsupported_response_type", "response_type must be code");
@@ -247,12 +293,11 @@ fn with_client(
         resource,
         upstream_verifier: form::random_token(env.random, 32),
     };
-    let resp = match gate.cfg.consent {
-        ConsentMode::Off => consent::approve(gate, txn, None, env),
-        ConsentMode::Remember if consent::remembered(gate, approvals, &txn.client_id, env.now) => {
-            consent::approve(gate, txn, None, env)
-        }
-        _ => consent::page(gate, &txn, env),
+    // The approvals cookie is rewritten on approval: hand it the clients approved so far.
+    let resp = if approved {
+        consent::approve(gate, txn, approvals, env)
+    } else {
+        consent::page(gate, &txn, env)
     };
     Outcome::Respond(resp)
 }

@@ -145,11 +145,7 @@ fn issue_code(
 ) -> Outcome {
     let grant = Grant {
         client_id: txn.client_id.clone(),
-        scope: if id.scope.is_empty() {
-            txn.scope.clone()
-        } else {
-            id.scope.clone()
-        },
+        scope: idp::granted_scope(gate, tokens, &id.scope, &txn.scope),
         resource: txn.resource.clone(),
         sub: id.sub,
         username: id.username,
@@ -160,6 +156,7 @@ fn issue_code(
         upstream_expires_in: tokens.expires_in.unwrap_or(3600),
         family: form::random_token(env.random, 12),
         jti: form::random_token(env.random, 12),
+        generation: 0,
     };
     let code = Code {
         grant,

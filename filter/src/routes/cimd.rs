@@ -166,6 +166,11 @@ pub(super) fn check_url(gate: &Gate, url: &str) -> Result<(), &'static str> {
     if own {
         return Err("client metadata documents are not fetched from this server's own host");
     }
+    // The origin's host (the Worker adds it) and other internal hosts: a fetch there would be
+    // a blind request past the guard.
+    if c.cimd_denied_hosts.contains(&host) {
+        return Err("client metadata documents are not fetched from this host");
+    }
     Ok(())
 }
 

@@ -310,6 +310,8 @@ fn verified(
         groups: identity.groups.clone(),
         email: identity.email.clone(),
         extra: identity.extra.clone(),
+        // No refresh family: a machine client asks for a new token instead.
+        sid: None,
     };
     let Some(access) = access_token::mint(gate, &subject, lifetime, env) else {
         return error(500, "server_error", "could not issue a token");

@@ -16,10 +16,10 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::{guard, spoofable};
+use super::guard;
 use crate::config::{CorsMode, CorsOrigins};
 use crate::gate::Gate;
-use crate::http::{Env, Forward, Outcome, Request, Response};
+use crate::http::{Env, Outcome, Request, Response};
 use crate::respond;
 
 /// Request headers a browser client may send to the MCP endpoint.
@@ -160,12 +160,7 @@ pub(super) fn guarded(
             if is_preflight {
                 return match gate.cfg.cors {
                     CorsMode::Proxy => preflight(&allow),
-                    CorsMode::Origin => Outcome::Forward(Forward {
-                        remove_headers: spoofable(gate, req.headers),
-                        set_headers: Vec::new(),
-                        path: rewrite,
-                        response_headers: Vec::new(),
-                    }),
+                    CorsMode::Origin => Outcome::Forward(super::forward_base(gate, req, rewrite)),
                 };
             }
             response_headers(&allow)

@@ -102,14 +102,9 @@ pub(super) fn handle(
             _ => return challenge(gate, None),
         },
     };
-    let mut strip = super::spoofable(gate, req.headers);
-    strip.push("authorization".to_string());
-    let base = Forward {
-        remove_headers: strip,
-        set_headers: Vec::new(),
-        path: rewrite,
-        response_headers: cors,
-    };
+    let mut base = super::forward_base(gate, req, rewrite);
+    base.remove_headers.push("authorization".to_string());
+    base.response_headers = cors;
     verify(gate, token, path, base, false, env)
 }
 
@@ -158,16 +153,22 @@ fn verify(
             ));
         }
     }
-    let own_jti = identity.jti.clone().filter(|_| is_own);
+    // The proxy's own tokens are revoked with their grant (`sid`: the refresh-token family);
+    // one small store record answers, whatever the store holds.
+    let revocation = match (&identity.sid, &identity.jti) {
+        (Some(sid), _) => Some(super::token::family_key(sid)),
+        // Tokens issued before grants were named: revoked one by one.
+        (None, Some(jti)) => Some(format!("mcpgate:access:{jti}")),
+        (None, None) => None,
+    }
+    .filter(|_| is_own && env.store);
     let forward = forward(gate, identity, base);
-    match own_jti {
-        Some(jti) if env.store => Outcome::Store {
-            op: StoreOp::Exists {
-                key: format!("mcpgate:access:{jti}"),
-            },
+    match revocation {
+        Some(key) => Outcome::Store {
+            op: StoreOp::IsRevoked { key },
             resume: Step::Guard(Resume::Revocation(forward)).into(),
         },
-        _ => Outcome::Forward(forward),
+        None => Outcome::Forward(forward),
     }
 }
 
@@ -245,7 +246,8 @@ fn forward(gate: &Gate, id: Identity, mut base: Forward) -> Forward {
             set.push((header.clone(), clean(v)));
         }
     }
-    base.set_headers = set;
+    // After what the base sets already (the cookie header without the proxy's cookies).
+    base.set_headers.extend(set);
     base
 }
 
@@ -258,6 +260,8 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
                 Outcome::Forward(fwd)
             }
         }
+        // A store that cannot answer finds nothing revoked: the MCP path keeps working.
+        (Resume::Revocation(fwd), Reply::StoreFailed) => Outcome::Forward(fwd),
         (Resume::Keys { token, path, base }, Reply::Keys) => {
             verify(gate, &token, &path, base, true, env)
         }

@@ -199,14 +199,7 @@ pub(crate) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
     let r = route(gate, &path);
     match r {
         Route::Guarded => return cors::guarded(gate, req, &path, rewrite, env),
-        Route::Open => {
-            return Outcome::Forward(Forward {
-                remove_headers: spoofable(gate, req.headers),
-                set_headers: Vec::new(),
-                path: rewrite,
-                response_headers: Vec::new(),
-            })
-        }
+        Route::Open => return Outcome::Forward(forward_base(gate, req, rewrite)),
         _ => {}
     }
     if req.method == "OPTIONS" && r.public() {
@@ -285,29 +278,92 @@ pub(crate) fn respond_with(r: Response) -> Outcome {
     Outcome::Respond(r)
 }
 
-/// The identity headers the client sent: they are removed before anything is forwarded, so
-/// only headers actually present cost the host a call.
+/// What every forwarded request loses, on every route (guarded or public): the identity
+/// headers the client sent ([`spoofable`]) and the proxy's own cookies ([`proxy_cookies`]).
+/// The guard adds `authorization` and the verified identity.
+pub(crate) fn forward_base(gate: &Gate, req: &Request, path: Option<String>) -> Forward {
+    let mut remove_headers = spoofable(gate, req.headers);
+    let mut set_headers = Vec::new();
+    if let Some(rest) = proxy_cookies(req.headers) {
+        remove_headers.push("cookie".to_string());
+        if !rest.is_empty() {
+            set_headers.push(("cookie".to_string(), rest));
+        }
+    }
+    Forward {
+        remove_headers,
+        set_headers,
+        path,
+        response_headers: Vec::new(),
+    }
+}
+
+/// Lower-case `name` with `_` read as `-` equals the lower-case `header`.
+fn same_header(header: &str, name: &str) -> bool {
+    header.len() == name.len()
+        && header.bytes().zip(name.bytes()).all(|(a, b)| {
+            let b = if b == b'_' {
+                b'-'
+            } else {
+                b.to_ascii_lowercase()
+            };
+            a == b
+        })
+}
+
+/// The identity headers the client sent: the configured ones and anything in the proxy's
+/// `x-mcpgate-` namespace (so renaming the identity headers leaves no default name open).
+/// They are removed before anything is forwarded, so only headers actually present cost the
+/// host a call. `x_mcpgate_sub` counts too: some backends read `_` as `-`.
 pub(crate) fn spoofable(gate: &Gate, headers: &[(&str, &str)]) -> Vec<String> {
+    const NAMESPACE: &str = "x-mcpgate-";
     let mut out: Vec<String> = Vec::new();
     for (name, _) in headers {
-        // `x_mcpgate_sub` counts too: some backends read `_` as `-`.
-        let spoofs = gate.strip_headers.iter().any(|h| {
-            h.len() == name.len()
-                && h.bytes().zip(name.bytes()).all(|(a, b)| {
-                    let b = if b == b'_' {
-                        b'-'
-                    } else {
-                        b.to_ascii_lowercase()
-                    };
-                    a == b
-                })
-        });
+        let in_namespace = name
+            .get(..NAMESPACE.len())
+            .is_some_and(|p| same_header(NAMESPACE, p));
+        let spoofs = in_namespace || gate.strip_headers.iter().any(|h| same_header(h, name));
         let name = name.to_ascii_lowercase();
         if spoofs && !out.contains(&name) {
             out.push(name);
         }
     }
     out
+}
+
+/// The request's cookies without the proxy's own (`mcpgate-*`, `__Host-mcpgate-*`: consent,
+/// binding, approvals — `Path=/`, so browsers send them to the origin's paths too): `None`
+/// when there were none of the proxy's, else the `cookie` header to forward instead (empty:
+/// none left). Pairs are separated by `;`; a platform that joined several `Cookie` fields
+/// with `, ` (the Fetch API's rule for repeated headers) is handled too.
+fn proxy_cookies(headers: &[(&str, &str)]) -> Option<String> {
+    fn ours(pair: &str) -> bool {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
+        name.starts_with("mcpgate-") || name.starts_with("__Host-mcpgate-")
+    }
+    let mut found = false;
+    let mut rest: Vec<String> = Vec::new();
+    for (_, value) in headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
+    {
+        for pair in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            if !pair.split(',').any(ours) {
+                rest.push(pair.to_string());
+                continue;
+            }
+            found = true;
+            let kept: Vec<&str> = pair
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty() && !ours(p))
+                .collect();
+            if !kept.is_empty() {
+                rest.push(kept.join(", "));
+            }
+        }
+    }
+    found.then(|| rest.join("; "))
 }
 
 /// Parses a form body, insisting on the form content type.

@@ -1,7 +1,17 @@
 //! Rate limits on the endpoints that create state or call the IdP (`/register`, `/authorize`,
-//! `/token`): a token bucket per client address and one per client id, kept in the store
-//! (so they hold across workers / locations); 429 with `Retry-After` when empty. Without a
-//! store, nothing is limited here (Envoy's own rate-limit filters can take over).
+//! `/token`): a token bucket per client address and one per client id and address, kept in
+//! the store (so they hold across workers / locations); 429 with `Retry-After` when empty.
+//! Without a store, nothing is limited here (Envoy's own rate-limit filters can take over).
+//!
+//! Why the client bucket is keyed on (client id, address) and not on the client id alone: a
+//! client id is public and unauthenticated (public clients, a Client ID Metadata Document URL
+//! is shared by every user of that client), so a bucket per client id is one anybody can
+//! drain — about `rate_limit_per_client` requests a minute from anywhere kept a client at 429
+//! for all its users, refreshes included. Charging it only after the client proved something
+//! (a code or refresh token opened) would still let one legitimate user of a shared public
+//! client lock out all the others. Per (client, address), a party only ever exhausts its own
+//! allowance; floods from many addresses meet the per-address buckets and the IdP's limits.
+//! With no known address the client bucket is skipped (fails open) rather than shared.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -61,9 +71,11 @@ pub(super) fn check(gate: &Gate, r: Route, req: &Request, env: &mut Env) -> Opti
         }
     }
     if r != Route::Register && c.rate_limit_per_client > 0 {
-        if let Some(id) = client_id(req) {
+        if let (Some(id), Some(addr)) = (client_id(req), req.client_address) {
+            // Length-prefixed: no (client, address) pair spells another.
+            let key = format!("{}:{id}\n{addr}", id.len());
             pending.push((
-                format!("mcpgate:rl:client:{}", digest(&id)),
+                format!("mcpgate:rl:client:{}", digest(&key)),
                 c.rate_limit_per_client,
             ));
         }
@@ -115,8 +127,9 @@ fn unreachable_outcome() -> Outcome {
 
 pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
     match reply {
-        Reply::Store(true) if !k.pending.is_empty() => next(k),
-        Reply::Store(true) => {
+        // A store that cannot answer lets the request through: a limiter fails open.
+        Reply::Store(true) | Reply::StoreFailed if !k.pending.is_empty() => next(k),
+        Reply::Store(true) | Reply::StoreFailed => {
             let headers: Vec<(&str, &str)> = k
                 .headers
                 .iter()

@@ -1,12 +1,15 @@
 //! `POST /revoke` (RFC 7009): 200 for a well-formed request once the token is revoked (or is
-//! not one to revoke). A refresh token revokes its whole family in the store (when configured)
-//! and its IdP refresh token upstream (when the IdP has a revocation endpoint); an access token
-//! is recorded as revoked until it expires. When the IdP is all that could revoke a refresh
-//! token (no store) and it does not answer, the answer is 503 with `Retry-After`: the client
-//! must assume the token still works and retry (RFC 7009 §2.2.1).
+//! not one to revoke). With a store, a token revokes its whole grant: the refresh-token family
+//! and every access token issued from it (RFC 7009 §2.1: SHOULD for a refresh token, MAY for
+//! an access token), one store record; the IdP's refresh token is revoked upstream too when
+//! the IdP has a revocation endpoint. When the IdP is all that could revoke a refresh token
+//! (no store, or the store failed) and it does not answer, the answer is 503 with
+//! `Retry-After`: the client must assume the token still works and retry (RFC 7009 §2.2.1);
+//! so is an access token whose revocation the store could not record.
 
 use alloc::format;
 
+use super::token::family_key;
 use super::{form_body, Step};
 use crate::gate::Gate;
 use crate::http::{Env, Outcome, Reply, Request, Response, StoreOp};
@@ -51,8 +54,8 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
         }
         if env.store {
             return Outcome::Store {
-                op: StoreOp::PutIfAbsent {
-                    key: format!("mcpgate:family:{}", grant.family),
+                op: StoreOp::Revoke {
+                    key: family_key(&grant.family),
                     ttl: gate.cfg.refresh_token_lifetime,
                 },
                 resume: Step::Revoke(Resume::FamilyRevoked(grant.upstream_refresh)).into(),
@@ -61,18 +64,38 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
         return revoke_upstream(gate, grant.upstream_refresh.as_deref(), false);
     }
     if let Ok(identity) = crate::access_token::verify(gate, token, env.now) {
-        if let (true, Some(jti)) = (env.store, identity.jti) {
-            let ttl = identity.exp.saturating_sub(env.now) + gate.cfg.leeway_seconds;
+        if client.is_some_and(|c| identity.client_id.as_deref() != Some(c)) {
+            return Outcome::Respond(ok());
+        }
+        let op = match (identity.sid, identity.jti) {
+            // The grant: its refresh tokens stop refreshing, its access tokens stop working.
+            (Some(sid), _) => Some(StoreOp::Revoke {
+                key: family_key(&sid),
+                ttl: gate.cfg.refresh_token_lifetime,
+            }),
+            // A token issued before grants were named: itself, until it expires.
+            (None, Some(jti)) => Some(StoreOp::Revoke {
+                key: format!("mcpgate:access:{jti}"),
+                ttl: identity.exp.saturating_sub(env.now) + gate.cfg.leeway_seconds,
+            }),
+            (None, None) => None,
+        };
+        if let (true, Some(op)) = (env.store, op) {
             return Outcome::Store {
-                op: StoreOp::PutIfAbsent {
-                    key: format!("mcpgate:access:{jti}"),
-                    ttl,
-                },
+                op,
                 resume: Step::Revoke(Resume::Done).into(),
             };
         }
     }
     Outcome::Respond(ok())
+}
+
+fn store_unavailable() -> Response {
+    let mut r = respond::unavailable(
+        "the authorization server's store is unavailable; the token is not revoked yet, try again",
+    );
+    r.reason = Some("store_unavailable");
+    r
 }
 
 fn revoke_upstream(gate: &Gate, upstream_refresh: Option<&str>, local: bool) -> Outcome {
@@ -87,9 +110,20 @@ fn revoke_upstream(gate: &Gate, upstream_refresh: Option<&str>, local: bool) -> 
 
 pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, _env: &mut Env) -> Outcome {
     match (k, reply) {
+        // The store could not record it: as without a store, the IdP is all that revokes.
+        (Resume::FamilyRevoked(upstream_refresh), Reply::StoreFailed) => {
+            match upstream_refresh.and_then(|rt| idp::revoke(gate, &rt)) {
+                Some(request) => Outcome::Fetch {
+                    request,
+                    resume: Step::Revoke(Resume::Upstream { local: false }).into(),
+                },
+                None => Outcome::Respond(store_unavailable()),
+            }
+        }
         (Resume::FamilyRevoked(upstream_refresh), _) => {
             revoke_upstream(gate, upstream_refresh.as_deref(), true)
         }
+        (Resume::Done, Reply::StoreFailed) => Outcome::Respond(store_unavailable()),
         // Nothing was revoked: the token still refreshes, and the client must know it.
         (Resume::Upstream { local: false }, Reply::Http(resp)) if idp::unavailable(resp.status) => {
             Outcome::Respond(respond::unavailable(

@@ -23,10 +23,10 @@ use crate::seal::{self, Kind, SealError};
 pub enum Resume {
     /// The code's single use was recorded (reply: created?).
     CodeConsumed(Grant),
-    /// Checked whether the refresh token's family was revoked (reply: exists?).
+    /// Checked whether the refresh token's family was revoked (reply: revoked?).
     FamilyChecked(Grant),
-    /// Recorded the refresh token's single use once the IdP refreshed (reply: created?); the
-    /// grant carries what the IdP answered.
+    /// Advanced the family past the presented refresh token's generation once the IdP
+    /// refreshed (reply: advanced?); the grant carries what the IdP answered.
     RefreshConsumed(Grant),
     /// Reuse detected; the family is now revoked.
     FamilyRevoked,
@@ -49,6 +49,18 @@ fn invalid_client(description: &str) -> Response {
 
 fn unavailable() -> Response {
     respond::unavailable("the identity provider is unavailable; try again")
+}
+
+/// The store could not record a single use: refused (fails closed), nothing is spent.
+fn store_unavailable() -> Response {
+    let mut r = respond::unavailable("the authorization server's store is unavailable; try again");
+    r.reason = Some("store_unavailable");
+    r
+}
+
+/// The store key of a refresh-token family (its generation or its revocation).
+pub(super) fn family_key(family: &str) -> String {
+    format!("mcpgate:family:{family}")
 }
 
 /// The client id from HTTP Basic (public clients may send an empty secret) or the form.
@@ -158,14 +170,8 @@ fn authorization_code(gate: &Gate, form: &form::Params, client: &str, env: &mut 
             "code_verifier does not match the code_challenge",
         ));
     }
-    if let Some(r) = form.get("resource") {
-        if r != code.grant.resource && r.strip_suffix('/') != Some(code.grant.resource.as_str()) {
-            return out(oauth_error(
-                400,
-                "invalid_target",
-                "resource is not this server's MCP endpoint",
-            ));
-        }
+    if let Err(r) = check_resource(gate, &code.grant, form) {
+        return out(r);
     }
     if env.store {
         return Outcome::Store {
@@ -196,6 +202,9 @@ fn refresh_token(gate: &Gate, form: &form::Params, client: &str, env: &mut Env) 
     if grant.client_id != client {
         return out(invalid_grant("refresh token was issued to another client"));
     }
+    if let Err(r) = check_resource(gate, &grant, form) {
+        return out(r);
+    }
     if let Some(requested) = form.get("scope") {
         let granted: Vec<&str> = grant.scope.split(' ').collect();
         if !requested
@@ -217,13 +226,31 @@ fn refresh_token(gate: &Gate, form: &form::Params, client: &str, env: &mut Env) 
     }
     if env.store {
         return Outcome::Store {
-            op: StoreOp::Exists {
-                key: format!("mcpgate:family:{}", grant.family),
+            op: StoreOp::IsRevoked {
+                key: family_key(&grant.family),
             },
             resume: Step::Token(Resume::FamilyChecked(grant)).into(),
         };
     }
     refresh_upstream(gate, grant)
+}
+
+/// The grant must be for this deployment's resource (sealed values are bound to it too), and a
+/// `resource` parameter, when given, must name it (RFC 8707).
+fn check_resource(gate: &Gate, grant: &Grant, form: &form::Params) -> Result<(), Response> {
+    if grant.resource != gate.resource_url {
+        return Err(invalid_grant("the grant is for another resource"));
+    }
+    match form.get("resource") {
+        Some(r) if r != grant.resource && r.strip_suffix('/') != Some(grant.resource.as_str()) => {
+            Err(oauth_error(
+                400,
+                "invalid_target",
+                "resource is not this server's MCP endpoint",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn refresh_upstream(gate: &Gate, grant: Grant) -> Outcome {
@@ -248,26 +275,32 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
                 out(invalid_grant("authorization code already used"))
             }
         }
+        // A code whose single use could not be recorded is not redeemed: try again.
+        (Resume::CodeConsumed(_), Reply::StoreFailed) => out(store_unavailable()),
         (Resume::FamilyChecked(grant), Reply::Store(revoked)) => {
             if revoked {
                 return out(invalid_grant("refresh token revoked"));
             }
             refresh_upstream(gate, grant)
         }
-        (Resume::RefreshConsumed(grant), Reply::Store(first)) => {
-            if first {
+        // The rotation below fails closed; this early check need not.
+        (Resume::FamilyChecked(grant), Reply::StoreFailed) => refresh_upstream(gate, grant),
+        (Resume::RefreshConsumed(mut grant), Reply::Store(advanced)) => {
+            if advanced {
+                grant.generation += 1;
                 return out(issue(gate, grant, env));
             }
             // A rotated-out refresh token came back: someone holds a copy. Revoke the family.
             Outcome::Store {
-                op: StoreOp::PutIfAbsent {
-                    key: format!("mcpgate:family:{}", grant.family),
+                op: StoreOp::Revoke {
+                    key: family_key(&grant.family),
                     ttl: gate.cfg.refresh_token_lifetime,
                 },
                 resume: Step::Token(Resume::FamilyRevoked).into(),
             }
         }
-        (Resume::FamilyRevoked, Reply::Store(_)) => out(invalid_grant(
+        (Resume::RefreshConsumed(_), Reply::StoreFailed) => out(store_unavailable()),
+        (Resume::FamilyRevoked, Reply::Store(_) | Reply::StoreFailed) => out(invalid_grant(
             "refresh token reuse detected; the grant was revoked",
         )),
         (Resume::Refreshed(grant), Reply::Http(resp)) => match idp::parse_token_response(&resp) {
@@ -296,6 +329,8 @@ fn after_refresh(
                     "the identity provider returned another user",
                 ));
             }
+            // Never wider than what the IdP granted on this refresh (it may have narrowed).
+            grant.scope = idp::granted_scope(gate, &tokens, &id.scope, &grant.scope);
             grant.username = id.username.or(grant.username);
             grant.groups = id.groups;
             grant.email = id.email.or(grant.email);
@@ -321,16 +356,19 @@ fn after_refresh(
     }
 }
 
-/// Records the presented refresh token's single use, then issues the rotated pair; a token
-/// used before means a copy is in other hands, and the family is revoked. Only after the IdP
+/// Moves the family past the presented refresh token's generation (one store record per
+/// family, however often it rotates), then issues the rotated pair; a token of an older
+/// generation means a copy is in other hands, and the family is revoked. Only after the IdP
 /// refreshed: a client told to retry (503) must not find its token spent.
-fn consume_and_issue(gate: &Gate, grant: Grant, env: &mut Env) -> Outcome {
+fn consume_and_issue(gate: &Gate, mut grant: Grant, env: &mut Env) -> Outcome {
     if !env.store {
+        grant.generation += 1;
         return Outcome::Respond(issue(gate, grant, env));
     }
     Outcome::Store {
-        op: StoreOp::PutIfAbsent {
-            key: format!("mcpgate:refresh:{}", grant.jti),
+        op: StoreOp::Advance {
+            key: family_key(&grant.family),
+            from: grant.generation,
             ttl: gate.cfg.refresh_token_lifetime,
         },
         resume: Step::Token(Resume::RefreshConsumed(grant)).into(),
@@ -350,6 +388,7 @@ fn issue(gate: &Gate, mut grant: Grant, env: &mut Env) -> Response {
         groups: grant.groups.clone(),
         email: grant.email.clone(),
         extra: grant.extra.clone(),
+        sid: Some(grant.family.clone()),
     };
     let Some(access) = access_token::mint(gate, &subject, lifetime, env) else {
         return oauth_error(500, "server_error", "could not issue a token");
@@ -362,6 +401,9 @@ fn issue(gate: &Gate, mut grant: Grant, env: &mut Env) -> Response {
     });
     if grant.upstream_refresh.is_some() {
         grant.jti = form::random_token(env.random, 12);
+        // Every refresh takes the groups from the IdP's new tokens: the refresh token need
+        // not carry them (100 groups would make it several KiB).
+        grant.groups = Vec::new();
         let exp = env.now + gate.cfg.refresh_token_lifetime;
         match seal::seal(&gate.ring, Kind::RefreshToken, &grant, exp, env.random) {
             Some(rt) => respond::insert(&mut body, "refresh_token", json!(rt)),

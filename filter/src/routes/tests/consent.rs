@@ -202,5 +202,5 @@ fn expired_consent_form_says_how_long_a_page_lasts() {
     assert_eq!(r.status, 400);
     let page = text(&r);
     assert!(page.contains("the authorization expired"), "{page}");
-    assert!(page.contains("valid for 15 minutes"), "{page}");
+    assert!(page.contains("valid for 10 minutes"), "{page}");
 }

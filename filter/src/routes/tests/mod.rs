@@ -22,6 +22,7 @@ mod client_credentials;
 mod clients;
 mod cors;
 mod paths;
+mod security;
 
 const BASE: &str = "https://mcp.example.com";
 const CLIENT_REDIRECT: &str = "http://127.0.0.1:33418/callback";
@@ -152,7 +153,7 @@ impl World {
                 }
                 Outcome::Store { op, resume } => {
                     let s = self.store.as_mut().expect("store op without store");
-                    (resume, Reply::Store(store::perform(s, &op, self.now)))
+                    (resume, store::perform(s, &op, self.now))
                 }
                 Outcome::NeedKeys { resume } => {
                     self.need_keys += 1;
@@ -496,7 +497,8 @@ fn whole_flow_metadata_register_authorize_consent_callback_token_mcp_refresh_rev
     let tokens = body_json(&r);
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 3600);
-    assert_eq!(tokens["scope"], "openid email");
+    // The IdP granted "openid email"; the client asked for "openid" only.
+    assert_eq!(tokens["scope"], "openid");
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
     assert!(
@@ -527,7 +529,7 @@ fn whole_flow_metadata_register_authorize_consent_callback_token_mcp_refresh_rev
     assert_eq!(set["x-mcpgate-sub"], "6a1f1d2e-1111-2222-3333-444455556666");
     assert_eq!(set["x-mcpgate-username"], "alice");
     assert_eq!(set["x-mcpgate-groups"], "admins");
-    assert_eq!(set["x-mcpgate-scope"], "openid email");
+    assert_eq!(set["x-mcpgate-scope"], "openid");
     assert_eq!(set["x-mcpgate-client-id"], client_id.as_str());
     assert_eq!(set["x-mcpgate-email"], "alice@example.com");
 
@@ -859,7 +861,8 @@ fn authorize_errors_that_cannot_redirect_are_pages() {
 
 #[test]
 fn authorize_errors_redirect_with_state_and_iss() {
-    let mut w = World::new(json!({}));
+    // Redirects only for approved clients (see security::open_redirect).
+    let mut w = World::new(json!({"consent": "off"}));
     let client = w.register();
     for (extra, error) in [
         (vec![("code_challenge_method", "plain")], "invalid_request"),
@@ -1684,11 +1687,11 @@ fn tampered_or_expired_sealed_values_are_refused_everywhere() {
         .response();
     assert_oauth_error(&r, 400, "invalid_grant");
     assert!(String::from_utf8_lossy(&r.body).contains("expired"));
-    // state expires after 15 minutes
+    // state expires after 10 minutes
     let mut w = World::new(json!({}));
     let (_, idp) = w.through_consent();
     let state = query_of(location(&idp)).get("state").unwrap().to_string();
-    w.now += 15 * 60;
+    w.now += 10 * 60;
     let r = w
         .get(&format!(
             "/auth/callback?code=c&state={}",
