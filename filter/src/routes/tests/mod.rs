@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use crate::config::parse_json;
 use crate::form::{self, Params};
 use crate::gate::Gate;
-use crate::http::{Env, Forward, HttpRequest, HttpResponse, Outcome, Reply, Request, Response};
+use crate::http::{
+    Env, Forward, HttpRequest, HttpResponse, Outcome, Reply, Request, Response, StoreOp,
+};
 use crate::jwt::tests::vectors::{self, NOW};
 use crate::jwt::KeySet;
 use crate::pkce;
@@ -116,6 +118,23 @@ impl World {
     }
 
     fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Final {
+        self.send_full(None, None, "192.0.2.7", method, path, headers, body)
+    }
+
+    /// Sends a request like a host would and drives it to its end: outbound calls answered
+    /// by `idp` (the world's scripted IdP when `None`), store operations by `store` (the
+    /// world's store when `None`), the client at `address`, the browser's cookies kept.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_full(
+        &mut self,
+        idp: Option<security::IdpFn>,
+        mut store: Option<&mut dyn FnMut(&StoreOp) -> Reply>,
+        address: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Final {
         let cookie_header: String = self
             .cookies
             .iter()
@@ -131,7 +150,7 @@ impl World {
             path,
             headers: &hs,
             body: body.as_bytes(),
-            client_address: Some("192.0.2.7"),
+            client_address: Some(address),
         };
         let mut env = Env {
             now: self.now,
@@ -147,14 +166,20 @@ impl World {
                 Outcome::Respond(r) => break Final::Respond(r),
                 Outcome::Forward(f) => break Final::Forward(f),
                 Outcome::Fetch { request, resume } => {
-                    let resp = idp_answer(&self.idp, &request, &self.gate);
+                    let resp = match idp {
+                        Some(idp) => idp(&request),
+                        None => idp_answer(&self.idp, &request, &self.gate),
+                    };
                     self.fetches.push(request);
                     (resume, Reply::Http(resp))
                 }
-                Outcome::Store { op, resume } => {
-                    let s = self.store.as_mut().expect("store op without store");
-                    (resume, store::perform(s, &op, self.now))
-                }
+                Outcome::Store { op, resume } => match store.as_mut() {
+                    Some(answer) => (resume, answer(&op)),
+                    None => {
+                        let s = self.store.as_mut().expect("store op without store");
+                        (resume, store::perform(s, &op, self.now))
+                    }
+                },
                 Outcome::NeedKeys { resume } => {
                     self.need_keys += 1;
                     (resume, Reply::Keys)

@@ -5,14 +5,12 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
-use alloc::vec::Vec;
 use serde_json::{json, Value};
 
 use super::{location, query_of, Final, World};
 use crate::form;
-use crate::http::{Env, HttpRequest, HttpResponse, Outcome, Reply, Request, StoreOp};
+use crate::http::{HttpRequest, HttpResponse};
 use crate::jwt::tests::vectors;
-use crate::store;
 
 mod cimd_hosts;
 mod consent_remember;
@@ -73,92 +71,7 @@ impl World {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Final {
-        self.send_via(idp, None, address, method, path, headers, body)
-    }
-
-    /// [`World::send_with`], the store's answers given by `store` instead of the world's
-    /// store (when `Some`).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn send_via(
-        &mut self,
-        idp: IdpFn,
-        mut store: Option<&mut dyn FnMut(&StoreOp) -> Reply>,
-        address: &str,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> Final {
-        let cookie_header: String = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut hs: Vec<(&str, &str)> = headers.to_vec();
-        if !cookie_header.is_empty() {
-            hs.push(("cookie", &cookie_header));
-        }
-        let req = Request {
-            method,
-            path,
-            headers: &hs,
-            body: body.as_bytes(),
-            client_address: Some(address),
-        };
-        let mut env = Env {
-            now: self.now,
-            random: &mut self.rng,
-            upstream_keys: self.keys.as_ref(),
-            store: self.store.is_some(),
-            native_rsa: None,
-            cache: Some(&mut self.cache),
-        };
-        let mut out = self.gate.handle(&req, &mut env);
-        let result = loop {
-            let (k, reply) = match out {
-                Outcome::Respond(r) => break Final::Respond(r),
-                Outcome::Forward(f) => break Final::Forward(f),
-                Outcome::Fetch { request, resume } => {
-                    let resp = idp(&request);
-                    self.fetches.push(request);
-                    (resume, Reply::Http(resp))
-                }
-                Outcome::Store { op, resume } => match store.as_mut() {
-                    Some(answer) => (resume, answer(&op)),
-                    None => {
-                        let s = self.store.as_mut().expect("store op without store");
-                        (resume, store::perform(s, &op, self.now))
-                    }
-                },
-                Outcome::NeedKeys { resume } => {
-                    self.need_keys += 1;
-                    (resume, Reply::Keys)
-                }
-            };
-            let mut env = Env {
-                now: self.now,
-                random: &mut self.rng,
-                upstream_keys: self.keys.as_ref(),
-                store: self.store.is_some(),
-                native_rsa: None,
-                cache: Some(&mut self.cache),
-            };
-            out = self.gate.resume(k, reply, &mut env);
-        };
-        if let Final::Respond(r) = &result {
-            for (k, v) in &r.headers {
-                if k == "set-cookie" {
-                    let (pair, attrs) = v.split_once(';').unwrap();
-                    let (name, value) = pair.split_once('=').unwrap();
-                    self.cookies.retain(|(n, _)| n != name);
-                    if !attrs.contains("Max-Age=0") {
-                        self.cookies.push((name.to_string(), value.to_string()));
-                    }
-                }
-            }
-        }
-        result
+        self.send_full(Some(idp), None, address, method, path, headers, body)
     }
 
     /// A form POST through [`World::send_with`].

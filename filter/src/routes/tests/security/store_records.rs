@@ -147,8 +147,8 @@ fn via_broken_store(
     body: &str,
 ) -> Final {
     let mut answer = broken;
-    w.send_via(
-        &cognito_idp,
+    w.send_full(
+        Some(&cognito_idp),
         Some(&mut answer),
         "192.0.2.7",
         method,
