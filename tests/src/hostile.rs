@@ -244,34 +244,14 @@ pub async fn send(authority: &str, req: &Req) -> anyhow::Result<Answer> {
     let bytes = req.to_bytes(authority);
     let io = async {
         let stream = tokio::net::TcpStream::connect(authority).await?;
-        let (mut rd, mut wr) = stream.into_split();
+        let (rd, mut wr) = stream.into_split();
         let write = async move {
             // The server may close early (it answered already): the read side decides.
             let _ = wr.write_all(&bytes).await;
             let _ = wr.flush().await;
             wr
         };
-        let read = async move {
-            let mut buf = Vec::new();
-            let mut chunk = vec![0u8; 64 * 1024];
-            loop {
-                match rd.read(&mut chunk).await {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        buf.extend_from_slice(&chunk[..n]);
-                        // Envoy waits for the client to close first (its delayed close):
-                        // stop as soon as the answer is complete.
-                        if complete(&buf) {
-                            break;
-                        }
-                    }
-                    // A reset after the answer arrived still leaves the answer.
-                    Err(e) if buf.is_empty() => return Err(e),
-                    Err(_) => break,
-                }
-            }
-            Ok(buf)
-        };
+        let read = read_answer(rd);
         let (_wr, buf) = tokio::join!(write, read);
         anyhow::Ok(buf?)
     };
@@ -279,6 +259,28 @@ pub async fn send(authority: &str, req: &Req) -> anyhow::Result<Answer> {
         .await
         .map_err(|_| anyhow::anyhow!("no complete answer within {CASE_TIMEOUT:?} (hang)"))??;
     parse_answer(&buf)
+}
+
+/// Reads one HTTP/1.1 answer: until it is complete ([`complete`]) or the connection ends.
+/// Envoy waits for the client to close first (its delayed close), so this stops as soon as
+/// the answer is whole; a reset after the answer arrived still leaves the answer.
+pub async fn read_answer(mut rd: tokio::net::tcp::OwnedReadHalf) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match rd.read(&mut chunk).await {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if complete(&buf) {
+                    break;
+                }
+            }
+            Err(e) if buf.is_empty() => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(buf)
 }
 
 /// Whether `buf` holds a whole response (head, and a body of known length or a last chunk).

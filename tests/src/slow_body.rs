@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
 use crate::cognito::{pkce_pair, EndpointGroup, FaultMode};
 use crate::hostile::{self, form_encode, Answer, Req};
@@ -273,7 +273,7 @@ pub async fn send_http1(
     let (head, body) = (head.to_vec(), body.to_vec());
     let stream = tokio::net::TcpStream::connect(authority).await?;
     stream.set_nodelay(true)?;
-    let (mut rd, mut wr) = stream.into_split();
+    let (rd, mut wr) = stream.into_split();
     wr.write_all(&head).await?;
     wr.flush().await?;
     let body_sent: Arc<Mutex<Option<Instant>>> = Arc::default();
@@ -287,22 +287,8 @@ pub async fn send_http1(
         wr
     };
     let read = async move {
-        let mut buf = Vec::new();
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            match rd.read(&mut chunk).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    buf.extend_from_slice(&chunk[..n]);
-                    if hostile::complete(&buf) {
-                        break;
-                    }
-                }
-                Err(e) if buf.is_empty() => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok((buf, Instant::now()))
+        let buf = hostile::read_answer(rd).await?;
+        std::io::Result::Ok((buf, Instant::now()))
     };
     let io = async { tokio::join!(write, read) };
     let (_wr, read) = tokio::time::timeout(HANG, io)
