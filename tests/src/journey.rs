@@ -143,27 +143,37 @@ pub struct Journey {
     pub jar: Jar,
 }
 
+/// Registers a public client (RFC 7591) with one redirect URI; its `client_id`.
+pub async fn register_client(
+    http: &reqwest::Client,
+    base: &str,
+    redirect_uri: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let resp = http
+        .post(format!("{base}/register"))
+        .json(
+            &json!({"redirect_uris": [redirect_uri], "client_name": name,
+                       "token_endpoint_auth_method": "none"}),
+        )
+        .send()
+        .await?;
+    if resp.status() != 201 {
+        bail!(
+            "register answered {}: {}",
+            resp.status(),
+            resp.text().await?
+        );
+    }
+    let reg: Value = resp.json().await?;
+    Ok(reg["client_id"].as_str().context("client_id")?.to_owned())
+}
+
 impl Journey {
     /// Registers a public client with [`REDIRECT_URI`] (RFC 7591).
     pub async fn register(base: &str) -> anyhow::Result<Self> {
         let http = crate::harness::http_client();
-        let resp = http
-            .post(format!("{base}/register"))
-            .json(
-                &json!({"redirect_uris": [REDIRECT_URI], "client_name": "e2e client",
-                          "token_endpoint_auth_method": "none"}),
-            )
-            .send()
-            .await?;
-        if resp.status() != 201 {
-            bail!(
-                "register answered {}: {}",
-                resp.status(),
-                resp.text().await?
-            );
-        }
-        let reg: Value = resp.json().await?;
-        let client_id = reg["client_id"].as_str().context("client_id")?.to_owned();
+        let client_id = register_client(&http, base, REDIRECT_URI, "e2e client").await?;
         Ok(Self {
             http,
             base: base.to_owned(),

@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Context};
-use serde_json::{json, Value};
+use anyhow::Context;
 use tokio::sync::mpsc;
 
 use crate::cognito::pkce_pair;
@@ -82,23 +81,7 @@ impl Drop for LoopbackApp {
 
 /// A client registered at the proxy (RFC 7591) with the loopback app's redirect URI.
 pub async fn register(h: &impl Host, redirect_uri: &str) -> anyhow::Result<String> {
-    let resp = http_client()
-        .post(format!("{}/register", h.base_url()))
-        .json(
-            &json!({"redirect_uris": [redirect_uri], "client_name": CLIENT_NAME,
-                      "token_endpoint_auth_method": "none"}),
-        )
-        .send()
-        .await?;
-    if resp.status() != 201 {
-        bail!(
-            "register answered {}: {}",
-            resp.status(),
-            resp.text().await?
-        );
-    }
-    let reg: Value = resp.json().await?;
-    Ok(reg["client_id"].as_str().context("client_id")?.to_owned())
+    crate::journey::register_client(&http_client(), h.base_url(), redirect_uri, CLIENT_NAME).await
 }
 
 /// One authorization as the client starts it: its URL, `state` and PKCE verifier.
