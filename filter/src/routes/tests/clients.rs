@@ -3,6 +3,7 @@
 //! redirect URIs), the authorization parameters they add, and Client ID Metadata Documents
 //! with `none` and with `private_key_jwt` (RFC 7523 assertions at `/token`).
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
@@ -631,5 +632,44 @@ fn bad_cimd_settings_are_named() {
     assert_eq!(
         parse(json!({"cimd_allow_private": "yes"})).unwrap_err().key,
         "cimd_allow_private"
+    );
+}
+
+#[test]
+fn client_id_metadata_documents() {
+    let mut w = World::new(json!({}));
+    let url = "https://client.example/meta.json";
+    let doc =
+        json!({"client_id": url, "client_name": "CIMD client", "redirect_uris": [CLIENT_REDIRECT]})
+            .to_string();
+    w.idp = Idp::Status(200, Box::leak(doc.into_boxed_str()));
+    let r = w.get(&World::authorize_query(url, &[])).response();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let fetch = w.fetches.last().unwrap();
+    assert_eq!(fetch.url, url);
+    assert!(fetch.cacheable);
+    assert_eq!(fetch.max_response_bytes, 5 * 1024);
+    assert!(String::from_utf8_lossy(&r.body).contains("client.example/meta.json"));
+    // Mismatched client_id, bad redirect URIs, errors: a 400 page.
+    for body in [
+        json!({"client_id": "https://other.example/meta.json", "redirect_uris": [CLIENT_REDIRECT]}).to_string(),
+        json!({"client_id": url, "redirect_uris": ["http://evil.example/cb"]}).to_string(),
+        json!({"client_id": url, "redirect_uris": [CLIENT_REDIRECT], "token_endpoint_auth_method": "private_key_jwt"}).to_string(),
+        "not json".to_string(),
+    ] {
+        w.idp = Idp::Status(200, Box::leak(body.into_boxed_str()));
+        assert_eq!(w.get(&World::authorize_query(url, &[])).response().status, 400);
+    }
+    w.idp = Idp::Status(404, "");
+    assert_eq!(
+        w.get(&World::authorize_query(url, &[])).response().status,
+        400
+    );
+    assert_eq!(
+        w.get(&World::authorize_query("https://client.example/", &[]))
+            .response()
+            .status,
+        400,
+        "no path"
     );
 }

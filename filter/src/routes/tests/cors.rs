@@ -227,3 +227,23 @@ fn bad_cors_settings_are_named() {
     );
     assert!(parse(json!({"cors_origins": ["https://a.example/"]})).is_ok());
 }
+
+#[test]
+fn cors_preflight_and_exposed_challenge() {
+    let mut w = World::new(json!({}));
+    for path in [
+        "/token",
+        "/register",
+        "/revoke",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let r = w.send("OPTIONS", path, &[], "").response();
+        assert_eq!(r.status, 204, "{path}");
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    }
+    let r = w.get("/mcp").response();
+    assert_eq!(
+        r.header("access-control-expose-headers"),
+        Some("WWW-Authenticate")
+    );
+}

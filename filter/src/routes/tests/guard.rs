@@ -1,0 +1,130 @@
+//! The guard of the MCP endpoint: tokens refused with their specific errors, IdP tokens
+//! accepted only when configured, scopes, group rules, revocation.
+
+use super::*;
+
+#[test]
+fn mcp_rejects_garbage_and_expired_tokens_with_invalid_token() {
+    let mut w = World::new(json!({}));
+    let r = w.mcp("not-a-jwt").response();
+    assert_eq!(r.status, 401);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .contains("error=\"invalid_token\""));
+    let (_, t) = w.tokens();
+    w.now += 3600 + 31;
+    let r = w.mcp(t["access_token"].as_str().unwrap()).response();
+    assert_eq!(r.status, 401);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .contains("error_description=\"token expired\""));
+    assert_eq!(r.reason, Some("expired"));
+}
+
+#[test]
+fn mcp_rejects_cognito_tokens_unless_accepted() {
+    let mut w = World::new(json!({}));
+    let cognito = vectors::rs256(&vectors::cognito_access_claims());
+    assert_eq!(w.mcp(&cognito).response().status, 401);
+    let mut w = World::new(
+        json!({"accepted_client_ids": [vectors::APP_CLIENT], "accepted_client_scopes": ["email"]}),
+    );
+    let f = w.mcp(&cognito).forward();
+    assert!(f
+        .set_headers
+        .contains(&("x-mcpgate-username".into(), "alice".into())));
+    let id_token = vectors::rs256(&vectors::cognito_id_claims());
+    let r = w.mcp(&id_token).response();
+    assert_eq!(r.status, 401, "ID tokens are not access tokens");
+}
+
+#[test]
+fn mcp_direct_token_with_unknown_kid_asks_host_for_keys_once() {
+    let mut w = World::new(json!({"accepted_client_ids": [vectors::APP_CLIENT]}));
+    let t = vectors::sign(
+        r#"{"alg":"RS256","kid":"rotated"}"#,
+        &vectors::cognito_access_claims().to_string(),
+    );
+    let r = w.mcp(&t).response();
+    assert_eq!(r.status, 401);
+    assert_eq!(w.need_keys, 1);
+    w.keys = None;
+    let r = w
+        .mcp(&vectors::rs256(&vectors::cognito_access_claims()))
+        .response();
+    assert_eq!(r.status, 503, "fails closed without keys");
+    assert_eq!(r.header("retry-after"), Some("5"));
+}
+
+#[test]
+fn mcp_insufficient_scope_is_403() {
+    let mut w = World::new(
+        json!({"accepted_client_ids": [vectors::APP_CLIENT], "accepted_client_scopes": ["admin"]}),
+    );
+    let r = w
+        .mcp(&vectors::rs256(&vectors::cognito_access_claims()))
+        .response();
+    assert_eq!(r.status, 403);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .contains("error=\"insufficient_scope\""));
+}
+
+#[test]
+fn mcp_group_rules_restrict_paths() {
+    let mut w =
+        World::new(json!({"group_rules": [{"path_prefix": "/mcp/admin", "groups": ["ops"]}]}));
+    let (_, t) = w.tokens();
+    let access = format!("Bearer {}", t["access_token"].as_str().unwrap());
+    let r = w
+        .send("GET", "/mcp/admin/x", &[("authorization", &access)], "")
+        .response();
+    assert_eq!(r.status, 403);
+    assert_eq!(r.reason, Some("group"));
+    assert!(matches!(
+        w.send("GET", "/mcp", &[("authorization", &access)], ""),
+        Final::Forward(_)
+    ));
+}
+
+#[test]
+fn mcp_revoked_access_token_is_refused() {
+    let mut w = World::new(json!({}));
+    let (client_id, t) = w.tokens();
+    let access = t["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        w.post_form("/revoke", &[("token", &access), ("client_id", &client_id)])
+            .response()
+            .status,
+        200
+    );
+    let r = w.mcp(&access).response();
+    assert_eq!(r.status, 401);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .contains("token revoked"));
+}
+
+#[test]
+fn mcp_refuses_tokens_in_query_and_duplicate_authorization() {
+    let mut w = World::new(json!({}));
+    let r = w.send("GET", "/mcp?access_token=abc", &[], "").response();
+    assert_oauth_error(&r, 400, "invalid_request");
+    let r = w
+        .send(
+            "GET",
+            "/mcp",
+            &[("authorization", "Bearer a"), ("authorization", "Bearer b")],
+            "",
+        )
+        .response();
+    assert_oauth_error(&r, 400, "invalid_request");
+    let r = w
+        .send("GET", "/mcp", &[("authorization", "Basic abc")], "")
+        .response();
+    assert_eq!(r.status, 401);
+}
