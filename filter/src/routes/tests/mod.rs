@@ -1,5 +1,5 @@
-//! The whole OAuth flow driven through `Gate` with a fixed clock, a seeded RNG and an
-//! in-test IdP, plus one test per rejection.
+//! The routes driven through `Gate` like a host would, with a fixed clock, a seeded RNG and an
+//! in-test IdP: the harness ([`World`]) is here, the tests are in one module per theme.
 
 use alloc::format;
 use alloc::string::{String, ToString};
