@@ -6,6 +6,8 @@
 # .venv/, edge-worker/node_modules and ~/.cargo only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A one-shot build gains nothing from incremental compilation, whose caches double target/.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
