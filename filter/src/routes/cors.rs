@@ -165,6 +165,7 @@ pub(super) fn guarded(
                         set_headers: Vec::new(),
                         path: rewrite,
                         response_headers: Vec::new(),
+                        list_filter: None,
                     }),
                 };
             }

@@ -14,6 +14,7 @@ mod register;
 mod revoke;
 mod token;
 mod token_client;
+pub(crate) mod tools;
 
 #[cfg(test)]
 mod tests;
@@ -143,13 +144,14 @@ fn route_of_raw(gate: &Gate, path: &str) -> Option<Route> {
 }
 
 pub(crate) fn needs_body(gate: &Gate, method: &str, path: &str) -> bool {
-    method == "POST"
+    (method == "POST"
         && matches!(
             route_of_raw(gate, path),
             Some(
                 Route::Register | Route::Authorize | Route::Consent | Route::Token | Route::Revoke
             )
-        )
+        ))
+        || tools::reads_body(gate, method, path)
 }
 
 pub(crate) fn rate_limited(gate: &Gate, path: &str) -> bool {
@@ -205,6 +207,7 @@ pub(crate) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
                 set_headers: Vec::new(),
                 path: rewrite,
                 response_headers: Vec::new(),
+                list_filter: None,
             })
         }
         _ => {}

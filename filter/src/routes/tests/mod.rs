@@ -22,6 +22,7 @@ mod client_credentials;
 mod clients;
 mod cors;
 mod paths;
+mod tools;
 
 const BASE: &str = "https://mcp.example.com";
 const CLIENT_REDIRECT: &str = "http://127.0.0.1:33418/callback";
