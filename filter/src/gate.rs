@@ -232,10 +232,16 @@ impl Gate {
         crate::routes::needs_body(self, method, path)
     }
 
+    /// Whether the request is an MCP POST whose body the core reads for `tool_rules` (its
+    /// errors are JSON-RPC errors; [`Gate::needs_body`] is true for it).
+    pub fn reads_mcp_body(&self, method: &str, path: &str) -> bool {
+        crate::routes::tools::reads_body(self, method, path)
+    }
+
     /// The largest body the host buffers for a request [`Gate::needs_body`] said yes to:
     /// `max_mcp_body_bytes` for MCP POSTs, `max_body_bytes` for the OAuth endpoints.
     pub fn max_body_bytes(&self, method: &str, path: &str) -> usize {
-        if crate::routes::tools::reads_body(self, method, path) {
+        if self.reads_mcp_body(method, path) {
             self.cfg.max_mcp_body_bytes
         } else {
             self.cfg.max_body_bytes
@@ -245,7 +251,7 @@ impl Gate {
     /// The answer to a body over [`Gate::max_body_bytes`], in the route's protocol: a
     /// JSON-RPC error on the MCP path, an OAuth error elsewhere (413).
     pub fn body_too_large(&self, method: &str, path: &str) -> crate::http::Response {
-        if crate::routes::tools::reads_body(self, method, path) {
+        if self.reads_mcp_body(method, path) {
             crate::routes::tools::too_large()
         } else {
             crate::respond::oauth_error(413, "invalid_request", "request body too large")
