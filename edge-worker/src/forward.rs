@@ -123,8 +123,8 @@ async fn filtered(
     let headers = worker::Headers::new();
     for (k, v) in &entries {
         // A rewritten body has another length, and is sent as it was read (decoded).
-        let length_or_encoding = k.eq_ignore_ascii_case("content-length")
-            || k.eq_ignore_ascii_case("content-encoding");
+        let length_or_encoding =
+            k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("content-encoding");
         if kind != BodyKind::Untouched && length_or_encoding {
             continue;
         }

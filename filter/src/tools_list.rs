@@ -21,6 +21,8 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Largest `tools/list` answer (a JSON body, or one SSE event) the proxy rewrites. Envoy's
@@ -142,37 +144,75 @@ impl ListFilter {
         match self.message(body) {
             Rewrite::Changed(b) => b,
             Rewrite::Unchanged => body.to_vec(),
-            Rewrite::Unreadable => self.unreadable(),
+            Rewrite::NotJson | Rewrite::Unreadable => self.unreadable(),
         }
     }
 
-    /// The rule for one JSON-RPC message (an SSE event's data, or a JSON body).
+    /// The rule for one JSON-RPC message (an SSE event's data, or a JSON body). No tree of the
+    /// message is built: the tools are found as spans of the text, and the answer is the same
+    /// text without the spans of the tools the caller may not call.
     pub fn message(&self, msg: &[u8]) -> Rewrite {
         if !crate::encoding::json_depth_within(msg, 128) {
+            return Rewrite::NotJson;
+        }
+        // Duplicate members fail the parse (a client might read the other copy), and so does
+        // JSON that is not one object: both fail closed. Only what is not JSON at all passes.
+        if msg.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            // A batch (serde would read an array into the struct by position).
             return Rewrite::Unreadable;
         }
-        let Ok(mut v) = serde_json::from_slice::<Value>(msg) else {
+        let envelope = match serde_json::from_slice::<Envelope>(msg) {
+            Ok(e) => e,
+            Err(e) if e.is_data() => return Rewrite::Unreadable,
+            Err(_) => return Rewrite::NotJson,
+        };
+        let ours = envelope
+            .id
+            .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+            .is_some_and(|id| id == self.id);
+        let Some(result) = envelope.result.filter(|_| ours) else {
+            return Rewrite::Unchanged;
+        };
+        let Ok(result) = serde_json::from_str::<ResultTools>(result.get()) else {
             return Rewrite::Unreadable;
         };
-        if v.get("id") != Some(&self.id) {
-            return Rewrite::Unchanged;
-        }
-        let Some(tools) = v
-            .get_mut("result")
-            .and_then(|r| r.get_mut("tools"))
-            .and_then(Value::as_array_mut)
-        else {
+        let Some(tools) = result.tools.filter(|t| !t.is_empty()) else {
             return Rewrite::Unchanged;
         };
-        tools.retain(|t| {
-            t.get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|n| self.allows(n))
-        });
-        match serde_json::to_vec(&v) {
-            Ok(b) => Rewrite::Changed(b),
-            Err(_) => Rewrite::Unreadable,
+        let keep = |raw: &RawValue| {
+            serde_json::from_str::<ToolName>(raw.get())
+                .ok()
+                .and_then(|t| t.name)
+                .is_some_and(|n| self.allows(&n))
+        };
+        let kept: Vec<&RawValue> = tools.iter().copied().filter(|t| keep(t)).collect();
+        if kept.len() == tools.len() {
+            return Rewrite::Unchanged;
         }
+        // Where each tool is in `msg` (the raw values borrow from it).
+        let base = msg.as_ptr() as usize;
+        let span = |raw: &RawValue| {
+            let start = (raw.get().as_ptr() as usize).wrapping_sub(base);
+            (start, start + raw.get().len())
+        };
+        let (Some(first), Some(last)) = (tools.first(), tools.last()) else {
+            return Rewrite::Unchanged;
+        };
+        let (start, _) = span(first);
+        let (_, end) = span(last);
+        let (Some(head), Some(tail)) = (msg.get(..start), msg.get(end..)) else {
+            return Rewrite::Unreadable;
+        };
+        let mut out = Vec::with_capacity(msg.len());
+        out.extend_from_slice(head);
+        for (i, t) in kept.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(t.get().as_bytes());
+        }
+        out.extend_from_slice(tail);
+        Rewrite::Changed(out)
     }
 
     /// A rewriter for an SSE answer.
@@ -191,10 +231,36 @@ impl ListFilter {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rewrite {
     Changed(Vec<u8>),
-    /// Not the answer to the filtered request.
+    /// Not the answer to the filtered request, or nothing in it to hide.
     Unchanged,
     /// Not JSON (or nested beyond reason).
+    NotJson,
+    /// JSON the filter cannot read safely (duplicate members, not one object), or the answer
+    /// to the filtered request with tools it cannot read: it must not pass.
     Unreadable,
+}
+
+/// A JSON-RPC message, as far as the filter reads it.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+}
+
+/// The `result` of a `tools/list` answer: its tools, each as its text.
+#[derive(Deserialize)]
+struct ResultTools<'a> {
+    #[serde(borrow, default)]
+    tools: Option<Vec<&'a RawValue>>,
+}
+
+/// One tool, as far as the filter reads it.
+#[derive(Deserialize)]
+struct ToolName<'a> {
+    #[serde(borrow, default)]
+    name: Option<alloc::borrow::Cow<'a, str>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,18 +422,16 @@ impl SseFilter {
             return;
         }
         let new = match self.filter.message(&data) {
-            Rewrite::Unchanged => {
+            // Data that is not JSON cannot be an answer MCP clients read; pass it.
+            Rewrite::Unchanged | Rewrite::NotJson => {
                 out.extend_from_slice(event);
                 return;
             }
             Rewrite::Changed(b) => b,
-            Rewrite::Unreadable => {
-                // Data that is not JSON cannot be the answer MCP clients read; pass it.
-                out.extend_from_slice(event);
-                return;
-            }
+            Rewrite::Unreadable => self.filter.unreadable(),
         };
-        // The other fields as they were, then the new data on one line.
+        // The other fields as they were, then the new data (its line breaks, where the data
+        // lines were joined, as data lines again).
         for line in lines(event) {
             if line.is_empty() || line.starts_with(b"data:") || line == b"data" {
                 continue;
@@ -375,9 +439,12 @@ impl SseFilter {
             out.extend_from_slice(line);
             out.push(b'\n');
         }
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&new);
-        out.extend_from_slice(b"\n\n");
+        for line in new.split(|b| *b == b'\n') {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
+        out.push(b'\n');
         self.state = SseState::Done;
     }
 }
@@ -447,6 +514,37 @@ mod tests {
     }
 
     #[test]
+    fn answers_that_cannot_be_read_safely_do_not_pass() {
+        let f = filter();
+        for bad in [
+            r#"{"jsonrpc":"2.0","id":2,"result":{"tools":5}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[],"tools":[{"name":"admin_x"}]}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"id":2,"result":{"tools":[{"name":"admin_x"}]}}"#,
+            r#"[{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"admin_x"}]}}]"#,
+        ] {
+            let out = String::from_utf8(f.json(bad.as_bytes())).unwrap();
+            assert!(!out.contains("admin_x"), "{bad}: {out}");
+            assert!(out.contains("-32603"), "{bad}: {out}");
+            let sse = through(&format!("data: {bad}\n\ndata: after\n\n"), 7);
+            assert!(!sse.contains("admin_x"), "{bad}: {sse}");
+            assert!(sse.contains("-32603"), "{bad}: {sse}");
+        }
+        // Tools without a string name, or given a name twice, are dropped.
+        let odd = r#"{"id":2,"result":{"tools":[{"name":"whoami"},{"name":"count","name":"admin_x"},7,{"name":null}]}}"#;
+        let v: Value = serde_json::from_slice(&f.json(odd.as_bytes())).unwrap();
+        assert_eq!(names(&v), ["whoami"]);
+        // Formatting outside the removed tools is kept byte for byte.
+        let spaced = "{ \"id\" : 2, \"result\": { \"tools\" : [ {\"name\":\"admin_y\"} , {\"name\": \"count\"} ] , \"x\":1 } }";
+        let out = String::from_utf8(f.json(spaced.as_bytes())).unwrap();
+        assert_eq!(
+            out,
+            "{ \"id\" : 2, \"result\": { \"tools\" : [ {\"name\": \"count\"} ] , \"x\":1 } }"
+        );
+        // Data that is not JSON at all passes (no client reads it as an answer).
+        assert_eq!(through("data: hello\n\n", 3), "data: hello\n\n");
+    }
+
+    #[test]
     fn body_kinds() {
         let f = filter();
         assert_eq!(
@@ -510,9 +608,14 @@ mod tests {
                 out.contains("id: 9\nevent: message\ndata: {"),
                 "{size}: {out:?}"
             );
-            let data = out.split("id: 9\nevent: message\ndata: ").nth(1).unwrap();
-            let json_line = data.split('\n').next().unwrap();
-            let v: Value = serde_json::from_str(json_line).unwrap();
+            // The answer's data lines, joined again as a client joins them.
+            let event = out.split("id: 9\nevent: message\n").nth(1).unwrap();
+            let event = event.split("\n\n").next().unwrap();
+            let data: Vec<&str> = event
+                .lines()
+                .map(|l| l.strip_prefix("data: ").unwrap())
+                .collect();
+            let v: Value = serde_json::from_str(&data.join("\n")).unwrap();
             assert_eq!(names(&v), ["whoami", "count"], "{size}");
             assert!(
                 out.ends_with("\n\nevent: message\r\ndata: {\"after\":true}\r\n\r\n"),
