@@ -12,7 +12,8 @@
 //!   cannot be true, so the routes are refused from the start as well;
 //! * a watchdog checks the declaration on live requests: a request held at its headers for
 //!   which Envoy has received body bytes (`request.total_size` grew) that never reached the
-//!   filter proves the flag is off. That request and every other one held the same way are
+//!   filter proves the flag is off. Once a body has reached the filter the flag is proven on
+//!   for the VM, and later requests are not watched (no property read per request). That request and every other one held the same way are
 //!   answered with the refusal, and the VM refuses the routes from then on.
 //!
 //! Every refusal is logged (once per VM), counted (`mcpgate.requests_denied.oauth_body_unsupported`)

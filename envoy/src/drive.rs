@@ -120,9 +120,11 @@ impl Exchange {
                 Mode::Pause => {
                     // Held here (a real StopIteration with allow_on_headers_stop_iteration):
                     // nothing goes upstream, the body callbacks still come. The watchdog checks
-                    // that they do.
-                    let baseline = body_mode::request_total_size(&*vm.host);
-                    vm.held.borrow_mut().hold(self.context_id, baseline);
+                    // that they do, until one request of this VM has had its body.
+                    if !vm.bodies_delivered.get() {
+                        let baseline = body_mode::request_total_size(&*vm.host);
+                        vm.held.borrow_mut().hold(self.context_id, baseline);
+                    }
                     self.pending = Some(headers);
                     Action::Pause
                 }
@@ -139,7 +141,7 @@ impl Exchange {
             return self.hold_while_paused();
         }
         // The body reaches the filter: Envoy does hold requests at their headers as declared.
-        vm.held.borrow_mut().release(self.context_id);
+        vm.body_delivered(self.context_id);
         if body_size > self.max_body(&vm) {
             return self.too_large(&vm);
         }
@@ -157,7 +159,7 @@ impl Exchange {
         if self.pending.is_none() {
             return self.hold_while_paused();
         }
-        vm.held.borrow_mut().release(self.context_id);
+        vm.body_delivered(self.context_id);
         let buffered = vm.host.request_body(usize::MAX).len();
         self.complete_body(&vm, buffered)
     }

@@ -791,3 +791,20 @@ fn other_answers_are_not_touched() {
         assert_eq!(r.response_body, b"{}");
     });
 }
+
+#[test]
+fn once_a_body_was_delivered_held_requests_are_not_watched() {
+    let (fake, root) = configured(json!({}));
+    let vm = root.vm().unwrap();
+    let mut first = exchange(&fake, &root, 31);
+    fake.request(31, "POST", "/revoke", &[]);
+    assert_eq!(first.on_request_headers(false), Action::Pause);
+    assert!(!vm.held.borrow().is_empty(), "watched until proven");
+    fake.with_request(|r| r.body = b"token=x".to_vec());
+    first.on_request_body(7, true);
+    assert!(vm.bodies_delivered.get());
+    let mut second = exchange(&fake, &root, 32);
+    fake.request(32, "POST", "/revoke", &[]);
+    assert_eq!(second.on_request_headers(false), Action::Pause);
+    assert!(vm.held.borrow().is_empty(), "no longer watched");
+}
