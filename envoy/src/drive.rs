@@ -48,6 +48,8 @@ pub struct Exchange {
     vm: Option<Rc<Vm>>,
     /// Method, path and headers of a request held at its headers while its body is buffered.
     pending: Option<Vec<(String, String)>>,
+    /// The largest body of the held request (the core's limit for its route).
+    max_body: usize,
     waiting: Option<Waiting>,
     /// Whether Envoy was told to pause (a later forward must resume it).
     paused: bool,
@@ -99,6 +101,7 @@ impl Exchange {
             host,
             vm,
             pending: None,
+            max_body: 0,
             waiting: None,
             paused: false,
             response_headers: Vec::new(),
@@ -125,6 +128,7 @@ impl Exchange {
                         let baseline = body_mode::request_total_size(&*vm.host);
                         vm.held.borrow_mut().hold(self.context_id, baseline);
                     }
+                    self.max_body = vm.gate.max_body_bytes(method, path);
                     self.pending = Some(headers);
                     Action::Pause
                 }
@@ -142,7 +146,7 @@ impl Exchange {
         }
         // The body reaches the filter: Envoy does hold requests at their headers as declared.
         vm.body_delivered(self.context_id);
-        if body_size > self.max_body(&vm) {
+        if body_size > self.max_body {
             return self.too_large(&vm);
         }
         if !end_of_stream {
@@ -369,16 +373,9 @@ impl Exchange {
         Action::Pause
     }
 
-    /// The largest body of the held request (OAuth or MCP).
-    fn max_body(&self, vm: &Vm) -> usize {
-        let headers = self.pending.as_deref().unwrap_or_default();
-        vm.gate
-            .max_body_bytes(header(headers, ":method"), header(headers, ":path"))
-    }
-
     /// The body is complete (`body_size` bytes buffered): hands the held request to the core.
     fn complete_body(&mut self, vm: &Rc<Vm>, body_size: usize) -> Action {
-        if body_size > self.max_body(vm) {
+        if body_size > self.max_body {
             return self.too_large(vm);
         }
         let Some(headers) = self.pending.take() else {

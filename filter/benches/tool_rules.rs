@@ -105,6 +105,14 @@ fn bench(c: &mut Criterion) {
     };
     let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}"#;
     let list = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+    c.bench_function("tool_rules/parse a tools/call body", |b| {
+        b.iter(|| mcpgate_filter::mcp_request::parse(black_box(&call[..])).unwrap())
+    });
+    let msg = mcpgate_filter::mcp_request::parse(&call[..]).unwrap();
+    let mcp_headers = [("mcp-method", "tools/call"), ("mcp-name", "whoami")];
+    c.bench_function("tool_rules/check Mcp-Method and Mcp-Name", |b| {
+        b.iter(|| mcpgate_filter::mcp_request::check_headers(black_box(&mcp_headers), &msg))
+    });
     let mut list_filter = None;
     for (name, extra, body, mcp_headers) in [
         (

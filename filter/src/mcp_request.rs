@@ -1,8 +1,9 @@
 //! What an MCP POST asks for: the JSON-RPC method, the name of its target (tool, prompt,
-//! resource URI, task) and its `id`, read from the body with a bounded parse — a nesting
-//! limit checked lexically first, then `serde_json` into a small struct that skips every
-//! other member without building a tree of it — and checked against the 2026-07-28
-//! revision's `Mcp-Method` / `Mcp-Name` headers when the client sends them.
+//! resource URI, task) and its `id`, read from the body with a bounded parse — the size is
+//! limited by the caller (`max_mcp_body_bytes`), the nesting checked lexically first (at most
+//! [`MAX_DEPTH`] levels), then `serde_json` reads a small struct that skips every other member
+//! without building a tree of it — and checked against the 2026-07-28 revision's
+//! `Mcp-Method` / `Mcp-Name` headers when the client sends them.
 //!
 //! Where the proxy and the MCP server could read one body differently, the request is refused
 //! instead: duplicate members (`method`, `params`, `id`, or the name member of `params`: JSON
@@ -277,7 +278,7 @@ pub fn parse(body: &[u8]) -> Result<McpMessage, McpError> {
 }
 
 /// Decodes an `Mcp-Name` value: as is, or the base64 form `=?base64?…?=`.
-fn decode_name(raw: &str) -> Option<String> {
+fn decode_name(raw: &str) -> Option<alloc::borrow::Cow<'_, str>> {
     match raw
         .strip_prefix(BASE64_PREFIX)
         .and_then(|r| r.strip_suffix(BASE64_SUFFIX))
@@ -285,9 +286,9 @@ fn decode_name(raw: &str) -> Option<String> {
         Some(b64) => {
             use base64ct::{Base64, Encoding};
             let bytes: Vec<u8> = Base64::decode_vec(b64).ok()?;
-            String::from_utf8(bytes).ok()
+            String::from_utf8(bytes).ok().map(alloc::borrow::Cow::Owned)
         }
-        None => Some(raw.into()),
+        None => Some(alloc::borrow::Cow::Borrowed(raw)),
     }
 }
 
@@ -319,7 +320,7 @@ pub fn check_headers(headers: &[(&str, &str)], msg: &McpMessage) -> Result<(), M
         let decoded = decode_name(raw.trim()).ok_or(McpError::HeaderMismatch(
             "Header mismatch: the Mcp-Name header is not valid base64",
         ))?;
-        if msg.name.as_deref() != Some(decoded.as_str()) {
+        if msg.name.as_deref() != Some(&*decoded) {
             return Err(McpError::HeaderMismatch(
                 "Header mismatch: the Mcp-Name header does not match the body's name",
             ));
