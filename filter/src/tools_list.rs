@@ -166,10 +166,14 @@ impl ListFilter {
             Err(e) if e.is_data() => return Rewrite::Unreadable,
             Err(_) => return Rewrite::NotJson,
         };
+        // The same id, also when a number is written another way (`1.0` for `1`).
         let ours = envelope
             .id
             .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-            .is_some_and(|id| id == self.id);
+            .is_some_and(|id| {
+                id == self.id
+                    || matches!((id.as_f64(), self.id.as_f64()), (Some(a), Some(b)) if a == b)
+            });
         let Some(result) = envelope.result.filter(|_| ours) else {
             return Rewrite::Unchanged;
         };
@@ -496,6 +500,10 @@ mod tests {
             serde_json::from_slice(&f.json(answer(json!(2)).to_string().as_bytes())).unwrap();
         assert_eq!(names(&out), ["whoami", "count"]);
         assert_eq!(out["result"]["nextCursor"], "c");
+        // The id written as a float is the same request.
+        let float = answer(json!(2.0)).to_string();
+        let out: Value = serde_json::from_slice(&f.json(float.as_bytes())).unwrap();
+        assert_eq!(names(&out), ["whoami", "count"]);
         // Another id, an error answer: unchanged.
         let other = answer(json!("2")).to_string();
         assert_eq!(f.json(other.as_bytes()), other.as_bytes());
