@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-10}"
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version =0.13.2 --locked
-targets=(token jwks form redirect_uri unseal config request)
+targets=(token jwks form redirect_uri unseal config request mcp)
 if [ $# -gt 1 ]; then targets=("${@:2}"); fi
 cargo fuzz build -O >/dev/null
 results="fuzz/RESULTS.md"

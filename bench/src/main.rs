@@ -3,9 +3,13 @@
 //! `direct_response` upstream so only the filter is measured. Prints requests/s, p50/p99 and
 //! Envoy CPU µs per request (from /proc), ratios against `jwt_authn`, the filter size and
 //! Envoy's memory after 100k and 1M requests; writes the same to bench/RESULTS.md.
+//! Rows 9 compare MCP POSTs (JSON-RPC bodies, `Mcp-Method` / `Mcp-Name` headers) without and
+//! with a 10-rule `tool_rules` set, and a `tools/list` answer (20 tools, JSON, answered by
+//! Envoy's `direct_response`) without and with filtering.
 //!
-//! Usage: `cargo run --release -p mcpgate-bench -- [--seconds 5] [--rounds 3]`
-//! (scripts/bench.sh builds the filter, installs wrk and runs this).
+//! Usage: `cargo run --release -p mcpgate-bench -- [--seconds 5] [--rounds 3] [--rows 9,9r]`
+//! (scripts/bench.sh builds the filter, installs wrk and runs this; `--rows` runs only those
+//! rows and writes nothing).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -29,6 +33,12 @@ enum Load {
     Fixed(Option<String>),
     /// Rotate through these bearer tokens.
     Rotate(PathBuf),
+    /// An MCP POST: this bearer token, JSON-RPC body and extra headers on every request.
+    Post {
+        token: String,
+        body: String,
+        headers: Vec<(&'static str, &'static str)>,
+    },
 }
 
 struct Row {
@@ -105,10 +115,67 @@ fn pin(pid: u32, cpu: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A `tools/list` answer with 20 tools (JSON-RPC id 1).
+fn tools_list_answer() -> String {
+    let names = [
+        "whoami",
+        "search",
+        "fetch_page",
+        "admin_users",
+        "admin_logs",
+        "delete_user",
+        "write_file",
+        "deploy",
+        "billing_report",
+        "echo",
+        "count",
+        "t1",
+        "t2",
+        "t3",
+        "t4",
+        "t5",
+        "t6",
+        "t7",
+        "t8",
+        "t9",
+    ];
+    let tools: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            json!({"name": n, "description": format!("The {n} tool"),
+                   "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}}})
+        })
+        .collect();
+    json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": tools}}).to_string()
+}
+
+/// "ok" for everything; the 20-tool `tools/list` answer for requests saying `Mcp-Method:
+/// tools/list`.
 fn direct_response_route() -> Value {
     json!({"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/", "headers": [{"name": "mcp-method", "string_match": {"exact": "tools/list"}}]},
+         "direct_response": {"status": 200, "body": {"inline_string": tools_list_answer()}},
+         "response_headers_to_add": [{"header": {"key": "content-type", "value": "application/json"},
+                                      "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]},
         {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}
     ]}]})
+}
+
+/// The 10 rules of rows 9r and 9lf: groups, scopes, claims, globs, other methods; the
+/// benchmarked call (`whoami`) is matched by the last one.
+fn ten_rules() -> Value {
+    json!([
+        {"name": "admin_*", "groups": ["admins"]},
+        {"name": "delete_*", "scopes": ["mcp/write"], "groups": ["admins"]},
+        {"name": "write_*", "scopes": ["mcp/write"]},
+        {"name": "deploy", "groups": ["ops"]},
+        {"name": "billing_*", "claims": {"custom:tenant": "acme"}},
+        {"method": "resources/read", "name": "file:///secret/*", "scopes": ["files"]},
+        {"method": "prompts/get", "name": "internal_*", "groups": ["staff"]},
+        {"name": "search", "scopes": ["openid"]},
+        {"name": "fetch_*", "scopes": ["email"]},
+        {"name": "whoami"},
+    ])
 }
 
 fn envoy_yaml(filters: Vec<Value>, idp_port: u16) -> String {
@@ -166,10 +233,37 @@ fn mcpgate(wasm: &Path, plugin: &Value) -> Value {
     }})
 }
 
+/// Envoy's buffer filter: the request reaches the router whole. Rows 9 put it behind mcpgate
+/// with and without rules alike, so `direct_response` answers after the body in both (answered
+/// at the headers, Envoy closes HTTP/1.1 connections whose body is still coming, and wrk
+/// reconnects: a cost of the bench's upstream, not of the filter).
+fn buffer() -> Value {
+    json!({"name": "envoy.filters.http.buffer", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+        "max_request_bytes": 1048576
+    }})
+}
+
 fn wrk_script(dir: &Path, load: &Load) -> anyhow::Result<PathBuf> {
     let path = dir.join(format!("wrk-{}.lua", std::process::id()));
     let lua = match load {
         Load::Fixed(_) => "".to_string(),
+        Load::Post {
+            token,
+            body,
+            headers,
+        } => {
+            let mut lua = format!(
+                "wrk.method = \"POST\"\nwrk.body = [[{body}]]\n\
+                 wrk.headers[\"Content-Type\"] = \"application/json\"\n\
+                 wrk.headers[\"Accept\"] = \"application/json, text/event-stream\"\n\
+                 wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n"
+            );
+            for (k, v) in headers {
+                lua.push_str(&format!("wrk.headers[\"{k}\"] = \"{v}\"\n"));
+            }
+            lua
+        }
         Load::Rotate(file) => format!(
             "local tokens = {{}}\nfor line in io.lines(\"{}\") do tokens[#tokens + 1] = \"Bearer \" .. line end\nlocal i = 0\nrequest = function()\n  i = i % #tokens + 1\n  return wrk.format(\"GET\", \"/mcp\", {{[\"Authorization\"] = tokens[i]}})\nend\n",
             file.display()
@@ -415,6 +509,9 @@ async fn main() -> anyhow::Result<()> {
     pure_plugin["native_rsa"] = json!(false);
     let mut store_plugin = plugin.clone();
     store_plugin["store"] = json!("shared_data");
+    let mut rules_plugin = plugin.clone();
+    rules_plugin["tool_rules"] = ten_rules();
+    rules_plugin["filter_tools_list"] = json!(true);
     let configs = [
         envoy_yaml(vec![], idp.port()),
         envoy_yaml(vec![jwt_authn(&idp.issuer(), &jwks, false)], idp.port()),
@@ -422,6 +519,8 @@ async fn main() -> anyhow::Result<()> {
         envoy_yaml(vec![mcpgate(&wasm, &plugin)], idp.port()),
         envoy_yaml(vec![mcpgate(&wasm, &pure_plugin)], idp.port()),
         envoy_yaml(vec![mcpgate(&wasm, &store_plugin)], idp.port()),
+        envoy_yaml(vec![mcpgate(&wasm, &rules_plugin), buffer()], idp.port()),
+        envoy_yaml(vec![mcpgate(&wasm, &plugin), buffer()], idp.port()),
     ];
     let mut envoys = Vec::new();
     for (i, yaml) in configs.iter().enumerate() {
@@ -454,6 +553,38 @@ async fn main() -> anyhow::Result<()> {
         )
         .await;
         let _ = e;
+    }
+
+    // The MCP requests of rows 9: a tool call and a tools/list, with the 2026-07-28 headers.
+    let call_body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}"#;
+    let list_body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+    let mcp_call = Load::Post {
+        token: own_one.clone(),
+        body: call_body.into(),
+        headers: vec![("Mcp-Method", "tools/call"), ("Mcp-Name", "whoami")],
+    };
+    let mcp_list = Load::Post {
+        token: own_one.clone(),
+        body: list_body.into(),
+        headers: vec![("Mcp-Method", "tools/list")],
+    };
+    // The rules instance filters for real: 4 of the 20 tools are not the caller's.
+    if let Some(Some((_, port))) = envoys.get(6) {
+        let answer = mcpgate_e2e::harness::http_client()
+            .post(format!("http://127.0.0.1:{port}/mcp"))
+            .header("authorization", format!("Bearer {own_one}"))
+            .header("content-type", "application/json")
+            .header("mcp-method", "tools/list")
+            .body(list_body)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let v: Value = serde_json::from_str(&answer).context("tools/list answer")?;
+        let n = v["result"]["tools"].as_array().map_or(0, Vec::len);
+        if n != 16 || answer.contains("delete_user") {
+            bail!("the rules instance did not filter tools/list: {answer}");
+        }
     }
 
     let bearer = |t: &str| Some(format!("Bearer {t}"));
@@ -541,6 +672,34 @@ async fn main() -> anyhow::Result<()> {
             instance: 3,
             load: Load::Fixed(bearer("garbage.token.here")),
             expect_2xx: false,
+        },
+        Row {
+            id: "9",
+            name: "mcpgate, MCP POST tools/call, own token, no tool_rules",
+            instance: 7,
+            load: mcp_call.clone(),
+            expect_2xx: true,
+        },
+        Row {
+            id: "9r",
+            name: "mcpgate, MCP POST tools/call, own token, 10 tool_rules",
+            instance: 6,
+            load: mcp_call,
+            expect_2xx: true,
+        },
+        Row {
+            id: "9l",
+            name: "mcpgate, tools/list (20 tools, JSON), no tool_rules",
+            instance: 7,
+            load: mcp_list.clone(),
+            expect_2xx: true,
+        },
+        Row {
+            id: "9lf",
+            name: "mcpgate, tools/list filtered by 10 tool_rules",
+            instance: 6,
+            load: mcp_list,
+            expect_2xx: true,
         },
     ];
     let rows: Vec<Row> = rows
@@ -664,6 +823,40 @@ async fn main() -> anyhow::Result<()> {
         out,
         "{}",
         check("row 8b ÷ row 4", by_id("8b") / by_id("4"), 1.0)
+    );
+    // Rows measured back to back in each round, compared round by round: the median of the
+    // per-round ratios is steadier than the ratio of medians on a shared machine.
+    let paired = |a: &str, b: &str| {
+        let pos = |id: &str| rows.iter().position(|r| r.id == id);
+        let (Some(a), Some(b)) = (pos(a), pos(b)) else {
+            return f64::NAN;
+        };
+        median(
+            samples[a]
+                .iter()
+                .zip(&samples[b])
+                .map(|(x, y)| x.cpu_us / y.cpu_us)
+                .collect(),
+        )
+    };
+    let _ = writeln!(
+        out,
+        "{}",
+        check(
+            "row 9r ÷ row 9 (10 tool_rules), median of per-round ratios",
+            paired("9r", "9"),
+            1.10
+        )
+    );
+    let _ = writeln!(
+        out,
+        "| row 9r ÷ row 9, ratio of medians | {:.2} | — | measured |",
+        by_id("9r") / by_id("9")
+    );
+    let _ = writeln!(
+        out,
+        "| row 9lf ÷ row 9l (tools/list filtered), median of per-round ratios | {:.2} | — | measured |",
+        paired("9lf", "9l")
     );
     if let [(n1, m1), (n2, m2)] = rss[..] {
         let _ = writeln!(

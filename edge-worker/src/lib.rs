@@ -7,7 +7,8 @@
 //! * [`drive`] — the outcome loop: IdP calls, the store, JWKS refetches;
 //! * [`idp`] — outbound `fetch` with timeout, size cap and the Cache API for cacheable calls;
 //! * [`jwks`] — the IdP's key set: per-isolate copy + Cache API, refresh / refetch rules;
-//! * [`forward`] — proxying to the origin, bodies and responses streamed;
+//! * [`forward`] — proxying to the origin, bodies and responses streamed (a `tools/list`
+//!   answer through the core's filter);
 //! * [`store_do`] — the `McpgateStore` Durable Object (one-time use, revocation).
 //!
 //! Nothing here may panic (a panic poisons the isolate): `unwrap`, `expect`, `panic!` and
@@ -92,8 +93,10 @@ async fn handle(
         .entries()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
+    // OAuth POSTs, and MCP POSTs under `tool_rules`: read whole (bounded) for the core, then
+    // forwarded as these bytes when it lets them through.
     let body = if iso.gate.needs_body(&method, &path) {
-        let max = iso.gate.config().max_body_bytes;
+        let max = iso.gate.max_body_bytes(&method, &path);
         let declared = headers
             .iter()
             .find(|(k, _)| k == "content-length")
@@ -107,13 +110,7 @@ async fn handle(
         };
         match read {
             Some(b) => Some(b),
-            None => {
-                return to_response(oauth_error(
-                    413,
-                    "invalid_request",
-                    "request body too large",
-                ))
-            }
+            None => return to_response(iso.gate.body_too_large(&method, &path)),
         }
     } else {
         None

@@ -12,7 +12,8 @@
 //!   cannot be true, so the routes are refused from the start as well;
 //! * a watchdog checks the declaration on live requests: a request held at its headers for
 //!   which Envoy has received body bytes (`request.total_size` grew) that never reached the
-//!   filter proves the flag is off. That request and every other one held the same way are
+//!   filter proves the flag is off. Once a body has reached the filter the flag is proven on
+//!   for the VM, and later requests are not watched (no property read per request). That request and every other one held the same way are
 //!   answered with the refusal, and the VM refuses the routes from then on.
 //!
 //! Every refusal is logged (once per VM), counted (`mcpgate.requests_denied.oauth_body_unsupported`)
@@ -21,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use mcpgate_filter::respond;
-use mcpgate_filter::Response;
+use mcpgate_filter::{Gate, Response};
 
 use crate::hostcalls::Host;
 
@@ -94,7 +95,8 @@ pub fn request_total_size(host: &dyn Host) -> Option<u64> {
 
 /// The log line for a refusal (the operator's side: what to set where).
 pub fn log_line(why: Why) -> String {
-    let routes = "the OAuth POST routes (/register, POST /authorize, /consent, /token, /revoke)";
+    let routes = "the OAuth POST routes (/register, POST /authorize, /consent, /token, /revoke) \
+                  and, with tool_rules, MCP POSTs";
     match why {
         Why::NotDeclared => format!(
             "mcpgate: {routes} are refused with 503: the configuration does not declare \
@@ -116,10 +118,30 @@ pub fn log_line(why: Why) -> String {
     }
 }
 
-/// The answer to a refused OAuth POST: 503 `temporarily_unavailable`, as an OAuth error JSON, or
-/// as an error page when a browser asks for HTML (the consent and authorization forms).
-pub fn refusal(why: Why, accept: &str) -> Response {
-    let description = match why {
+/// The answer to a refused held POST, in its route's protocol: a JSON-RPC error for an MCP
+/// POST under `tool_rules`, else [`refusal`].
+pub fn refusal_for(gate: &Gate, why: Why, method: &str, path: &str, accept: &str) -> Response {
+    if !gate.reads_mcp_body(method, path) {
+        return refusal(why, accept);
+    }
+    let message = format!(
+        "Internal error: {}",
+        description(why).replace("OAuth request bodies", "MCP request bodies")
+    );
+    let mut r = respond::json(
+        503,
+        &serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": -32603, "message": message},
+        }),
+    );
+    r.reason = Some(REASON);
+    r
+}
+
+fn description(why: Why) -> &'static str {
+    match why {
         Why::NotDeclared => {
             "this proxy is not configured to read OAuth request bodies: its operator must set \
              allow_on_headers_stop_iteration in the Envoy Wasm filter and in mcpgate"
@@ -132,7 +154,13 @@ pub fn refusal(why: Why, accept: &str) -> Response {
             "this proxy's Envoy does not hand OAuth request bodies to mcpgate: its operator must \
              set allow_on_headers_stop_iteration in the Envoy Wasm filter"
         }
-    };
+    }
+}
+
+/// The answer to a refused OAuth POST: 503 `temporarily_unavailable`, as an OAuth error JSON, or
+/// as an error page when a browser asks for HTML (the consent and authorization forms).
+pub fn refusal(why: Why, accept: &str) -> Response {
+    let description = description(why);
     let mut r = if accept.contains("text/html") {
         respond::error_page(503, "temporarily_unavailable", description)
     } else {

@@ -4,21 +4,26 @@
 //!
 //! An OAuth POST is held at its headers until its body is complete (Envoy's
 //! `allow_on_headers_stop_iteration`, see [`crate::body_mode`]): no byte of it goes upstream,
-//! and the filter answers it from the body. Where Envoy cannot do that, it is refused at the
+//! and the filter answers it from the body. So is an MCP POST when `tool_rules` are in force
+//! (the core says so through `Gate::needs_body`): decided from its body, it then goes upstream
+//! with that body, or is answered. Where Envoy cannot hold requests, they are refused at the
 //! headers instead.
 //!
 //! The MCP server's responses (SSE included) stream through unbuffered; only the response
-//! headers the core asked for (CORS) are set on them.
+//! headers the core asked for (CORS) are set on them, and the answer to a `tools/list` the
+//! core asked to filter goes through [`crate::list_answer`].
 
 use std::rc::Rc;
 
 use mcpgate_filter::host::jwks::Trigger;
 use mcpgate_filter::respond;
+use mcpgate_filter::tools_list::ListFilter;
 use mcpgate_filter::{Continuation, HttpResponse, Outcome, Reply, Request};
 use proxy_wasm::types::Action;
 
 use crate::body_mode::{self, Mode, Why};
 use crate::hostcalls::Host;
+use crate::list_answer::ListAnswer;
 use crate::metrics::{IDP_CALLS_FAILED, IDP_CALLS_OK, REQUESTS_ALLOWED};
 use crate::vm::Vm;
 
@@ -43,11 +48,17 @@ pub struct Exchange {
     vm: Option<Rc<Vm>>,
     /// Method, path and headers of a request held at its headers while its body is buffered.
     pending: Option<Vec<(String, String)>>,
+    /// The largest body of the held request (the core's limit for its route).
+    max_body: usize,
     waiting: Option<Waiting>,
     /// Whether Envoy was told to pause (a later forward must resume it).
     paused: bool,
     /// Headers the core wants on the origin's response (CORS), set when it comes back.
     response_headers: Vec<(String, String)>,
+    /// The core's filter for the answer to a `tools/list`, until the answer's headers come.
+    list_filter: Option<ListFilter>,
+    /// The answer being filtered.
+    answer: Option<ListAnswer>,
 }
 
 fn header<'h>(headers: &'h [(String, String)], name: &str) -> &'h str {
@@ -90,9 +101,12 @@ impl Exchange {
             host,
             vm,
             pending: None,
+            max_body: 0,
             waiting: None,
             paused: false,
             response_headers: Vec::new(),
+            list_filter: None,
+            answer: None,
         }
     }
 
@@ -105,13 +119,16 @@ impl Exchange {
         let path = header(&headers, ":path");
         if !end_of_stream && vm.gate.needs_body(method, path) {
             return match vm.body_mode.get() {
-                Mode::Refuse(why) => Self::refuse(&vm, why, &headers),
+                Mode::Refuse(why) => Self::refuse(&vm, why, &headers, method, path),
                 Mode::Pause => {
                     // Held here (a real StopIteration with allow_on_headers_stop_iteration):
                     // nothing goes upstream, the body callbacks still come. The watchdog checks
-                    // that they do.
-                    let baseline = body_mode::request_total_size(&*vm.host);
-                    vm.held.borrow_mut().hold(self.context_id, baseline);
+                    // that they do, until one request of this VM has had its body.
+                    if !vm.bodies_delivered.get() {
+                        let baseline = body_mode::request_total_size(&*vm.host);
+                        vm.held.borrow_mut().hold(self.context_id, baseline);
+                    }
+                    self.max_body = vm.gate.max_body_bytes(method, path);
                     self.pending = Some(headers);
                     Action::Pause
                 }
@@ -128,8 +145,8 @@ impl Exchange {
             return self.hold_while_paused();
         }
         // The body reaches the filter: Envoy does hold requests at their headers as declared.
-        vm.held.borrow_mut().release(self.context_id);
-        if body_size > vm.gate.config().max_body_bytes {
+        vm.body_delivered(self.context_id);
+        if body_size > self.max_body {
             return self.too_large(&vm);
         }
         if !end_of_stream {
@@ -146,18 +163,39 @@ impl Exchange {
         if self.pending.is_none() {
             return self.hold_while_paused();
         }
-        vm.held.borrow_mut().release(self.context_id);
+        vm.body_delivered(self.context_id);
         let buffered = vm.host.request_body(usize::MAX).len();
         self.complete_body(&vm, buffered)
     }
 
     /// The origin's answer streams through untouched, but for the headers the core asked
-    /// for (CORS for browser-based clients), which replace the origin's own.
+    /// for (CORS for browser-based clients), which replace the origin's own, and a
+    /// `tools/list` answer the core filters.
     pub fn on_response_headers(&mut self) -> Action {
         if let Some(vm) = &self.vm {
             for (name, value) in std::mem::take(&mut self.response_headers) {
                 vm.host.set_response_header(&name, &value);
             }
+            if let Some(filter) = self.list_filter.take() {
+                self.answer = ListAnswer::start(&*vm.host, filter);
+            }
+        }
+        Action::Continue
+    }
+
+    /// A chunk of the origin's answer: passed on, unless it is a `tools/list` answer being
+    /// filtered.
+    pub fn on_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match (&self.vm, &mut self.answer) {
+            (Some(vm), Some(answer)) => answer.on_body(&*vm.host, body_size, end_of_stream),
+            _ => Action::Continue,
+        }
+    }
+
+    /// The answer's trailers: a filtered answer ends here.
+    pub fn on_response_trailers(&mut self) -> Action {
+        if let (Some(vm), Some(answer)) = (&self.vm, &mut self.answer) {
+            answer.on_trailers(&*vm.host);
         }
         Action::Continue
     }
@@ -265,6 +303,7 @@ impl Exchange {
                     vm.metrics.inc(REQUESTS_ALLOWED);
                     vm.apply_forward(&f);
                     self.response_headers = f.response_headers;
+                    self.list_filter = f.list_filter;
                     if self.paused {
                         self.paused = false;
                         vm.host.resume_request();
@@ -323,16 +362,17 @@ impl Exchange {
         }
     }
 
-    /// Answers an OAuth POST that this Envoy cannot hand the body of ([`body_mode`]).
-    fn refuse(vm: &Vm, why: Why, headers: &[(String, String)]) -> Action {
+    /// Answers a POST that this Envoy cannot hand the body of ([`body_mode`]).
+    fn refuse(vm: &Vm, why: Why, headers: &[(String, String)], method: &str, path: &str) -> Action {
         vm.metrics.denied(body_mode::REASON);
-        vm.respond(&body_mode::refusal(why, header(headers, "accept")));
+        let accept = header(headers, "accept");
+        vm.respond(&body_mode::refusal_for(&vm.gate, why, method, path, accept));
         Action::Pause
     }
 
     /// The body is complete (`body_size` bytes buffered): hands the held request to the core.
     fn complete_body(&mut self, vm: &Rc<Vm>, body_size: usize) -> Action {
-        if body_size > vm.gate.config().max_body_bytes {
+        if body_size > self.max_body {
             return self.too_large(vm);
         }
         let Some(headers) = self.pending.take() else {
@@ -350,7 +390,7 @@ impl Exchange {
         }
     }
 
-    /// A body or trailers callback of a request that is not an OAuth POST. While the request
+    /// A body or trailers callback of a request that is not held for its body. While the request
     /// is held at its headers for a host call (JWKS, IdP), they must not continue it: with
     /// `allow_on_headers_stop_iteration` Envoy delivers them during the pause, and a `Continue`
     /// would send the undecided request upstream. Envoy buffers them until the decision
@@ -364,13 +404,12 @@ impl Exchange {
     }
 
     fn too_large(&mut self, vm: &Vm) -> Action {
-        self.pending = None;
+        let headers = self.pending.take().unwrap_or_default();
         vm.metrics.denied("body_too_large");
-        vm.respond(&respond::oauth_error(
-            413,
-            "invalid_request",
-            "request body too large",
-        ));
+        vm.respond(
+            &vm.gate
+                .body_too_large(header(&headers, ":method"), header(&headers, ":path")),
+        );
         Action::Pause
     }
 }

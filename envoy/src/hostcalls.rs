@@ -41,6 +41,13 @@ pub trait Host {
     fn remove_request_header(&self, name: &str);
     fn set_request_header(&self, name: &str, value: &str);
     fn set_response_header(&self, name: &str, value: &str);
+    /// The response headers, names lower-cased (`:status` included).
+    fn response_headers(&self) -> Vec<(String, String)>;
+    fn remove_response_header(&self, name: &str);
+    /// The response body buffered for this callback, at most `max` bytes.
+    fn response_body(&self, max: usize) -> Vec<u8>;
+    /// Replaces the first `size` bytes of the buffered response body with `body`.
+    fn set_response_body(&self, size: usize, body: &[u8]);
     /// Answers the request locally.
     fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]);
     /// Lets a request paused earlier go on.
@@ -133,6 +140,30 @@ impl Host for Envoy {
 
     fn set_response_header(&self, name: &str, value: &str) {
         let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
+    }
+
+    fn response_headers(&self) -> Vec<(String, String)> {
+        lossy(hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default())
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect()
+    }
+
+    fn remove_response_header(&self, name: &str) {
+        let _ = hostcalls::remove_map_value(MapType::HttpResponseHeaders, name);
+    }
+
+    fn response_body(&self, max: usize) -> Vec<u8> {
+        hostcalls::get_buffer(BufferType::HttpResponseBody, 0, max)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn set_response_body(&self, size: usize, body: &[u8]) {
+        if let Err(e) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, body) {
+            log::warn!("mcpgate: replacing the response body failed: {e:?}");
+        }
     }
 
     fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {

@@ -10,8 +10,10 @@
 //! * [`vm`] — what a VM's contexts share, and the host calls they make alike (answers,
 //!   header changes, IdP calls);
 //! * [`cimd`] — whether metadata documents can be fetched (`cimd_cluster`);
-//! * [`body_mode`] — holding OAuth POSTs at their headers (`allow_on_headers_stop_iteration`),
-//!   the check that Envoy really does, and the refusal where it does not;
+//! * [`body_mode`] — holding OAuth POSTs (and MCP POSTs under `tool_rules`) at their headers
+//!   (`allow_on_headers_stop_iteration`), the check that Envoy really does, and the refusal
+//!   where it does not;
+//! * [`list_answer`] — the answer to a `tools/list` moved through the core's filter;
 //! * [`jwks`] — the IdP's key set, fetched once per Envoy process and shared by all workers;
 //! * [`store`] — the one-time-use / revocation store on shared data;
 //! * [`native_rsa`] — Envoy's native `verify_signature` foreign function;
@@ -36,6 +38,7 @@ pub mod drive;
 pub mod hostcalls;
 pub mod http_context;
 pub mod jwks;
+pub mod list_answer;
 pub mod metrics;
 pub mod native_rsa;
 pub mod root;

@@ -124,9 +124,17 @@ impl Root {
             let held = vm.held.borrow_mut().drain();
             for id in held {
                 if self.host.set_effective_context(id) {
-                    let accept = self.host.request_header("accept").unwrap_or_default();
+                    let h = |name: &str| self.host.request_header(name).unwrap_or_default();
+                    let (method, path, accept) = (h(":method"), h(":path"), h("accept"));
+                    let r = body_mode::refusal_for(
+                        &vm.gate,
+                        Why::NotDelivered,
+                        &method,
+                        &path,
+                        &accept,
+                    );
                     vm.metrics.denied(body_mode::REASON);
-                    vm::respond(&*self.host, &body_mode::refusal(Why::NotDelivered, &accept));
+                    vm::respond(&*self.host, &r);
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! The filter's Envoy-side logic on a fake host: configuration, OAuth POSTs held at their
 //! headers, the refusal where Envoy cannot hand over bodies, the watchdog, guarded and public
-//! paths, the JWKS refetch with its lease, and the request held while it runs.
+//! paths, the JWKS refetch with its lease, and the request held while it runs; MCP POSTs under
+//! `tool_rules` held and forwarded with their body, and `tools/list` answers filtered.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -35,6 +36,9 @@ struct FakeRequest {
     set: Headers,
     response_set: Headers,
     resumed: bool,
+    /// The origin's answer as the filter sees it (headers with `:status`, buffered body).
+    response: Headers,
+    response_body: Vec<u8>,
 }
 
 /// A host that records what the filter does.
@@ -142,7 +146,26 @@ impl Host for Fake {
         self.with_request(|r| r.set.push((name.to_string(), value.to_string())));
     }
     fn set_response_header(&self, name: &str, value: &str) {
-        self.with_request(|r| r.response_set.push((name.to_string(), value.to_string())));
+        self.with_request(|r| {
+            r.response_set.push((name.to_string(), value.to_string()));
+            r.response.retain(|(k, _)| k != name);
+            r.response.push((name.to_string(), value.to_string()));
+        });
+    }
+    fn response_headers(&self) -> Vec<(String, String)> {
+        self.with_request(|r| r.response.clone())
+    }
+    fn remove_response_header(&self, name: &str) {
+        self.with_request(|r| r.response.retain(|(k, _)| k != name));
+    }
+    fn response_body(&self, max: usize) -> Vec<u8> {
+        self.with_request(|r| r.response_body.iter().take(max).copied().collect())
+    }
+    fn set_response_body(&self, size: usize, body: &[u8]) {
+        self.with_request(|r| {
+            let size = size.min(r.response_body.len());
+            r.response_body.splice(..size, body.iter().copied());
+        });
     }
     fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
         let headers = headers
@@ -495,4 +518,283 @@ fn a_failed_jwks_fetch_keeps_serving_nothing_new_and_releases_the_lease() {
     assert!(vm.start_jwks_fetch(Trigger::UnknownKid).is_none());
     fake.now_ms.set(fake.now_ms.get() + 2000);
     assert!(vm.start_jwks_fetch(Trigger::UnknownKid).is_some());
+}
+
+// ---- MCP POSTs under tool_rules ----
+
+struct Counter(u8);
+
+impl mcpgate_filter::Random for Counter {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.0 = self.0.wrapping_add(1);
+            *b = self.0;
+        }
+    }
+}
+
+/// An access token of the proxy's own for `scope`, minted by the VM's core.
+fn own_token(fake: &Fake, root: &Root, scope: &str) -> String {
+    let vm = root.vm().unwrap();
+    let subject = mcpgate_filter::access_token::Subject {
+        client_id: "client".into(),
+        sub: "user-1".into(),
+        scope: scope.into(),
+        username: Some("alice".into()),
+        groups: vec!["admins".into()],
+        ..Default::default()
+    };
+    let mut rng = Counter(0);
+    let mut env = mcpgate_filter::Env {
+        now: fake.now_ms.get() / 1000,
+        random: &mut rng,
+        upstream_keys: None,
+        store: false,
+        native_rsa: None,
+        cache: None,
+    };
+    mcpgate_filter::access_token::mint(&vm.gate, &subject, 3600, &mut env).unwrap()
+}
+
+fn tool_rules() -> Value {
+    json!({
+        "tool_rules": [{"name": "echo", "scopes": ["profile"]}],
+        "filter_tools_list": true,
+        "store": "none",
+    })
+}
+
+fn call(id: u32, tool: &str) -> Vec<u8> {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool}})
+        .to_string()
+        .into_bytes()
+}
+
+#[test]
+fn an_mcp_post_under_tool_rules_is_held_and_goes_upstream_with_its_body() {
+    let (fake, root) = configured(tool_rules());
+    let auth = format!("Bearer {}", own_token(&fake, &root, "openid"));
+    let mut ex = exchange(&fake, &root, 21);
+    fake.request(21, "POST", "/mcp", &[("authorization", &auth)]);
+    assert_eq!(
+        ex.on_request_headers(false),
+        Action::Pause,
+        "held at its headers"
+    );
+    let body = call(1, "whoami");
+    fake.with_request(|r| r.body = body[..10].to_vec());
+    assert_eq!(ex.on_request_body(10, false), Action::Pause, "buffered");
+    fake.with_request(|r| r.body = body.clone());
+    assert_eq!(
+        ex.on_request_body(body.len(), true),
+        Action::Continue,
+        "decided: the buffered body goes on"
+    );
+    fake.with_request(|r| {
+        assert!(r.sent.is_none());
+        assert!(r.removed.contains(&"authorization".to_string()));
+        assert!(r
+            .set
+            .iter()
+            .any(|(k, v)| k == "x-mcpgate-sub" && v == "user-1"));
+        assert_eq!(r.body, body, "the body is left as it came");
+    });
+    assert!(root.vm().unwrap().held.borrow().is_empty());
+
+    // A call the rules refuse is answered from the body: 403 with the scopes to ask for.
+    let mut ex = exchange(&fake, &root, 22);
+    fake.request(22, "POST", "/mcp", &[("authorization", &auth)]);
+    assert_eq!(ex.on_request_headers(false), Action::Pause);
+    let body = call(2, "echo");
+    fake.with_request(|r| r.body = body.clone());
+    assert_eq!(ex.on_request_body(body.len(), true), Action::Pause);
+    let all = fake.requests.borrow();
+    let (status, headers, sent) = all.get(&22).unwrap().sent.clone().unwrap();
+    assert_eq!(status, 403);
+    let www = &headers
+        .iter()
+        .find(|(k, _)| k == "www-authenticate")
+        .unwrap()
+        .1;
+    assert!(www.contains("scope=\"openid profile\""), "{www}");
+    let sent: Value = serde_json::from_slice(&sent).unwrap();
+    assert_eq!(sent["id"], 2);
+    assert!(!all.get(&22).unwrap().resumed, "never sent upstream");
+    drop(all);
+    assert_eq!(fake.metric("mcpgate.requests_denied.tool_scope"), 1);
+}
+
+#[test]
+fn without_tool_rules_mcp_posts_stream_through() {
+    let (fake, root) = configured(json!({"store": "none"}));
+    let auth = format!("Bearer {}", own_token(&fake, &root, "openid"));
+    let mut ex = exchange(&fake, &root, 23);
+    fake.request(23, "POST", "/mcp", &[("authorization", &auth)]);
+    assert_eq!(ex.on_request_headers(false), Action::Continue);
+    assert_eq!(ex.on_request_body(5, true), Action::Continue);
+}
+
+#[test]
+fn an_mcp_body_over_its_limit_is_413_in_json_rpc() {
+    let mut extra = tool_rules();
+    extra["max_mcp_body_bytes"] = json!(1024);
+    let (fake, root) = configured(extra);
+    let mut ex = exchange(&fake, &root, 24);
+    fake.request(24, "POST", "/mcp", &[("authorization", "Bearer x")]);
+    assert_eq!(ex.on_request_headers(false), Action::Pause);
+    assert_eq!(ex.on_request_body(2048, false), Action::Pause);
+    let (status, body) = fake.sent(24).unwrap();
+    assert_eq!(status, 413);
+    assert_eq!(body["jsonrpc"], "2.0");
+    assert_eq!(body["error"]["code"], -32600);
+}
+
+#[test]
+fn mcp_posts_under_tool_rules_are_refused_where_envoy_cannot_hold_them() {
+    let mut extra = tool_rules();
+    extra["allow_on_headers_stop_iteration"] = json!(false);
+    let (fake, root) = configured(extra);
+    let mut ex = exchange(&fake, &root, 25);
+    fake.request(25, "POST", "/mcp", &[("authorization", "Bearer x")]);
+    assert_eq!(ex.on_request_headers(false), Action::Pause);
+    let (status, body) = fake.sent(25).unwrap();
+    assert_eq!(status, 503);
+    assert_eq!(body["error"]["code"], -32603, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("MCP request bodies"));
+    // GETs (the SSE stream) are not held.
+    let mut ex = exchange(&fake, &root, 26);
+    fake.request(26, "GET", "/mcp", &[]);
+    assert_eq!(ex.on_request_headers(true), Action::Pause);
+    assert_eq!(fake.sent(26).unwrap().0, 401);
+}
+
+/// A forwarded `tools/list` (id 5) through an exchange; returns the exchange.
+fn tools_list(fake: &Rc<Fake>, root: &Root, id: u32) -> Exchange {
+    let auth = format!("Bearer {}", own_token(fake, root, "openid"));
+    let mut ex = exchange(fake, root, id);
+    fake.request(
+        id,
+        "POST",
+        "/mcp",
+        &[("authorization", &auth), ("accept-encoding", "gzip")],
+    );
+    assert_eq!(ex.on_request_headers(false), Action::Pause);
+    let body = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}).to_string();
+    fake.with_request(|r| r.body = body.as_bytes().to_vec());
+    assert_eq!(ex.on_request_body(body.len(), true), Action::Continue);
+    fake.with_request(|r| assert!(r.removed.contains(&"accept-encoding".to_string())));
+    ex
+}
+
+fn tools_answer() -> String {
+    json!({"jsonrpc": "2.0", "id": 5, "result": {"tools": [
+        {"name": "whoami"}, {"name": "echo"}, {"name": "count"}
+    ]}})
+    .to_string()
+}
+
+fn tool_names(json_text: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(json_text).unwrap();
+    v["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_json_tools_list_answer_is_buffered_and_filtered() {
+    let (fake, root) = configured(tool_rules());
+    let mut ex = tools_list(&fake, &root, 27);
+    let answer = tools_answer();
+    fake.with_request(|r| {
+        r.response = vec![
+            (":status".into(), "200".into()),
+            ("content-type".into(), "application/json".into()),
+            ("content-length".into(), answer.len().to_string()),
+        ]
+    });
+    assert_eq!(ex.on_response_headers(), Action::Continue);
+    fake.with_request(|r| assert!(!r.response.iter().any(|(k, _)| k == "content-length")));
+    fake.with_request(|r| r.response_body = answer.as_bytes()[..20].to_vec());
+    assert_eq!(ex.on_response_body(20, false), Action::Pause, "buffered");
+    fake.with_request(|r| r.response_body = answer.as_bytes().to_vec());
+    assert_eq!(ex.on_response_body(answer.len(), true), Action::Continue);
+    let out = fake.with_request(|r| String::from_utf8(r.response_body.clone()).unwrap());
+    assert_eq!(tool_names(&out), ["whoami", "count"], "echo needs profile");
+}
+
+#[test]
+fn an_sse_tools_list_answer_is_rewritten_as_it_streams() {
+    let (fake, root) = configured(tool_rules());
+    let mut ex = tools_list(&fake, &root, 28);
+    fake.with_request(|r| {
+        r.response = vec![
+            (":status".into(), "200".into()),
+            ("content-type".into(), "text/event-stream".into()),
+        ]
+    });
+    assert_eq!(ex.on_response_headers(), Action::Continue);
+    let stream = format!(
+        "event: message\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}}\n\nevent: message\ndata: {}\n\n",
+        tools_answer()
+    );
+    let mut sent = Vec::new();
+    for (i, chunk) in stream.as_bytes().chunks(25).enumerate() {
+        let last = (i + 1) * 25 >= stream.len();
+        fake.with_request(|r| r.response_body = chunk.to_vec());
+        assert_eq!(
+            ex.on_response_body(chunk.len(), last),
+            Action::Continue,
+            "never buffered by Envoy"
+        );
+        sent.extend(fake.with_request(|r| r.response_body.clone()));
+    }
+    let sent = String::from_utf8(sent).unwrap();
+    assert!(sent.starts_with(
+        "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n"
+    ));
+    let data = sent.rsplit("data: ").next().unwrap().trim_end();
+    assert_eq!(tool_names(data), ["whoami", "count"]);
+}
+
+#[test]
+fn other_answers_are_not_touched() {
+    let (fake, root) = configured(tool_rules());
+    let mut ex = tools_list(&fake, &root, 29);
+    fake.with_request(|r| {
+        r.response = vec![
+            (":status".into(), "500".into()),
+            ("content-type".into(), "application/json".into()),
+            ("content-length".into(), "2".into()),
+        ]
+    });
+    assert_eq!(ex.on_response_headers(), Action::Continue);
+    fake.with_request(|r| r.response_body = b"{}".to_vec());
+    assert_eq!(ex.on_response_body(2, true), Action::Continue);
+    fake.with_request(|r| {
+        assert!(r.response.iter().any(|(k, _)| k == "content-length"));
+        assert_eq!(r.response_body, b"{}");
+    });
+}
+
+#[test]
+fn once_a_body_was_delivered_held_requests_are_not_watched() {
+    let (fake, root) = configured(json!({}));
+    let vm = root.vm().unwrap();
+    let mut first = exchange(&fake, &root, 31);
+    fake.request(31, "POST", "/revoke", &[]);
+    assert_eq!(first.on_request_headers(false), Action::Pause);
+    assert!(!vm.held.borrow().is_empty(), "watched until proven");
+    fake.with_request(|r| r.body = b"token=x".to_vec());
+    first.on_request_body(7, true);
+    assert!(vm.bodies_delivered.get());
+    let mut second = exchange(&fake, &root, 32);
+    fake.request(32, "POST", "/revoke", &[]);
+    assert_eq!(second.on_request_headers(false), Action::Pause);
+    assert!(vm.held.borrow().is_empty(), "no longer watched");
 }

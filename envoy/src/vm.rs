@@ -33,8 +33,11 @@ pub struct Vm {
     pub http_cache: RefCell<HttpCache>,
     /// Whether OAuth POSTs are held at their headers or refused ([`body_mode`]).
     pub body_mode: Cell<Mode>,
-    /// The OAuth POSTs held at their headers, for the watchdog.
+    /// The POSTs held at their headers, for the watchdog.
     pub held: RefCell<Watch>,
+    /// Whether Envoy has handed a request held at its headers its body: the flag is in effect
+    /// (it is the same for every request of the VM), so later requests are not watched.
+    pub bodies_delivered: Cell<bool>,
 }
 
 impl Vm {
@@ -51,7 +54,15 @@ impl Vm {
             http_cache: RefCell::new(HttpCache::new(64)),
             body_mode: Cell::new(Mode::Pause),
             held: RefCell::default(),
+            bodies_delivered: Cell::new(false),
         }
+    }
+
+    /// A held request's body reached the filter: it needs no watching, and neither do later
+    /// ones.
+    pub fn body_delivered(&self, context_id: u32) {
+        self.bodies_delivered.set(true);
+        self.held.borrow_mut().release(context_id);
     }
 
     pub fn now_secs(&self) -> u64 {

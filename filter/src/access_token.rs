@@ -166,10 +166,10 @@ pub fn verify(gate: &Gate, token: &str, now: u64) -> Result<Identity, TokenError
         return Err(TokenError::InsufficientScope);
     }
     let mut extra = Vec::new();
-    if !cfg.claim_headers.is_empty() {
+    if !gate.carried_claims.is_empty() {
         let all: Map<String, Value> =
             serde_json::from_slice(&payload).map_err(|_| TokenError::BadJson)?;
-        for (claim, _) in &cfg.claim_headers {
+        for claim in &gate.carried_claims {
             if let Some(text) = all.get(claim).and_then(crate::jwt::identity::claim_text) {
                 extra.push((claim.clone(), text));
             }

@@ -29,6 +29,9 @@ pub struct Gate {
     pub(crate) paths: Paths,
     /// Incoming headers removed from every forwarded request.
     pub(crate) strip_headers: Vec<String>,
+    /// Claims read from verified tokens and carried in the proxy's own: those of
+    /// `claim_headers` and those `tool_rules` look at.
+    pub(crate) carried_claims: Vec<String>,
     pub(crate) cookies: Cookies,
 }
 
@@ -69,7 +72,12 @@ impl Gate {
             })?
             .bound_to(&cfg.issuer_url, &cfg.resource_url());
         let leeway = cfg.leeway_seconds;
-        let extra: Vec<String> = cfg.claim_headers.iter().map(|(c, _)| c.clone()).collect();
+        let mut extra: Vec<String> = cfg.claim_headers.iter().map(|(c, _)| c.clone()).collect();
+        for c in crate::routes::tools::claims(&cfg.tool_rules) {
+            if !extra.contains(&c) {
+                extra.push(c);
+            }
+        }
         let with_limits = |mut p: Policy| {
             p.leeway = leeway;
             p.max_token_bytes = cfg.max_token_bytes;
@@ -207,6 +215,7 @@ impl Gate {
             direct,
             paths,
             strip_headers,
+            carried_claims: extra,
             cookies,
             ring,
             cfg,
@@ -218,9 +227,36 @@ impl Gate {
     }
 
     /// Whether the route needs the request body (buffered by the host, at most
-    /// `config().max_body_bytes`). Only the OAuth endpoints do; the MCP route never does.
+    /// [`Gate::max_body_bytes`]): the OAuth endpoints' POSTs, and MCP POSTs when
+    /// `tool_rules` are in force (the host forwards the buffered body afterwards).
     pub fn needs_body(&self, method: &str, path: &str) -> bool {
         crate::routes::needs_body(self, method, path)
+    }
+
+    /// Whether the request is an MCP POST whose body the core reads for `tool_rules` (its
+    /// errors are JSON-RPC errors; [`Gate::needs_body`] is true for it).
+    pub fn reads_mcp_body(&self, method: &str, path: &str) -> bool {
+        crate::routes::tools::reads_body(self, method, path)
+    }
+
+    /// The largest body the host buffers for a request [`Gate::needs_body`] said yes to:
+    /// `max_mcp_body_bytes` for MCP POSTs, `max_body_bytes` for the OAuth endpoints.
+    pub fn max_body_bytes(&self, method: &str, path: &str) -> usize {
+        if self.reads_mcp_body(method, path) {
+            self.cfg.max_mcp_body_bytes
+        } else {
+            self.cfg.max_body_bytes
+        }
+    }
+
+    /// The answer to a body over [`Gate::max_body_bytes`], in the route's protocol: a
+    /// JSON-RPC error on the MCP path, an OAuth error elsewhere (413).
+    pub fn body_too_large(&self, method: &str, path: &str) -> crate::http::Response {
+        if self.reads_mcp_body(method, path) {
+            crate::routes::tools::too_large()
+        } else {
+            crate::respond::oauth_error(413, "invalid_request", "request body too large")
+        }
     }
 
     /// Whether the route is rate limited per client address, i.e. whether the host should

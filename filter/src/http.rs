@@ -86,6 +86,9 @@ pub struct Forward {
     /// Headers to set on the origin's response before it goes back to the client (CORS for
     /// browser-based clients).
     pub response_headers: Vec<(String, String)>,
+    /// The origin's answer is a `tools/list` answer to cut down to the tools the caller may
+    /// call (`filter_tools_list`): hosts pass its body through this filter.
+    pub list_filter: Option<crate::tools_list::ListFilter>,
 }
 
 /// An outbound HTTP request the core needs (IdP token endpoint, JWKS, CIMD document).

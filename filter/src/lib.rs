@@ -22,12 +22,14 @@ pub mod config;
 pub mod encoding;
 pub mod form;
 pub mod gate;
+pub mod glob;
 pub mod host;
 pub mod http;
 pub mod http_cache;
 pub mod idp;
 pub mod jwt;
 pub mod keys;
+pub mod mcp_request;
 pub mod path;
 pub mod pkce;
 #[cfg(feature = "os-random")]
@@ -42,6 +44,7 @@ pub mod store;
 #[cfg(test)]
 mod testutil;
 pub mod token_cache;
+pub mod tools_list;
 
 pub use config::Config;
 pub use gate::{Continuation, Gate};

@@ -141,6 +141,8 @@ pub struct Journey {
     pub base: String,
     pub client_id: String,
     pub jar: Jar,
+    /// The `scope` of the authorization request (`openid email` unless set).
+    pub scope: String,
 }
 
 /// Registers a public client (RFC 7591) with one redirect URI; its `client_id`.
@@ -179,6 +181,7 @@ impl Journey {
             base: base.to_owned(),
             client_id,
             jar: Jar::default(),
+            scope: "openid email".to_owned(),
         })
     }
 
@@ -225,7 +228,7 @@ impl Journey {
                 ("code_challenge", &pkce.challenge),
                 ("code_challenge_method", "S256"),
                 ("state", "client-state"),
-                ("scope", "openid email"),
+                ("scope", &self.scope),
                 ("resource", &resource),
             ])
             .send()

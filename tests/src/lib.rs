@@ -21,6 +21,8 @@
 //! * [`hostile`] — the hostile-input suite, host-agnostic (cases, context, raw HTTP client).
 //! * [`slow_body`] — OAuth POSTs whose body comes after the headers (HTTP/1.1 and h2c).
 //! * [`soak`] — complete OAuth flows one after the other, every request timed.
+//! * [`tool_scenarios`] — per-tool authorization (`tool_rules`): step-up, group rules,
+//!   `tools/list` filtering, `Mcp-Method` / `Mcp-Name` against the body; shared by both hosts.
 
 pub mod browser;
 pub mod browser_scenarios;
@@ -39,4 +41,5 @@ pub mod origin;
 pub mod scenarios;
 pub mod slow_body;
 pub mod soak;
+pub mod tool_scenarios;
 pub mod worker_setup;

@@ -203,6 +203,15 @@ macro_rules! shared_scenario_tests {
                 faults::revocation_faults_with_store, $crate::faults::idp_fault_options(true);
             idp_faults_during_revocation_without_a_store_answer_503:
                 faults::revocation_faults_without_store, $crate::faults::idp_fault_options(false);
+            tool_rules_step_up_after_insufficient_scope:
+                tool_scenarios::step_up_after_insufficient_scope,
+                $crate::tool_scenarios::tool_rule_options();
+            tool_rules_group_rule_and_filtered_tools_list:
+                tool_scenarios::group_rule_alice_but_not_bob,
+                $crate::tool_scenarios::tool_rule_options();
+            tool_rules_header_body_mismatch_is_refused:
+                tool_scenarios::header_body_mismatch_refused,
+                $crate::tool_scenarios::tool_rule_options();
         );
     };
     (@each $host:ty, $origin:expr;

@@ -86,10 +86,15 @@ pub const SCHEMA: &[Key] = &[
     key("group_rules", Json),
     key("protect", Text),
     key("public_paths", List),
+    // Per-tool authorization.
+    key("tool_rules", Json),
+    key("tool_rules_default", Text),
+    key("filter_tools_list", Bool),
     // Limits.
     key("max_body_bytes", Int),
     key("max_header_bytes", Int),
     key("max_headers", Int),
+    key("max_mcp_body_bytes", Int),
     key("token_cache_size", Int),
     key("rate_limit_per_address", Int),
     key("rate_limit_per_client", Int),

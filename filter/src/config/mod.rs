@@ -7,6 +7,7 @@
 //! * `tokens` — the proxy's signing keys and algorithm;
 //! * `rules` — what reaches the origin: identity headers, group rules, protected paths;
 //! * `clients` — how clients reach the proxy: metadata documents, CORS;
+//! * `tools` — per-tool authorization (`tool_rules`) and `tools/list` filtering;
 //! * [`vars`] — the same configuration from environment-style variables;
 //! * `reader` — typed accessors and value checks.
 
@@ -25,9 +26,11 @@ pub mod keys;
 mod reader;
 mod rules;
 mod tokens;
+pub mod tools;
 pub mod vars;
 
 pub use clients::{Cimd, CorsMode, CorsOrigins};
+pub use tools::{ToolDefault, ToolRule};
 pub use vars::{env_name, from_vars};
 
 use reader::{missing, trim_slash, Reader};
@@ -227,12 +230,26 @@ pub struct Config {
     pub cors: CorsMode,
     /// Browser origins allowed on the guarded paths.
     pub cors_origins: CorsOrigins,
+    /// Per-tool rules on MCP requests, in order (the first that matches decides).
+    pub tool_rules: Vec<ToolRule>,
+    /// What an MCP request no rule matches gets.
+    pub tool_rules_default: ToolDefault,
+    /// `tools/list` answers list only the tools the caller may call.
+    pub filter_tools_list: bool,
+    /// Largest MCP POST body read when tool rules are in force (413 beyond).
+    pub max_mcp_body_bytes: usize,
 }
 
 impl Config {
     /// The MCP resource URL: `base_url + mcp_path`, the audience of mcpgate's tokens.
     pub fn resource_url(&self) -> String {
         format!("{}{}", self.base_url, self.mcp_path)
+    }
+
+    /// Whether MCP requests are authorized per method and tool (`tool_rules` given, or a
+    /// `deny` default): the proxy then reads MCP POST bodies.
+    pub fn tool_rules_active(&self) -> bool {
+        !self.tool_rules.is_empty() || self.tool_rules_default == ToolDefault::Deny
     }
 
     /// The IdP callback: `base_url + redirect_path`.
@@ -357,6 +374,11 @@ pub fn parse_map(
             cimd_denied_hosts: clients::cimd_denied_hosts(&r)?,
             cors: clients::cors_mode(&r)?,
             cors_origins: clients::cors_origins(&r)?,
+            tool_rules: tools::tool_rules(&r)?,
+            tool_rules_default: tools::tool_default(&r)?,
+            filter_tools_list: clients::boolean(&r, "filter_tools_list", false)?,
+            max_mcp_body_bytes: r.uint("max_mcp_body_bytes", 1024 * 1024, 1024, 16 * 1024 * 1024)?
+                as usize,
         },
         host,
     })

@@ -1,18 +1,24 @@
 //! The guard of every protected path (the MCP endpoint and, by default, everything else the
 //! origin serves): a valid bearer token becomes identity headers for the origin; the
 //! client's own token never travels upstream (no token passthrough). It decides on the
-//! canonical path (see [`crate::path`]) and forwards exactly that path.
+//! canonical path (see [`crate::path`]) and forwards exactly that path. With `tool_rules`,
+//! MCP POSTs are then authorized per method and tool (`super::tools`).
 
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::Step;
+use super::{tools, Step};
 use crate::access_token;
 use crate::gate::Gate;
 use crate::http::{Env, Forward, Outcome, Reply, Request, StoreOp};
 use crate::jwt::{Identity, TokenError};
+use crate::mcp_request::McpMessage;
 use crate::respond;
+
+/// What the MCP request asks for, when `tool_rules` apply to it (or why it cannot be
+/// authorized: answered once the token is checked).
+pub(super) type Mcp = Option<Result<McpMessage, crate::http::Response>>;
 
 /// Paused on the revocation check or on the IdP's keys.
 #[derive(Debug)]
@@ -23,6 +29,7 @@ pub enum Resume {
         path: String,
         /// The forward prepared so far (headers to strip, canonical path).
         base: Forward,
+        mcp: Mcp,
     },
 }
 
@@ -105,7 +112,8 @@ pub(super) fn handle(
     let mut base = super::forward_base(gate, req, rewrite);
     base.remove_headers.push("authorization".to_string());
     base.response_headers = cors;
-    verify(gate, token, path, base, false, env)
+    let mcp = tools::applies(gate, req.method, path).then(|| tools::inspect(gate, req));
+    verify(gate, token, path, base, mcp, false, env)
 }
 
 fn verify(
@@ -113,6 +121,7 @@ fn verify(
     token: &str,
     path: &str,
     base: Forward,
+    mcp: Mcp,
     retried: bool,
     env: &mut Env,
 ) -> Outcome {
@@ -124,7 +133,7 @@ fn verify(
         .map(|(id, own)| (id.clone(), own));
     let (identity, is_own) = match cached {
         Some(hit) => hit,
-        None => match authenticate(gate, token, path, &base, retried, env) {
+        None => match authenticate(gate, token, path, &base, &mcp, retried, env) {
             Ok((id, own)) => {
                 if let Some(cache) = env.cache.as_deref_mut() {
                     cache.insert(token, id.clone(), own);
@@ -153,6 +162,14 @@ fn verify(
             ));
         }
     }
+    let list_filter = match mcp {
+        None => None,
+        Some(Err(refused)) => return Outcome::Respond(refused),
+        Some(Ok(msg)) => match tools::authorize(gate, &msg, &identity) {
+            Ok(filter) => filter,
+            Err(refused) => return Outcome::Respond(refused),
+        },
+    };
     // The proxy's own tokens are revoked with their grant (`sid`: the refresh-token family);
     // one small store record answers, whatever the store holds.
     let revocation = match (&identity.sid, &identity.jti) {
@@ -162,7 +179,12 @@ fn verify(
         (None, None) => None,
     }
     .filter(|_| is_own && env.store);
-    let forward = forward(gate, identity, base);
+    let mut forward = forward(gate, identity, base);
+    if list_filter.is_some() {
+        // The answer must reach the filter readable.
+        forward.remove_headers.push("accept-encoding".to_string());
+        forward.list_filter = list_filter;
+    }
     match revocation {
         Some(key) => Outcome::Store {
             op: StoreOp::IsRevoked { key },
@@ -178,6 +200,7 @@ fn authenticate(
     token: &str,
     path: &str,
     base: &Forward,
+    mcp: &Mcp,
     retried: bool,
     env: &mut Env,
 ) -> Result<(Identity, bool), alloc::boxed::Box<Outcome>> {
@@ -186,6 +209,7 @@ fn authenticate(
             token: token.to_string(),
             path: path.to_string(),
             base: base.clone(),
+            mcp: mcp.clone(),
         })
         .into(),
     };
@@ -262,9 +286,15 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
         }
         // A store that cannot answer finds nothing revoked: the MCP path keeps working.
         (Resume::Revocation(fwd), Reply::StoreFailed) => Outcome::Forward(fwd),
-        (Resume::Keys { token, path, base }, Reply::Keys) => {
-            verify(gate, &token, &path, base, true, env)
-        }
+        (
+            Resume::Keys {
+                token,
+                path,
+                base,
+                mcp,
+            },
+            Reply::Keys,
+        ) => verify(gate, &token, &path, base, mcp, true, env),
         _ => Outcome::Respond(respond::oauth_error(
             500,
             "server_error",

@@ -9,12 +9,19 @@ use crate::respond;
 
 pub(super) fn protected_resource(gate: &Gate) -> Response {
     let c = &gate.cfg;
+    // The scopes `tool_rules` ask for too: clients may step up to them.
+    let mut scopes: alloc::vec::Vec<&str> = c.required_scopes.iter().map(|s| s.as_str()).collect();
+    for s in c.tool_rules.iter().flat_map(|r| r.scopes.iter()) {
+        if !scopes.contains(&s.as_str()) {
+            scopes.push(s);
+        }
+    }
     cacheable(respond::json(
         200,
         &json!({
             "resource": c.resource_url(),
             "authorization_servers": [c.issuer_url],
-            "scopes_supported": c.required_scopes,
+            "scopes_supported": scopes,
             "bearer_methods_supported": ["header"],
         }),
     ))

@@ -14,6 +14,7 @@ mod register;
 mod revoke;
 mod token;
 mod token_client;
+pub(crate) mod tools;
 
 #[cfg(test)]
 mod tests;
@@ -143,13 +144,14 @@ fn route_of_raw(gate: &Gate, path: &str) -> Option<Route> {
 }
 
 pub(crate) fn needs_body(gate: &Gate, method: &str, path: &str) -> bool {
-    method == "POST"
+    (method == "POST"
         && matches!(
             route_of_raw(gate, path),
             Some(
                 Route::Register | Route::Authorize | Route::Consent | Route::Token | Route::Revoke
             )
-        )
+        ))
+        || tools::reads_body(gate, method, path)
 }
 
 pub(crate) fn rate_limited(gate: &Gate, path: &str) -> bool {
@@ -295,6 +297,7 @@ pub(crate) fn forward_base(gate: &Gate, req: &Request, path: Option<String>) -> 
         set_headers,
         path,
         response_headers: Vec::new(),
+        list_filter: None,
     }
 }
 

@@ -353,6 +353,7 @@ fn from_vars_errors_name_the_variable() {
 }
 
 mod fastmcp;
+mod tools;
 
 #[test]
 fn an_empty_key_is_named_visibly() {

@@ -34,6 +34,7 @@ mod revoke;
 mod sealed;
 mod security;
 mod token;
+mod tools;
 
 const BASE: &str = "https://mcp.example.com";
 const CLIENT_REDIRECT: &str = "http://127.0.0.1:33418/callback";

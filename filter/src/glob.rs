@@ -1,0 +1,94 @@
+//! Name patterns of `tool_rules`: `*` matches any run of characters (none included), `?`
+//! exactly one character; everything else matches itself, case included. Linear in the text
+//! for patterns with one `*`, at most `pattern × text` steps otherwise (patterns are short:
+//! see `config::tools::MAX_PATTERN_BYTES`).
+
+/// The length of the UTF-8 character starting at `b`.
+fn char_len(b: u8) -> usize {
+    match b {
+        0xf0..=0xff => 4,
+        0xe0..=0xef => 3,
+        0xc0..=0xdf => 2,
+        _ => 1,
+    }
+}
+
+/// Whether `text` matches `pattern`.
+pub fn matches(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0usize, 0usize);
+    // After the last `*`: where the pattern resumes, and where the text it swallowed ends.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                pi += 1;
+                star = Some((pi, ti));
+                continue;
+            }
+            Some(b'?') => {
+                pi += 1;
+                ti += t.get(ti).map_or(1, |b| char_len(*b));
+                continue;
+            }
+            Some(c) if t.get(ti) == Some(c) => {
+                pi += 1;
+                ti += 1;
+                continue;
+            }
+            _ => {}
+        }
+        // Mismatch: let the last `*` swallow one more character, or fail.
+        match star {
+            Some((sp, st)) => {
+                let next = st + t.get(st).map_or(1, |b| char_len(*b));
+                star = Some((sp, next));
+                pi = sp;
+                ti = next;
+            }
+            None => return false,
+        }
+    }
+    // Only `*`s may be left of the pattern (and `?` must not have run past the text).
+    ti == t.len()
+        && p.get(pi..)
+            .is_some_and(|rest| rest.iter().all(|b| *b == b'*'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn literal_star_and_question_mark() {
+        assert!(matches("tools/call", "tools/call"));
+        assert!(!matches("tools/call", "tools/calls"));
+        assert!(!matches("tools/call", "Tools/call"), "case counts");
+        assert!(matches("*", ""));
+        assert!(matches("*", "anything"));
+        assert!(matches("admin_*", "admin_"));
+        assert!(matches("admin_*", "admin_delete"));
+        assert!(!matches("admin_*", "xadmin_delete"));
+        assert!(matches("*_admin", "db_admin"));
+        assert!(matches("a*b*c", "aXXbYYc"));
+        assert!(matches("a*b*c", "abbbc"));
+        assert!(!matches("a*b*c", "aXXbYY"));
+        assert!(matches("resources/*", "resources/read"));
+        assert!(matches("file:///etc/*", "file:///etc/passwd"));
+        assert!(matches("v?", "v1"));
+        assert!(!matches("v?", "v"));
+        assert!(!matches("v?", "v12"));
+        assert!(matches("caf?", "café"), "? is one character, not one byte");
+        assert!(matches("*é", "café"));
+        assert!(!matches("", "x"));
+        assert!(matches("", ""));
+        assert!(matches("**", "x"));
+    }
+
+    #[test]
+    fn backtracking_stays_bounded() {
+        let text = "a".repeat(4096);
+        assert!(!matches("*a*a*a*a*a*b", &text));
+        assert!(matches("*a*a*a*a*a*", &text));
+    }
+}
