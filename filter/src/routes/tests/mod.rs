@@ -21,6 +21,7 @@ use crate::testutil::SeqRandom;
 mod client_credentials;
 mod clients;
 mod cors;
+mod origin_headers;
 mod paths;
 mod security;
 
