@@ -16,7 +16,10 @@ fn the_readmes_assertion_snippets_are_the_tested_files() {
         ("tests/js/mcpgate-assertion.ts", "```ts\n"),
     ] {
         let code = read(file);
-        let block = format!("{fence}{}```", code.trim_end_matches('\n').to_owned() + "\n");
+        let block = format!(
+            "{fence}{}```",
+            code.trim_end_matches('\n').to_owned() + "\n"
+        );
         assert!(
             readme.contains(&block),
             "README.md must show {file} exactly, in a {} block",
