@@ -242,6 +242,7 @@ fn authorization_as_the_header_sends_the_idps_token_as_a_bearer_token() {
     let mut w = World::new(json!({
         "forward_upstream_token": "access",
         "upstream_token_header": "Authorization",
+        "public_paths": ["/healthz"],
     }));
     let (_, t) = w.tokens();
     let access = t["access_token"].as_str().unwrap();
@@ -256,6 +257,11 @@ fn authorization_as_the_header_sends_the_idps_token_as_a_bearer_token() {
             vectors::rs256(&vectors::cognito_access_claims())
         )
     );
+    // The origin trusts `Authorization` as the proxy's: a client's never reaches it, not even
+    // on a public path.
+    let sent = [("authorization", "Bearer forged-idp-token")];
+    let f = w.send("GET", "/healthz", &sent, "").forward();
+    assert!(!at_origin(&f, &sent).contains_key("authorization"));
 }
 
 #[test]
