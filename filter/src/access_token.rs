@@ -38,6 +38,18 @@ pub struct Subject {
 
 /// Mints an access token for `subject`, audience-bound to the MCP resource.
 pub fn mint(gate: &Gate, subject: &Subject, lifetime: u64, env: &mut Env) -> Option<String> {
+    mint_with(gate, subject, lifetime, &[], env)
+}
+
+/// [`mint`] with further claims of the proxy's own (`upt`: the sealed IdP token for the
+/// origin), set before the subject's extra claims (which never override them).
+pub fn mint_with(
+    gate: &Gate,
+    subject: &Subject,
+    lifetime: u64,
+    claims_of_the_proxy: &[(&str, String)],
+    env: &mut Env,
+) -> Option<String> {
     let key = gate.ring.current()?;
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(gate.cfg.issuer_url));
@@ -62,6 +74,9 @@ pub fn mint(gate: &Gate, subject: &Subject, lifetime: u64, env: &mut Env) -> Opt
     }
     if let Some(e) = &subject.email {
         claims.insert("email".into(), json!(e));
+    }
+    for (k, v) in claims_of_the_proxy {
+        claims.insert((*k).into(), json!(v));
     }
     for (k, v) in &subject.extra {
         claims.entry(k.clone()).or_insert_with(|| json!(v));

@@ -33,6 +33,8 @@ pub struct Gate {
     /// `claim_headers` and those `tool_rules` look at.
     pub(crate) carried_claims: Vec<String>,
     pub(crate) cookies: Cookies,
+    /// The identity assertion's keys (`identity_assertion`), published in the JWKS.
+    pub(crate) assertion_keys: Option<crate::assertion::AssertionKeys>,
 }
 
 /// Absolute paths of every route, with the base URL's path prefix applied.
@@ -187,6 +189,8 @@ impl Gate {
         .into_iter()
         .cloned()
         .chain(cfg.claim_headers.iter().map(|(_, header)| header.clone()))
+        // Whether or not they are on: a client never sends these itself.
+        .chain(cfg.forwarding.header_names().map(String::from))
         .collect();
         strip_headers.sort();
         strip_headers.dedup();
@@ -208,7 +212,31 @@ impl Gate {
                 "Path=/; HttpOnly; SameSite=Lax"
             },
         };
+        let assertion_keys = if cfg.forwarding.assertion {
+            let resource = cfg.resource_url();
+            let audience = cfg
+                .forwarding
+                .assertion_audience
+                .clone()
+                .unwrap_or_else(|| resource.clone());
+            Some(
+                crate::assertion::AssertionKeys::new(
+                    &cfg.jwt_signing_keys,
+                    cfg.signing_algorithm,
+                    &cfg.issuer_url,
+                    &resource,
+                    &audience,
+                )
+                .ok_or(ConfigError {
+                    key: "identity_assertion".into(),
+                    problem: "could not derive keys".into(),
+                })?,
+            )
+        } else {
+            None
+        };
         Ok(Self {
+            assertion_keys,
             resource_url: cfg.resource_url(),
             upstream_access,
             upstream_id,
@@ -285,8 +313,20 @@ impl Gate {
         }
     }
 
-    /// The key ring's public JWKS (ES256/EdDSA signing only).
+    /// The proxy's public JWKS: the keys of its own access tokens when they are ES256/EdDSA,
+    /// and the identity assertion's keys (current and retired) when assertions are on.
+    /// `None` when there is no public key.
     pub fn public_jwks(&self) -> Option<serde_json::Value> {
-        self.ring.public_jwks()
+        let mut keys: Vec<serde_json::Value> = match self.ring.public_jwks() {
+            Some(serde_json::Value::Object(mut doc)) => match doc.remove("keys") {
+                Some(serde_json::Value::Array(k)) => k,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        if let Some(a) = &self.assertion_keys {
+            keys.extend(a.public_jwks().cloned());
+        }
+        (!keys.is_empty()).then(|| serde_json::json!({ "keys": keys }))
     }
 }

@@ -17,6 +17,7 @@
 extern crate alloc;
 
 pub mod access_token;
+pub mod assertion;
 pub mod client_auth;
 pub mod config;
 pub mod encoding;
@@ -45,6 +46,7 @@ pub mod store;
 mod testutil;
 pub mod token_cache;
 pub mod tools_list;
+pub mod upstream_token;
 
 pub use config::Config;
 pub use gate::{Continuation, Gate};

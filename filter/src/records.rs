@@ -74,6 +74,10 @@ pub struct Grant {
     /// more per rotation. With a store, only the family's current generation refreshes.
     #[serde(default)]
     pub generation: u64,
+    /// The IdP's token to forward to the origin (`forward_upstream_token`), from the callback
+    /// or the last refresh to the next access token; never sealed into a refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<crate::upstream_token::Carried>,
 }
 
 /// The proxy's authorization code.

@@ -35,6 +35,8 @@ pub enum Kind {
     RefreshToken,
     ConsentBinding,
     Approvals,
+    /// The IdP's token of the user inside the proxy's access token (`forward_upstream_token`).
+    UpstreamToken,
 }
 
 impl Kind {
@@ -47,6 +49,7 @@ impl Kind {
             Self::RefreshToken => b"mcpgate/v2/refresh_token",
             Self::ConsentBinding => b"mcpgate/v2/consent_binding",
             Self::Approvals => b"mcpgate/v2/approvals",
+            Self::UpstreamToken => b"mcpgate/v2/upstream_token",
         }
     }
 

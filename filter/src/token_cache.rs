@@ -3,10 +3,13 @@
 //! hit also compares the whole token, so a hash collision can never lend one token another's
 //! identity. Entries die at the token's `exp`; the oldest entry is evicted when full.
 //!
-//! Hosts keep one per VM / isolate and lend it to the core through `Env::cache`.
+//! Hosts keep one per VM / isolate and lend it to the core through `Env::cache`. Each entry
+//! also keeps what the guard derived for the origin from its token ([`Attached`]: the
+//! identity assertion, the IdP's token), so a token seen again reuses them.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
 
 use crate::jwt::Identity;
 
@@ -15,6 +18,21 @@ struct Entry {
     identity: Identity,
     /// Issued by the proxy (revocable through the store) rather than by the IdP.
     own: bool,
+    attached: Attached,
+}
+
+/// What the guard derived from a cached token for the origin (see `routes::origin_headers`).
+#[derive(Default)]
+pub(crate) struct Attached {
+    /// The identity assertion and its `exp`.
+    pub assertion: Option<(String, u64)>,
+    /// Whether the token's carried IdP token was read (into `upstream`).
+    pub upstream_read: bool,
+    /// The IdP's token of the user as last known: the one the access token carries, or the
+    /// guard's renewal of it.
+    pub upstream: Option<crate::upstream_token::Carried>,
+    /// When this VM / isolate started renewing `upstream` (one renewal at a time).
+    pub renewing_since: Option<u64>,
 }
 
 pub struct TokenCache {
@@ -60,6 +78,14 @@ impl TokenCache {
             .then_some((&e.identity, e.own))
     }
 
+    /// What was derived from a cached `token` for the origin (`None` when it is not cached).
+    pub(crate) fn attached(&mut self, token: &str) -> Option<&mut Attached> {
+        self.entries
+            .get_mut(&key(token))
+            .filter(|e| *e.token == *token)
+            .map(|e| &mut e.attached)
+    }
+
     pub(crate) fn insert(&mut self, token: &str, identity: Identity, own: bool) {
         if self.capacity == 0 {
             return;
@@ -82,6 +108,7 @@ impl TokenCache {
                 token: token.into(),
                 identity,
                 own,
+                attached: Attached::default(),
             },
         );
         self.order.push_back(k);

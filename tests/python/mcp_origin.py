@@ -9,7 +9,15 @@ demo server's (`tests/src/demo_mcp.rs`):
   reached it;
 * `echo {text}` - returns `text`;
 * `count {n, interval_ms}` - `n` progress notifications `interval_ms` apart, then `counted n`;
-* `unauthenticated_requests` - how many requests reached it without `x-mcpgate-sub`.
+* `unauthenticated_requests` - how many requests reached it without `x-mcpgate-sub`;
+* `upstream_userinfo` - calls the IdP's userInfo as the user with the IdP token the proxy
+  forwarded (issue 16);
+* `verify_assertion {tamper}` - verifies the proxy's identity assertion with PyJWT against the
+  proxy's JWKS, with exactly the code the README shows (`mcpgate_assertion.py`).
+
+Where the IdP and the proxy are is posted by the tests to `POST /_origin/settings` (JSON:
+`userinfo_url`, `jwks_url`, `issuer`, `audience`, `upstream_token_header`,
+`assertion_header`) once the proxy's URL is known.
 
 Every HTTP request is recorded (method, decoded path and query, raw path, whether it carried
 the identity header or one of the proxy's own cookies) and served to the tests at
@@ -23,15 +31,24 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import Any
 
+import urllib.error
+import urllib.request
+
+import jwt
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, PlainTextResponse
 
+from mcpgate_assertion import assertion_verifier
+
 IDENTITY = b"x-mcpgate-sub"
 LOG: list[dict] = []
+SETTINGS: dict = {}
+VERIFIERS: dict = {}
 
 mcp = MCPServer("mcpgate-python-origin", instructions="Python origin for mcpgate's tests")
 
@@ -74,6 +91,68 @@ def unauthenticated_requests() -> int:
     return sum(1 for r in LOG if not r["identified"])
 
 
+def credential(ctx: Context, name: str):
+    """A header's value without the `Bearer ` prefix the proxy adds in `authorization`."""
+    headers = {k.lower(): v for k, v in (ctx.headers or {}).items()}
+    value = headers.get(name.lower())
+    if value is None:
+        return None
+    value = value.strip()
+    return value[len("Bearer "):] if value.startswith("Bearer ") else value
+
+
+def readable_claims(token: str) -> dict:
+    """The token's claims, unverified: only to tell tokens apart in tests."""
+    try:
+        return jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+
+
+@mcp.tool(description="Call the identity provider's userInfo as the signed-in user, with the IdP token the proxy forwarded")
+async def upstream_userinfo(ctx: Context) -> dict[str, Any]:
+    token = credential(ctx, SETTINGS.get("upstream_token_header", "x-mcpgate-upstream-token"))
+    if token is None:
+        return {"token_present": False}
+    c = readable_claims(token)
+    summary = {k: c.get(k) for k in ("jti", "exp", "token_use", "username", "client_id")}
+
+    def call():
+        req = urllib.request.Request(SETTINGS["userinfo_url"], headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    status, raw = await asyncio.to_thread(call)
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    return {"token_present": True, "status": status, "userinfo": body, "token": summary}
+
+
+@mcp.tool(description="Verify the identity assertion the proxy sent against the proxy's JWKS")
+def verify_assertion(ctx: Context, tamper: bool = False) -> dict[str, Any]:
+    assertion = credential(ctx, SETTINGS.get("assertion_header", "x-mcpgate-assertion"))
+    if assertion is None:
+        return {"present": False, "valid": False}
+    if tamper:
+        # The payload's first character: a claim changed under the same signature.
+        dot = assertion.index(".") + 1
+        swapped = "g" if assertion[dot] == "f" else "f"
+        assertion = assertion[:dot] + swapped + assertion[dot + 1:]
+    key = (SETTINGS["jwks_url"], SETTINGS["issuer"], SETTINGS["audience"])
+    if key not in VERIFIERS:
+        VERIFIERS[key] = assertion_verifier(*key)
+    try:
+        claims = VERIFIERS[key](assertion)
+    except jwt.PyJWTError as e:
+        return {"present": True, "valid": False, "error": f"{type(e).__name__}: {e}"}
+    return {"present": True, "valid": True, "claims": claims}
+
+
 def has_proxy_cookie(value: str) -> bool:
     """Whether a Cookie header holds one of the proxy's own cookies (mcpgate-*, __Host-mcpgate-*)."""
     for pair in value.replace(",", ";").split(";"):
@@ -93,6 +172,17 @@ class RecordAll:
         if scope["type"] == "http":
             if scope["path"] == "/_origin/requests":
                 await JSONResponse(LOG)(scope, receive, send)
+                return
+            if scope["path"] == "/_origin/settings" and scope["method"] == "POST":
+                body = b""
+                more = True
+                while more:
+                    message = await receive()
+                    body += message.get("body", b"")
+                    more = message.get("more_body", False)
+                SETTINGS.clear()
+                SETTINGS.update(json.loads(body))
+                await PlainTextResponse("ok")(scope, receive, send)
                 return
             if scope["path"] == "/_origin/ready":
                 await PlainTextResponse("ready")(scope, receive, send)

@@ -6,7 +6,10 @@
 //!   `Authorization` header reached it (`{"headers": {...}, "authorization_present": bool}`);
 //! * `echo {text}` — returns `text`;
 //! * `count {n, interval_ms?}` — sends `n` progress notifications `interval_ms` (default 100)
-//!   apart, then answers `counted n`; the answer is an SSE stream whose events arrive over time.
+//!   apart, then answers `counted n`; the answer is an SSE stream whose events arrive over time;
+//! * `upstream_userinfo` — calls the IdP's `userInfo` as the user with the IdP token the proxy
+//!   forwarded; `verify_assertion {tamper?}` — verifies the proxy's identity assertion against
+//!   its JWKS (see [`crate::demo_identity`]; where they are: [`DemoMcpHandle::configure`]).
 //!
 //! Stateless mode with JSON responses: each POST is served on its own (no `Mcp-Session-Id`), simple
 //! tool calls answer `application/json`, and a call that emits notifications answers
@@ -17,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -36,6 +39,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use crate::origin::OriginRequest;
+use crate::origin::OriginSettings;
+
+/// The identity tools' settings, shared by every request's server instance.
+type Settings = Arc<RwLock<OriginSettings>>;
 
 /// Arguments of `echo`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -54,10 +61,19 @@ pub struct CountArgs {
     pub interval_ms: Option<u64>,
 }
 
+/// Arguments of `verify_assertion`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct VerifyArgs {
+    /// Change one character of the assertion first (it must then fail).
+    #[serde(default)]
+    pub tamper: bool,
+}
+
 /// The MCP server behind the demo endpoint.
 #[derive(Debug, Clone)]
 pub struct DemoMcpServer {
     tool_router: ToolRouter<Self>,
+    settings: Settings,
 }
 
 impl Default for DemoMcpServer {
@@ -66,12 +82,53 @@ impl Default for DemoMcpServer {
     }
 }
 
+impl DemoMcpServer {
+    fn settings(&self) -> OriginSettings {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
 #[tool_router]
 impl DemoMcpServer {
     pub fn new() -> Self {
+        Self::with_settings(Settings::default())
+    }
+
+    fn with_settings(settings: Settings) -> Self {
         Self {
             tool_router: Self::tool_router(),
+            settings,
         }
+    }
+
+    #[tool(
+        description = "Call the identity provider's userInfo as the signed-in user, with the IdP token the proxy forwarded"
+    )]
+    async fn upstream_userinfo(
+        &self,
+        Extension(parts): Extension<axum::http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let s = self.settings();
+        let token = crate::demo_identity::credential(&parts.headers, &s.upstream_token_header);
+        Ok(CallToolResult::structured(
+            crate::demo_identity::upstream_userinfo(&s, token).await,
+        ))
+    }
+
+    #[tool(description = "Verify the identity assertion the proxy sent against the proxy's JWKS")]
+    async fn verify_assertion(
+        &self,
+        Extension(parts): Extension<axum::http::request::Parts>,
+        Parameters(args): Parameters<VerifyArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let s = self.settings();
+        let assertion = crate::demo_identity::credential(&parts.headers, &s.assertion_header);
+        Ok(CallToolResult::structured(
+            crate::demo_identity::verify_assertion(&s, assertion, args.tamper).await,
+        ))
     }
 
     #[tool(
@@ -164,6 +221,10 @@ impl ServerHandler for DemoMcpServer {
 
 /// The axum router serving the demo server at `/mcp` (plus `GET /healthz` → `ok`).
 pub fn router() -> axum::Router {
+    router_with(Settings::default())
+}
+
+fn router_with(settings: Settings) -> axum::Router {
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -171,7 +232,7 @@ pub fn router() -> axum::Router {
         .disable_allowed_hosts();
     let service: StreamableHttpService<DemoMcpServer, NeverSessionManager> =
         StreamableHttpService::new(
-            || Ok(DemoMcpServer::new()),
+            move || Ok(DemoMcpServer::with_settings(settings.clone())),
             Arc::new(NeverSessionManager::default()),
             config,
         );
@@ -205,8 +266,14 @@ impl DemoMcp {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let log = Arc::new(Mutex::new(RequestLog::default()));
-        let task = tokio::spawn(serve(listener, router(), log.clone()));
-        Ok(DemoMcpHandle { addr, task, log })
+        let settings = Settings::default();
+        let task = tokio::spawn(serve(listener, router_with(settings.clone()), log.clone()));
+        Ok(DemoMcpHandle {
+            addr,
+            task,
+            log,
+            settings,
+        })
     }
 }
 
@@ -264,6 +331,7 @@ pub struct DemoMcpHandle {
     addr: SocketAddr,
     task: JoinHandle<()>,
     log: Arc<Mutex<RequestLog>>,
+    settings: Settings,
 }
 
 impl Drop for DemoMcpHandle {
@@ -295,6 +363,11 @@ impl DemoMcpHandle {
             .kept
             .clone()
     }
+    /// Where the identity tools find the IdP and the proxy.
+    pub fn configure(&self, settings: OriginSettings) {
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
+    }
+
     /// How many requests it received in all.
     pub fn request_count(&self) -> u64 {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).total

@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
 use crate::harness::{free_port, EnvoyProcess};
-use crate::origin::{Origin, OriginKind};
+use crate::origin::{Origin, OriginKind, OriginSettings};
 
 /// Startup deadline for Envoy (V8 compiles the module once per VM).
 pub const ENVOY_STARTUP: Duration = Duration::from_secs(60);
@@ -271,6 +271,12 @@ impl GateStack {
         )
         .await?;
         idp.add_redirect_uri("mcpgate-web", &format!("{base_url}/auth/callback"))?;
+        origin
+            .configure(&OriginSettings::for_proxy(
+                &base_url,
+                &idp.userinfo_endpoint(),
+            ))
+            .await?;
         let stack = Self {
             idp,
             origin,

@@ -11,6 +11,8 @@
 //! * [`cognito`] — an AWS Cognito user-pool emulator (hosted-UI OAuth endpoints, JWKS,
 //!   Cognito-shaped tokens, fault injection);
 //! * [`demo_mcp`] — a small MCP server (rmcp, streamable HTTP) used as the upstream;
+//!   [`demo_identity`] — its tools that use the IdP token and the identity assertion the
+//!   proxy forwards;
 //! * [`origin`] — the origin behind the proxy: the demo server or the official Python SDK's
 //!   server, with the requests each received;
 //! * [`faults`] — IdP faults at the token endpoint (code exchange, refresh, revocation),
@@ -19,6 +21,8 @@
 //! * [`harness`] — process, port and polling helpers for tests that run real Envoy.
 //! * [`jwt`] — decoding helpers for asserting on token contents.
 //! * [`hostile`] — the hostile-input suite, host-agnostic (cases, context, raw HTTP client).
+//! * [`identity_scenarios`] — what the origin learns besides the identity headers (the IdP's
+//!   token of the user, the identity assertion), shared by both hosts and both origins.
 //! * [`slow_body`] — OAuth POSTs whose body comes after the headers (HTTP/1.1 and h2c).
 //! * [`soak`] — complete OAuth flows one after the other, every request timed.
 //! * [`tool_scenarios`] — per-tool authorization (`tool_rules`): step-up, group rules,
@@ -29,11 +33,13 @@ pub mod browser_scenarios;
 pub mod cimd_server;
 pub mod client_scenarios;
 pub mod cognito;
+pub mod demo_identity;
 pub mod demo_mcp;
 pub mod envoy_setup;
 pub mod faults;
 pub mod harness;
 pub mod hostile;
+pub mod identity_scenarios;
 pub mod journey;
 pub mod jwt;
 pub mod loopback_client;

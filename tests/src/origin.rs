@@ -9,11 +9,18 @@
 //!
 //! Both record every request they receive ([`Origin::requests`]): what reached the origin,
 //! and whether it carried the verified identity, is what a test of the guard asserts on.
+//!
+//! Both also have two tools that use what the proxy forwards besides the identity headers
+//! (issue 16): `upstream_userinfo` calls the IdP's `userInfo` as the user with the IdP token
+//! the proxy forwarded, and `verify_assertion` verifies the proxy's identity assertion against
+//! its JWKS. What they need (the emulator's `userInfo` URL, the proxy's JWKS, issuer and
+//! audience, the header names) is given by the stack once the proxy's URL is known
+//! ([`Origin::configure`]).
 
 use std::process::Command;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::demo_mcp::{DemoMcp, DemoMcpHandle};
 use crate::harness::{free_port, repo_root, wait_for_http_status, ChildProcess};
@@ -38,6 +45,34 @@ pub struct OriginRequest {
     /// Whether a cookie of the proxy's own (`mcpgate-*`, `__Host-mcpgate-*`) reached it.
     #[serde(default)]
     pub proxy_cookie: bool,
+}
+
+/// What the origin's identity tools need to know (see the module documentation).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginSettings {
+    /// The IdP's `userInfo` endpoint (the Cognito emulator's).
+    pub userinfo_url: String,
+    /// The proxy's JWKS, issuer and the assertion's expected audience.
+    pub jwks_url: String,
+    pub issuer: String,
+    pub audience: String,
+    /// Where the proxy puts the IdP's token and the assertion.
+    pub upstream_token_header: String,
+    pub assertion_header: String,
+}
+
+impl OriginSettings {
+    /// The defaults for a proxy at `base_url` (MCP at `/mcp`) and the IdP's `userInfo`.
+    pub fn for_proxy(base_url: &str, userinfo_url: &str) -> Self {
+        Self {
+            userinfo_url: userinfo_url.to_owned(),
+            jwks_url: format!("{base_url}/.well-known/jwks.json"),
+            issuer: base_url.to_owned(),
+            audience: format!("{base_url}/mcp"),
+            upstream_token_header: "x-mcpgate-upstream-token".into(),
+            assertion_header: "x-mcpgate-assertion".into(),
+        }
+    }
 }
 
 /// Whether a `Cookie` header value holds one of the proxy's own cookies (however the
@@ -87,6 +122,26 @@ impl Origin {
         match self {
             Self::Demo(d) => Ok(d.requests()),
             Self::Python(p) => p.requests().await,
+        }
+    }
+
+    /// Tells the origin's identity tools where the IdP and the proxy are.
+    pub async fn configure(&self, settings: &OriginSettings) -> anyhow::Result<()> {
+        match self {
+            Self::Demo(d) => {
+                d.configure(settings.clone());
+                Ok(())
+            }
+            Self::Python(p) => {
+                let url = format!("http://127.0.0.1:{}/_origin/settings", p.port);
+                crate::harness::http_client()
+                    .post(url)
+                    .json(settings)
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                Ok(())
+            }
         }
     }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
 use crate::harness::{free_port, log_dir, repo_root, unique_name, wait_until, ChildProcess};
-use crate::origin::{Origin, OriginKind};
+use crate::origin::{Origin, OriginKind, OriginSettings};
 
 /// What wrangler logs when workerd did not start (e.g. a port it was given was taken meanwhile).
 const RUNTIME_FAILED: &str = "The Workers runtime failed to start";
@@ -237,6 +237,12 @@ impl WorkerStack {
         loop {
             match Self::start_wrangler(&opts, &shim, &idp, &origin).await {
                 Ok((wrangler, base_url, vars, dir)) => {
+                    origin
+                        .configure(&OriginSettings::for_proxy(
+                            &base_url,
+                            &idp.userinfo_endpoint(),
+                        ))
+                        .await?;
                     return Ok(Self {
                         idp,
                         origin,
@@ -244,7 +250,7 @@ impl WorkerStack {
                         base_url,
                         vars,
                         dir,
-                    })
+                    });
                 }
                 // workerd could not bind its sockets: a port chosen free was taken before
                 // workerd listened on it. Another port, a bounded number of times.

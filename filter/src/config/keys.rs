@@ -98,6 +98,12 @@ pub const SCHEMA: &[Key] = &[
     key("token_cache_size", Int),
     key("rate_limit_per_address", Int),
     key("rate_limit_per_client", Int),
+    // What the origin learns besides the identity headers.
+    key("forward_upstream_token", Text),
+    key("upstream_token_header", Text),
+    key("identity_assertion", Bool),
+    key("identity_assertion_header", Text),
+    key("identity_assertion_audience", Text),
 ];
 
 /// The members of the `upstream` object.

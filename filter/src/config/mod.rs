@@ -8,6 +8,7 @@
 //! * `rules` — what reaches the origin: identity headers, group rules, protected paths;
 //! * `clients` — how clients reach the proxy: metadata documents, CORS;
 //! * `tools` — per-tool authorization (`tool_rules`) and `tools/list` filtering;
+//! * [`forwarding`] — the IdP's token and a signed identity assertion for the origin;
 //! * [`vars`] — the same configuration from environment-style variables;
 //! * `reader` — typed accessors and value checks.
 
@@ -21,6 +22,7 @@ use crate::jwt::compact::DEFAULT_MAX_TOKEN_BYTES;
 use crate::jwt::policy::DEFAULT_LEEWAY_SECONDS;
 
 mod clients;
+pub mod forwarding;
 mod idp;
 pub mod keys;
 mod reader;
@@ -30,6 +32,7 @@ pub mod tools;
 pub mod vars;
 
 pub use clients::{Cimd, CorsMode, CorsOrigins};
+pub use forwarding::{Forwarding, UpstreamToken};
 pub use tools::{ToolDefault, ToolRule};
 pub use vars::{env_name, from_vars};
 
@@ -199,6 +202,8 @@ pub struct Config {
     pub identity_headers: IdentityHeaders,
     /// Extra claims copied to headers: claim name → header name.
     pub claim_headers: Vec<(String, String)>,
+    /// The IdP's token of the user and a signed identity assertion for the origin.
+    pub forwarding: Forwarding,
     pub group_rules: Vec<GroupRule>,
     /// Which paths need a token.
     pub protect: Protect,
@@ -312,6 +317,7 @@ pub fn parse_map(
     let allowed_client_redirect_uris = r.str_list("allowed_client_redirect_uris")?;
     let jwt_signing_keys = tokens::signing_keys(&r, idp.client_secret.as_ref())?;
     let signing_algorithm = tokens::algorithm(&r)?;
+    let identity_headers = rules::identity_headers(&r)?;
     let consent = match r.opt_str("consent")?.as_deref() {
         None | Some("always") => ConsentMode::Always,
         Some("remember") => ConsentMode::Remember,
@@ -359,8 +365,9 @@ pub fn parse_map(
             )?,
             accepted_client_ids: r.str_list("accepted_client_ids")?.unwrap_or_default(),
             accepted_client_scopes: r.scopes("accepted_client_scopes")?.unwrap_or_default(),
-            identity_headers: rules::identity_headers(&r)?,
             claim_headers: rules::claim_headers(&r)?,
+            forwarding: forwarding::read(&r, &identity_headers)?,
+            identity_headers,
             group_rules: rules::group_rules(&r)?,
             protect: rules::protect(&r)?,
             max_body_bytes: r.uint("max_body_bytes", 64 * 1024, 1024, 1024 * 1024)? as usize,

@@ -51,6 +51,45 @@ pub(super) fn header_name(key: &str, name: &str) -> Result<String, ConfigError> 
     }
 }
 
+/// Headers a request needs as the client sent them (or the platform sets): never a name the
+/// proxy sets for the origin.
+const RESERVED_FOR_THE_REQUEST: &[&str] = &[
+    "host",
+    "cookie",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "upgrade",
+    "accept",
+    "origin",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "mcp-method",
+    "mcp-name",
+    "last-event-id",
+];
+
+/// A header the proxy sets on requests to the origin with a credential of its own (the IdP's
+/// token, the identity assertion): like [`header_name`], but `authorization` is allowed (the
+/// value is then sent as `Bearer …`), and the request's own headers are not.
+pub(super) fn header_name_for_origin(key: &str, name: &str) -> Result<String, ConfigError> {
+    if name.eq_ignore_ascii_case("authorization") {
+        return Ok("authorization".to_string());
+    }
+    let name = header_name(key, name)?;
+    if RESERVED_FOR_THE_REQUEST.contains(&name.as_str()) || name.starts_with("x-forwarded-") {
+        return Err(ConfigError::new(
+            key,
+            "must not be a header the request itself needs (host, cookie, content-*, mcp-*, …)",
+        ));
+    }
+    Ok(name)
+}
+
 pub(super) fn secret_value(v: &Value, key: &str, env: EnvLookup) -> Result<Secret, ConfigError> {
     match v {
         Value::String(s) if !s.is_empty() => Ok(Secret::new(s.clone())),

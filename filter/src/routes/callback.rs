@@ -157,19 +157,36 @@ fn issue_code(
         family: form::random_token(env.random, 12),
         jti: form::random_token(env.random, 12),
         generation: 0,
+        upstream: crate::upstream_token::pick(gate, tokens, env.now),
     };
-    let code = Code {
+    let mut code = Code {
         grant,
         redirect_uri: txn.redirect_uri.clone(),
         code_challenge: txn.code_challenge.clone(),
     };
-    let Some(sealed) = seal::seal(
+    let mut sealed = seal::seal(
         &gate.ring,
         Kind::Code,
         &code,
         env.now + CODE_SECONDS,
         env.random,
-    ) else {
+    );
+    // The IdP's token for the origin makes the code of a user in very many groups too large
+    // (codes travel in URLs): leave it out, `/token` asks the IdP for a fresh one instead.
+    if sealed
+        .as_ref()
+        .is_some_and(|s| s.len() > seal::MAX_SEALED_BYTES)
+        && code.grant.upstream.take().is_some()
+    {
+        sealed = seal::seal(
+            &gate.ring,
+            Kind::Code,
+            &code,
+            env.now + CODE_SECONDS,
+            env.random,
+        );
+    }
+    let Some(sealed) = sealed else {
         return finish(
             gate,
             error_redirect(

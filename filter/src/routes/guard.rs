@@ -23,7 +23,8 @@ pub(super) type Mcp = Option<Result<McpMessage, crate::http::Response>>;
 /// Paused on the revocation check or on the IdP's keys.
 #[derive(Debug)]
 pub enum Resume {
-    Revocation(Forward),
+    /// With what the origin gets besides the identity headers, added once not revoked.
+    Revocation(Forward, super::origin_headers::Plan),
     Keys {
         token: String,
         path: String,
@@ -37,7 +38,7 @@ impl Resume {
     /// The CORS headers of the paused request (for its final answer).
     pub(super) fn response_headers(&self) -> &[(String, String)] {
         match self {
-            Self::Revocation(f) | Self::Keys { base: f, .. } => &f.response_headers,
+            Self::Revocation(f, _) | Self::Keys { base: f, .. } => &f.response_headers,
         }
     }
 }
@@ -179,6 +180,7 @@ fn verify(
         (None, None) => None,
     }
     .filter(|_| is_own && env.store);
+    let plan = super::origin_headers::plan(gate, token, &identity, is_own, env);
     let mut forward = forward(gate, identity, base);
     if list_filter.is_some() {
         // The answer must reach the filter readable.
@@ -188,9 +190,9 @@ fn verify(
     match revocation {
         Some(key) => Outcome::Store {
             op: StoreOp::IsRevoked { key },
-            resume: Step::Guard(Resume::Revocation(forward)).into(),
+            resume: Step::Guard(Resume::Revocation(forward, plan)).into(),
         },
-        None => Outcome::Forward(forward),
+        None => plan.forward(forward),
     }
 }
 
@@ -277,15 +279,15 @@ fn forward(gate: &Gate, id: Identity, mut base: Forward) -> Forward {
 
 pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
     match (k, reply) {
-        (Resume::Revocation(fwd), Reply::Store(revoked)) => {
+        (Resume::Revocation(fwd, plan), Reply::Store(revoked)) => {
             if revoked {
                 challenge(gate, Some(&TokenError::Revoked))
             } else {
-                Outcome::Forward(fwd)
+                plan.forward(fwd)
             }
         }
         // A store that cannot answer finds nothing revoked: the MCP path keeps working.
-        (Resume::Revocation(fwd), Reply::StoreFailed) => Outcome::Forward(fwd),
+        (Resume::Revocation(fwd, plan), Reply::StoreFailed) => plan.forward(fwd),
         (
             Resume::Keys {
                 token,

@@ -9,6 +9,7 @@ mod consent;
 mod cors;
 mod guard;
 mod metadata;
+mod origin_headers;
 mod rate_limit;
 mod register;
 mod revoke;
@@ -40,6 +41,8 @@ pub enum Step {
     RateLimit(rate_limit::Resume),
     TokenClient(token_client::Resume),
     ClientCredentials(client_credentials::Resume),
+    /// A guarded request waiting for the IdP to renew its token for the origin.
+    OriginHeaders(origin_headers::Resume),
 }
 
 impl From<Step> for Continuation {
@@ -264,6 +267,10 @@ pub(crate) fn resume(gate: &Gate, step: Step, reply: Reply, env: &mut Env) -> Ou
         Step::RateLimit(k) => rate_limit::resume(gate, k, reply, env),
         Step::TokenClient(k) => with_cors(token_client::resume(gate, k, reply, env)),
         Step::ClientCredentials(k) => with_cors(client_credentials::resume(gate, k, reply, env)),
+        Step::OriginHeaders(k) => {
+            let cors = k.response_headers().to_vec();
+            cors::resumed(gate, &cors, origin_headers::resume(gate, k, reply, env))
+        }
     }
 }
 

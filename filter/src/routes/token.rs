@@ -182,7 +182,18 @@ fn authorization_code(gate: &Gate, form: &form::Params, client: &str, env: &mut 
             resume: Step::Token(Resume::CodeConsumed(code.grant)).into(),
         };
     }
-    out(issue(gate, code.grant, env))
+    redeem(gate, code.grant, env)
+}
+
+/// Issues the tokens of a redeemed code. A code too large to carry the IdP's token for the
+/// origin (a user in very many groups; see `callback`) gets a fresh one from the IdP first,
+/// through the refresh path.
+fn redeem(gate: &Gate, grant: Grant, env: &mut Env) -> Outcome {
+    let forwarding = gate.cfg.forwarding.upstream_token != crate::config::UpstreamToken::None;
+    if forwarding && grant.upstream.is_none() && grant.upstream_refresh.is_some() {
+        return refresh_upstream(gate, grant);
+    }
+    Outcome::Respond(issue(gate, grant, env))
 }
 
 fn refresh_token(gate: &Gate, form: &form::Params, client: &str, env: &mut Env) -> Outcome {
@@ -270,7 +281,7 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
     match (k, reply) {
         (Resume::CodeConsumed(grant), Reply::Store(first)) => {
             if first {
-                out(issue(gate, grant, env))
+                redeem(gate, grant, env)
             } else {
                 out(invalid_grant("authorization code already used"))
             }
@@ -334,6 +345,7 @@ fn after_refresh(
             grant.username = id.username.or(grant.username);
             grant.groups = id.groups;
             grant.email = id.email.or(grant.email);
+            grant.upstream = crate::upstream_token::pick(gate, &tokens, env.now);
             if !id.extra.is_empty() {
                 grant.extra = id.extra;
             }
@@ -375,11 +387,27 @@ fn consume_and_issue(gate: &Gate, mut grant: Grant, env: &mut Env) -> Outcome {
     }
 }
 
-/// Issues an access token and a rotated refresh token for `grant`.
+/// Issues an access token and a rotated refresh token for `grant` (the IdP's token for the
+/// origin, when forwarded, sealed into the access token only).
 fn issue(gate: &Gate, mut grant: Grant, env: &mut Env) -> Response {
-    let lifetime = grant
+    let mut lifetime = grant
         .upstream_expires_in
         .clamp(60, gate.cfg.access_token_max_lifetime);
+    let mut proxy_claims = Vec::new();
+    if let Some(carried) = grant.upstream.take() {
+        let (capped, with_refresh) =
+            crate::upstream_token::access_lifetime(gate, lifetime, &carried, env.now);
+        lifetime = capped;
+        let carried = crate::upstream_token::Carried {
+            refresh: grant.upstream_refresh.clone().filter(|_| with_refresh),
+            ..carried
+        };
+        let exp = env.now + lifetime;
+        match crate::upstream_token::seal_claim(gate, &carried, exp, env.random) {
+            Some(sealed) => proxy_claims.push((crate::upstream_token::CLAIM, sealed)),
+            None => return oauth_error(500, "server_error", "could not issue a token"),
+        }
+    }
     let subject = Subject {
         client_id: grant.client_id.clone(),
         sub: grant.sub.clone(),
@@ -390,9 +418,18 @@ fn issue(gate: &Gate, mut grant: Grant, env: &mut Env) -> Response {
         extra: grant.extra.clone(),
         sid: Some(grant.family.clone()),
     };
-    let Some(access) = access_token::mint(gate, &subject, lifetime, env) else {
+    let Some(access) = access_token::mint_with(gate, &subject, lifetime, &proxy_claims, env) else {
         return oauth_error(500, "server_error", "could not issue a token");
     };
+    if access.len() > gate.cfg.max_token_bytes {
+        // The guard would refuse it: say why instead (the IdP's token for the origin makes
+        // the access tokens of users in very many groups large).
+        return oauth_error(
+            500,
+            "server_error",
+            "the access token would exceed max_token_bytes; the proxy's operator must raise it",
+        );
+    }
     let mut body = json!({
         "access_token": access,
         "token_type": "Bearer",

@@ -28,6 +28,7 @@ mod cors;
 mod flow;
 mod guard;
 mod limits;
+mod origin_headers;
 mod paths;
 mod registration;
 mod revoke;

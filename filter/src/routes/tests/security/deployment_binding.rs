@@ -88,6 +88,7 @@ fn a_refresh_token_for_another_resource_is_refused() {
         family: "fam".into(),
         jti: "jti".into(),
         generation: 0,
+        upstream: None,
     };
     let sealed = seal::seal(
         &w.gate.ring,
