@@ -51,6 +51,12 @@ struct Fake {
     call_answer: RefCell<(Headers, Vec<u8>)>,
     shared: RefCell<BTreeMap<String, (Vec<u8>, u32)>>,
     store: RefCell<MemoryStore>,
+    /// Revocations replicated from a fleet store: entry id → expiry.
+    replica: RefCell<BTreeMap<String, u64>>,
+    /// The VM environment.
+    env: RefCell<BTreeMap<String, String>>,
+    /// Bodies of the dispatched calls, in order.
+    call_bodies: RefCell<Vec<Vec<u8>>>,
     metric_names: RefCell<Vec<String>>,
     metric_values: RefCell<BTreeMap<String, i64>>,
     config: RefCell<Vec<u8>>,
@@ -173,9 +179,12 @@ impl Host for Fake {
         &self,
         cluster: &str,
         headers: &[(&str, &str)],
-        _body: Option<&[u8]>,
+        body: Option<&[u8]>,
         _timeout: Duration,
     ) -> Result<u32, String> {
+        self.call_bodies
+            .borrow_mut()
+            .push(body.unwrap_or_default().to_vec());
         let headers = headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -214,7 +223,21 @@ impl Host for Fake {
     }
     fn init_store(&self) {}
     fn store(&self, op: &StoreOp, now: u64) -> Reply {
+        if let StoreOp::IsRevoked { key } = op {
+            let id = crate::store::entry_id(key);
+            if self.replica.borrow().get(&id).is_some_and(|exp| *exp > now) {
+                return Reply::Store(true);
+            }
+        }
         mcpgate_filter::store::perform(&mut *self.store.borrow_mut(), op, now)
+    }
+    fn store_revoked(&self, id: &str, expires_at: u64, _now: u64) -> Option<bool> {
+        Some(
+            self.replica
+                .borrow_mut()
+                .insert(id.to_string(), expires_at)
+                .is_none(),
+        )
     }
     fn define_metric(&self, _kind: MetricKind, name: &str) -> Option<u32> {
         let mut names = self.metric_names.borrow_mut();
@@ -233,8 +256,8 @@ impl Host for Fake {
         self.tick.set(Some(period));
         true
     }
-    fn env_var(&self, _name: &str) -> Option<String> {
-        None
+    fn env_var(&self, name: &str) -> Option<String> {
+        self.env.borrow().get(name).cloned()
     }
     fn verify_signature(&self, _args: &[u8]) -> Result<Option<Vec<u8>>, bool> {
         Err(true)
