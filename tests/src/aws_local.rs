@@ -161,3 +161,64 @@ impl Drop for Relay {
         }
     }
 }
+
+/// A stand-in for the EKS Pod Identity agent (the container credentials endpoint at
+/// `http://169.254.170.23/v1/credentials`): answers `GET /v1/credentials` with `keys`, as
+/// the agent's JSON, when the `Authorization` header is the pod's token; 401 otherwise.
+/// Every request's `Authorization` is recorded.
+pub struct PodIdentityAgent {
+    pub port: u16,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+    task: JoinHandle<()>,
+}
+
+impl PodIdentityAgent {
+    pub async fn start(keys: AwsKeys, token: &str) -> anyhow::Result<Self> {
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::response::IntoResponse;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let (token, record) = (token.to_owned(), seen.clone());
+        let handler = move |headers: HeaderMap| {
+            let (token, record, keys) = (token.clone(), record.clone(), keys.clone());
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                record
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(auth.clone());
+                if auth != token {
+                    return StatusCode::UNAUTHORIZED.into_response();
+                }
+                axum::Json(serde_json::json!({
+                    "AccessKeyId": keys.access_key_id,
+                    "SecretAccessKey": keys.secret_access_key,
+                    "AccountId": "123456789012",
+                    "Expiration": "2099-01-01T00:00:00Z",
+                }))
+                .into_response()
+            }
+        };
+        let router = axum::Router::new().route("/v1/credentials", axum::routing::get(handler));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self { port, seen, task })
+    }
+
+    /// The `Authorization` headers received so far.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for PodIdentityAgent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

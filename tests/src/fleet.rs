@@ -5,15 +5,17 @@
 //! Process A gets its AWS credentials the IRSA way — `AWS_ROLE_ARN` and
 //! `AWS_WEB_IDENTITY_TOKEN_FILE`, the token file served to the filter by an Envoy internal
 //! listener with the `file_server` filter (`files_cluster`), exchanged at moto's STS — and
-//! process B static keys from its VM environment. moto checks every signature and the IAM
-//! policy of the user and the role.
+//! process B the EKS Pod Identity way — `AWS_CONTAINER_CREDENTIALS_FULL_URI` and
+//! `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, the token read the same way and sent to a
+//! stand-in agent ([`PodIdentityAgent`]) that answers the IAM user's keys. moto checks every
+//! signature and the IAM policy of the user and the role.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use crate::aws_local::{Moto, Relay};
+use crate::aws_local::{Moto, PodIdentityAgent, Relay};
 use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
 use crate::envoy_setup::{default_config, envoy_config, filter_wasm, ENVOY_STARTUP};
 use crate::harness::{free_port, log_dir, unique_name, wait_until, EnvoyProcess};
@@ -24,6 +26,8 @@ pub const TABLE: &str = "mcpgate-fleet";
 /// The web identity token process A exchanges at STS.
 pub const WEB_IDENTITY_TOKEN: &str =
     "eyJhbGciOiJSUzI1NiJ9.e2e-projected-service-account-token.c2ln";
+/// The Pod Identity token process B presents to the agent.
+pub const POD_IDENTITY_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.e2e-pod-identity-token.c2ln";
 
 /// The local AWS, the IdP, the origin and two Envoy processes.
 pub struct Fleet {
@@ -32,6 +36,8 @@ pub struct Fleet {
     pub moto: Moto,
     /// In front of moto: `down()` makes the store unreachable for both processes.
     pub relay: Relay,
+    /// Process B's credentials endpoint.
+    pub agent: PodIdentityAgent,
     pub a: EnvoyProcess,
     pub b: EnvoyProcess,
     /// The public URL (`base_url` of both): process A's address.
@@ -48,9 +54,9 @@ enum Credentials<'a> {
         role_arn: &'a str,
         token_file: &'a str,
     },
-    Static {
-        key: &'a str,
-        secret: &'a str,
+    Container {
+        uri: &'a str,
+        token_file: &'a str,
     },
 }
 
@@ -63,6 +69,7 @@ fn fleet_envoy_config(
     origin_port: u16,
     idp_port: u16,
     relay_port: u16,
+    agent_port: u16,
     token_dir: &str,
     creds: &Credentials<'_>,
 ) -> anyhow::Result<String> {
@@ -84,9 +91,12 @@ fn fleet_envoy_config(
             env.insert("AWS_WEB_IDENTITY_TOKEN_FILE".into(), json!(token_file));
             env.insert("AWS_ROLE_SESSION_NAME".into(), json!("mcpgate-e2e"));
         }
-        Credentials::Static { key, secret } => {
-            env.insert("AWS_ACCESS_KEY_ID".into(), json!(key));
-            env.insert("AWS_SECRET_ACCESS_KEY".into(), json!(secret));
+        Credentials::Container { uri, token_file } => {
+            env.insert("AWS_CONTAINER_CREDENTIALS_FULL_URI".into(), json!(uri));
+            env.insert(
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE".into(),
+                json!(token_file),
+            );
         }
     }
     config["bootstrap_extensions"] = json!([{
@@ -124,6 +134,13 @@ fn fleet_envoy_config(
                 "address": {"socket_address": {"address": "127.0.0.1", "port_value": relay_port}}}}]}]}
         }),
         json!({
+            "name": "pod_identity",
+            "type": "STATIC",
+            "connect_timeout": "0.5s",
+            "load_assignment": {"cluster_name": "pod_identity", "endpoints": [{"lb_endpoints": [{"endpoint": {
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": agent_port}}}}]}]}
+        }),
+        json!({
             "name": "aws_files",
             "load_assignment": {"cluster_name": "aws_files", "endpoints": [{"lb_endpoints": [{"endpoint": {
                 "address": {"envoy_internal_address": {"server_listener_name": "aws_files"}}}}]}]}
@@ -148,6 +165,7 @@ impl Fleet {
         // One unauthenticated call for A's STS exchange (moto cannot check an unsigned one).
         let moto = Moto::start(TABLE, 1).await?;
         let relay = Relay::start(moto.port).await?;
+        let agent = PodIdentityAgent::start(moto.keys.clone(), POD_IDENTITY_TOKEN).await?;
         let idp = CognitoEmulator::start(CognitoConfig::default()).await?;
         let origin = Origin::start(OriginKind::Demo).await?;
         let (port_a, port_b) = (free_port()?, free_port()?);
@@ -156,6 +174,7 @@ impl Fleet {
         let mut plugin = default_config(&idp, &base_url);
         if let Some(Value::Object(clusters)) = plugin.get_mut("clusters") {
             clusters.insert(format!("127.0.0.1:{}", relay.port), json!("dynamodb"));
+            clusters.insert(format!("127.0.0.1:{}", agent.port), json!("pod_identity"));
         }
         plugin.insert("store".into(), json!("dynamodb"));
         plugin.insert(
@@ -175,6 +194,10 @@ impl Fleet {
         std::fs::create_dir_all(&token_dir)?;
         let token_file = token_dir.join("token");
         std::fs::write(&token_file, WEB_IDENTITY_TOKEN)?;
+        let pod_token_file = token_dir.join("pod-identity-token");
+        std::fs::write(&pod_token_file, POD_IDENTITY_TOKEN)?;
+        let pod_file = pod_token_file.display().to_string();
+        let agent_uri = format!("http://127.0.0.1:{}/v1/credentials", agent.port);
         let dir = token_dir.display().to_string();
         let file = token_file.display().to_string();
 
@@ -184,6 +207,7 @@ impl Fleet {
             origin.port(),
             idp.port(),
             relay.port,
+            agent.port,
             &dir,
             &Credentials::WebIdentity {
                 role_arn: &moto.keys.role_arn,
@@ -210,13 +234,26 @@ impl Fleet {
             origin.port(),
             idp.port(),
             relay.port,
+            agent.port,
             &dir,
-            &Credentials::Static {
-                key: &moto.keys.access_key_id,
-                secret: &moto.keys.secret_access_key,
+            &Credentials::Container {
+                uri: &agent_uri,
+                token_file: &pod_file,
             },
         )?;
         let b = EnvoyProcess::start("envoy-fleet-b", &yaml_b, &[], ENVOY_STARTUP).await?;
+        wait_until(
+            ENVOY_STARTUP,
+            "process B's AWS credentials from the agent",
+            || {
+                let log = b.child.log();
+                async move {
+                    log.contains("mcpgate: AWS credentials from the container credentials endpoint")
+                        .then_some(())
+                }
+            },
+        )
+        .await?;
         idp.add_redirect_uri("mcpgate-web", &format!("{base_url}/auth/callback"))?;
         for e in [&a, &b] {
             wait_until(ENVOY_STARTUP, "the filter's first JWKS fetch", || async {
@@ -234,6 +271,7 @@ impl Fleet {
             origin,
             moto,
             relay,
+            agent,
             a,
             b,
             url_a: base_url.clone(),

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use mcpgate_e2e::fleet::Fleet;
+use mcpgate_e2e::fleet::{Fleet, POD_IDENTITY_TOKEN};
 use mcpgate_e2e::harness::{http_client, wait_until};
 use mcpgate_e2e::journey::{whoami, Journey, Tokens, REDIRECT_URI};
 use serde_json::{json, Map, Value};
@@ -95,12 +95,18 @@ async fn two_processes_share_one_time_use_reuse_detection_revocation_and_limits(
     let (a, b) = (fleet.url_a.clone(), fleet.url_b.clone());
 
     // Both processes sign their calls (A with STS credentials for the IRSA role, B with the
-    // IAM user's keys) and moto accepts them: a login through A writes to the store.
+    // IAM user's keys from the Pod Identity agent, which saw B's token) and moto accepts
+    // them: a login through A writes to the store.
     let (_, first) = login(&fleet).await;
     let who = whoami(&format!("{b}/mcp"), &first.access).await.unwrap();
     assert!(
         who["headers"]["x-mcpgate-sub"].is_string(),
         "a token issued at A works at B: {who}"
+    );
+    let seen = fleet.agent.seen();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|a| a == POD_IDENTITY_TOKEN),
+        "B asked the agent with its token file's content: {seen:?}"
     );
 
     // 1. A code redeemed at one process is refused at the other, both ways.

@@ -20,7 +20,7 @@
 //! Temporary credentials are fetched once per Envoy process: one VM wins a lease in shared
 //! data (`mcpgate.aws.lease`), fetches, and writes them to `mcpgate.aws.credentials`, which
 //! every VM reads. They are refreshed [`REFRESH_MARGIN`] seconds before they expire (retried
-//! every [`RETRY_SECONDS`] while that fails); until a first set arrives the store answers
+//! every [`RETRY_MS`] while that fails, e.g. while Envoy's listeners are still starting); until a first set arrives the store answers
 //! "unavailable" (the core then fails closed for codes and refreshes, open for the rest).
 
 use serde_json::{json, Value};
@@ -32,8 +32,8 @@ const RECORD: &str = "mcpgate.aws.credentials";
 const LEASE: &str = "mcpgate.aws.lease";
 /// Temporary credentials are replaced this long before they expire.
 pub const REFRESH_MARGIN: u64 = 300;
-/// A failed fetch is retried after this long.
-pub const RETRY_SECONDS: u64 = 5;
+/// A failed fetch is retried after this long (milliseconds): one call per process.
+pub const RETRY_MS: u64 = 1000;
 /// Where ECS's relative URI points.
 const ECS_HOST: &str = "http://169.254.170.2";
 
@@ -241,7 +241,7 @@ pub fn init_lease(host: &dyn Host) {
 }
 
 /// Takes the fetch lease (one fetch per process at a time, at most one attempt per
-/// [`RETRY_SECONDS`]); `true` when this VM should fetch now.
+/// [`RETRY_MS`]); `true` when this VM should fetch now.
 pub fn take_lease(host: &dyn Host, timeout_ms: u64) -> bool {
     let now_ms = host.now_ms();
     for _ in 0..8 {
@@ -251,7 +251,7 @@ pub fn take_lease(host: &dyn Host, timeout_ms: u64) -> bool {
             continue;
         };
         let (until, last) = parse_pair(data.as_deref().unwrap_or_default());
-        if until > now_ms || now_ms.saturating_sub(last) < RETRY_SECONDS * 1000 {
+        if until > now_ms || now_ms.saturating_sub(last) < RETRY_MS {
             return false;
         }
         // Two calls (token file, then STS or the endpoint), each within the timeout.
@@ -266,7 +266,7 @@ pub fn take_lease(host: &dyn Host, timeout_ms: u64) -> bool {
 }
 
 /// Ends a fetch: stores the credentials it got (if any) and frees the lease; a failure
-/// keeps the attempt's time, so the next try waits [`RETRY_SECONDS`].
+/// keeps the attempt's time, so the next try waits [`RETRY_MS`].
 pub fn complete(host: &dyn Host, got: Option<&Credentials>) {
     if let Some(c) = got {
         if host.shared_set(RECORD, &to_record(c), None).is_err() {

@@ -481,8 +481,8 @@ impl Background {
                         c.expires_at.map_or_else(|| "never".to_string(), |e| e.to_string())
                     ),
                     None => log::warn!(
-                        "mcpgate: fetching AWS credentials failed (status {status}); retrying in {} s",
-                        credentials::RETRY_SECONDS
+                        "mcpgate: fetching AWS credentials failed (status {status}); retrying in {} ms",
+                        credentials::RETRY_MS
                     ),
                 }
                 credentials::complete(cx.host, creds.as_ref());
