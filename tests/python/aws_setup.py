@@ -17,7 +17,9 @@ kw = dict(endpoint_url=endpoint, region_name="eu-central-1",
 ddb = boto3.client("dynamodb", **kw)
 iam = boto3.client("iam", **kw)
 
-# The README's minimal policy for the filter (one statement, the table only).
+# The README's minimal policy for the filter (one statement, the table only), plus
+# TransactWriteItems: moto authorises that call by its own name, AWS by its items' PutItem /
+# UpdateItem.
 POLICY = json.dumps({
     "Version": "2012-10-17",
     "Statement": [{

@@ -114,12 +114,13 @@ async fn two_processes_share_one_time_use_reuse_detection_revocation_and_limits(
     for (first_at, second_at) in [(&a, &b), (&b, &a)] {
         let (code, verifier) = j.authorize("alice", "alice-password").await.unwrap();
         let (s, _, body) = redeem_at(first_at, &j, &code, &verifier).await;
-        assert_eq!(s, 200, "{body}");
+        assert_eq!(s, 200, "{}", brief(&body));
         let (s, _, body) = redeem_at(second_at, &j, &code, &verifier).await;
         assert_eq!(
             (s, body["error"].as_str()),
             (400, Some("invalid_grant")),
-            "replayed at the other process: {body}"
+            "replayed at the other process: {}",
+            brief(&body)
         );
     }
 
@@ -129,26 +130,29 @@ async fn two_processes_share_one_time_use_reuse_detection_revocation_and_limits(
     let t = j.login("alice", "alice-password").await.unwrap();
     let r1 = t.refresh.clone().unwrap();
     let (s, rotated) = refresh_at(&a, &j, &r1).await;
-    assert_eq!(s, 200, "{rotated}");
+    assert_eq!(s, 200, "{}", brief(&rotated));
     let r2 = rotated["refresh_token"].as_str().unwrap().to_owned();
     let (s, body) = refresh_at(&b, &j, &r1).await;
     assert_eq!(
         (s, body["error"].as_str()),
         (400, Some("invalid_grant")),
-        "{body}"
+        "{}",
+        brief(&body)
     );
     assert!(
         body["error_description"]
             .as_str()
             .unwrap()
             .contains("reuse"),
-        "{body}"
+        "{}",
+        brief(&body)
     );
     let (s, body) = refresh_at(&a, &j, &r2).await;
     assert_eq!(
         (s, body["error"].as_str()),
         (400, Some("invalid_grant")),
-        "the family is revoked: {body}"
+        "the family is revoked: {}",
+        brief(&body)
     );
 
     // 3. A revocation at A is enforced at B within the bound; measured.
@@ -229,7 +233,8 @@ async fn two_processes_share_one_time_use_reuse_detection_revocation_and_limits(
     assert_eq!(
         (s, body["error"].as_str()),
         (503, Some("temporarily_unavailable")),
-        "{body}"
+        "{}",
+        brief(&body)
     );
     assert!(retry.is_some(), "Retry-After");
     assert!(
@@ -248,7 +253,21 @@ async fn two_processes_share_one_time_use_reuse_detection_revocation_and_limits(
     assert!(Fleet::counter(&fleet.a, "mcpgate.store_calls_failed").await >= 1);
     fleet.relay.up().await.unwrap();
     let (s, _, body) = redeem_at(&b, &j, &code, &verifier).await;
-    assert_eq!(s, 200, "the retry works once the store is back: {body}");
+    assert_eq!(
+        s,
+        200,
+        "the retry works once the store is back: {}",
+        brief(&body)
+    );
     let (s, _, _) = redeem_at(&a, &j, &code, &verifier).await;
     assert_eq!(s, 400, "and the code is spent for the whole fleet");
+}
+
+/// What an answer says, without its tokens (for assertion messages).
+fn brief(body: &Value) -> String {
+    format!(
+        "{} {}",
+        body["error"].as_str().unwrap_or("(no error)"),
+        body["error_description"].as_str().unwrap_or_default()
+    )
 }
