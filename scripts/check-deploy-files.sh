@@ -2,10 +2,12 @@
 # Validate the shipped deployment files of the Envoy filter:
 #  * envoy/envoy.yaml and envoy/envoy-cognito.yaml with `envoy --mode validate` (needs .venv/bin/envoy
 #    from scripts/ensure-envoy.sh and the built .wasm from scripts/build-envoy-filter.sh);
-#  * the Wasm filter of envoy/istio/envoy-filter.yaml (its EXTENSION_CONFIG patch) the same way,
+#  * the Wasm filter of envoy/istio/envoy-filter.yaml and envoy/istio/fleet/envoy-filter.yaml
+#    (their EXTENSION_CONFIG patch, and the listeners and clusters they ADD) the same way,
 #    inside a generated bootstrap;
 #  * envoy/docker-compose.yml with `docker-compose config` (skipped when docker-compose is missing);
-#  * envoy/istio/*.yaml parse as YAML documents with apiVersion/kind (python3);
+#  * envoy/istio/*.yaml and envoy/istio/fleet/*.yaml parse as YAML documents with apiVersion/kind
+#    (python3);
 #  * every shipped Envoy configuration sets allow_on_headers_stop_iteration in the Wasm filter's
 #    PluginConfig and declares it to the filter (without both, OAuth POSTs are refused), and the
 #    EnvoyFilter's HTTP filter loads its extension config by the same name (python3).
@@ -50,17 +52,25 @@ if [ -x .venv/bin/envoy ] && [ -f "${wasm}" ]; then
   else
     echo "FAIL: envoy/envoy-cognito.yaml with FASTMCP_SERVER_AUTH_AWS_COGNITO_* names"; tail -5 "${tmp}/fastmcp.log"; status=1
   fi
-  # The Istio EnvoyFilter's Wasm filter, in a bootstrap of its own: the local .wasm instead of
-  # the OCI image (the istio-agent's rewrite), example values for the secrets it reads.
+  # The Istio EnvoyFilters' Wasm filter, in a bootstrap of its own: the local .wasm instead of
+  # the OCI image (the istio-agent's rewrite), example values for the secrets it reads; with
+  # the listeners and clusters the EnvoyFilter adds (the fleet one's internal files listener).
   if command -v python3 >/dev/null 2>&1 && python3 -c 'import yaml' 2>/dev/null; then
-    python3 - envoy/istio/envoy-filter.yaml "$(pwd)/${wasm}" >"${tmp}/istio.yaml" <<'PY'
+    for filter in envoy/istio/envoy-filter.yaml envoy/istio/fleet/envoy-filter.yaml; do
+      python3 - "${filter}" "$(pwd)/${wasm}" >"${tmp}/istio.yaml" <<'PY'
 import json, sys, yaml
 path, wasm = sys.argv[1:3]
 doc = next(d for d in yaml.safe_load_all(open(path)) if d and d.get("kind") == "EnvoyFilter")
-ext = next(p for p in doc["spec"]["configPatches"] if p["applyTo"] == "EXTENSION_CONFIG")
+patches = doc["spec"]["configPatches"]
+ext = next(p for p in patches if p["applyTo"] == "EXTENSION_CONFIG")
 typed = ext["patch"]["value"]["typed_config"]
 typed["config"]["vm_config"]["code"] = {"local": {"filename": wasm}}
-print(json.dumps({"static_resources": {"listeners": [{
+added = lambda kind: [p["patch"]["value"] for p in patches
+                      if p["applyTo"] == kind and p["patch"]["operation"] == "ADD"]
+print(json.dumps({
+  "bootstrap_extensions": [{"name": "envoy.bootstrap.internal_listener", "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.bootstrap.internal_listener.v3.InternalListener"}}],
+  "static_resources": {"listeners": [{
     "name": "istio", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
     "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
         "typed_config": {
@@ -71,14 +81,20 @@ print(json.dumps({"static_resources": {"listeners": [{
             "http_filters": [
                 {"name": ext["patch"]["value"]["name"], "typed_config": typed},
                 {"name": "envoy.filters.http.router", "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}}]}]}]}}))
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}}]}]}]
+    + added("LISTENER"),
+    "clusters": added("CLUSTER")}}))
 PY
-    if MCPGATE_CLIENT_SECRET=example MCPGATE_JWT_SIGNING_KEY=example-example-example-example-1234 \
-       .venv/bin/envoy --mode validate -c "${tmp}/istio.yaml" --log-level error >"${tmp}/istio.log" 2>&1; then
-      echo "ok: envoy/istio/envoy-filter.yaml (its Wasm filter in Envoy)"
-    else
-      echo "FAIL: envoy/istio/envoy-filter.yaml (its Wasm filter in Envoy)"; tail -5 "${tmp}/istio.log"; status=1
-    fi
+      # The fleet filter signs with IRSA credentials: their variables, as the webhook sets them.
+      if MCPGATE_CLIENT_SECRET=example MCPGATE_JWT_SIGNING_KEY=example-example-example-example-1234 \
+         AWS_ROLE_ARN=arn:aws:iam::111122223333:role/mcpgate-store \
+         AWS_WEB_IDENTITY_TOKEN_FILE=/var/run/secrets/eks.amazonaws.com/serviceaccount/token \
+         .venv/bin/envoy --mode validate -c "${tmp}/istio.yaml" --log-level error >"${tmp}/istio.log" 2>&1; then
+        echo "ok: ${filter} (its Wasm filter in Envoy)"
+      else
+        echo "FAIL: ${filter} (its Wasm filter in Envoy)"; tail -5 "${tmp}/istio.log"; status=1
+      fi
+    done
   fi
 else
   echo "skip: Envoy configs (needs .venv/bin/envoy and ${wasm}: scripts/ensure-envoy.sh, scripts/build-envoy-filter.sh)"
@@ -109,7 +125,7 @@ else
 fi
 
 if command -v python3 >/dev/null 2>&1 && python3 -c 'import yaml' 2>/dev/null; then
-  if python3 - envoy/istio/*.yaml <<'PY'
+  if python3 - envoy/istio/*.yaml envoy/istio/fleet/*.yaml <<'PY'
 import sys, yaml
 bad = 0
 for path in sys.argv[1:]:
@@ -118,13 +134,13 @@ for path in sys.argv[1:]:
             continue
         if not isinstance(doc, dict) or "apiVersion" not in doc or "kind" not in doc:
             print(f"FAIL: {path}: a document without apiVersion/kind"); bad = 1
-print("ok: envoy/istio/*.yaml" if not bad else "", end="")
+print("ok: envoy/istio/*.yaml, envoy/istio/fleet/*.yaml" if not bad else "", end="")
 sys.exit(bad)
 PY
   then echo; else status=1; fi
   # Every shipped Envoy configuration holds OAuth POSTs at their headers: the flag in the Wasm
   # filter's PluginConfig and the filter's declaration, side by side.
-  if python3 - envoy/envoy.yaml envoy/envoy-cognito.yaml envoy/istio/envoy-filter.yaml <<'PY'
+  if python3 - envoy/envoy.yaml envoy/envoy-cognito.yaml envoy/istio/envoy-filter.yaml envoy/istio/fleet/envoy-filter.yaml <<'PY'
 import json, sys, yaml
 WASM = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
 def wasm_configs(node):

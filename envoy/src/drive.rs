@@ -18,14 +18,15 @@ use std::rc::Rc;
 use mcpgate_filter::host::jwks::Trigger;
 use mcpgate_filter::respond;
 use mcpgate_filter::tools_list::ListFilter;
-use mcpgate_filter::{Continuation, HttpResponse, Outcome, Reply, Request};
+use mcpgate_filter::{Continuation, HttpResponse, Outcome, Reply, Request, StoreOp};
 use proxy_wasm::types::Action;
 
 use crate::body_mode::{self, Mode, Why};
+use crate::dynamodb::requests::Expect;
 use crate::hostcalls::Host;
 use crate::list_answer::ListAnswer;
 use crate::metrics::{IDP_CALLS_FAILED, IDP_CALLS_OK, REQUESTS_ALLOWED};
-use crate::vm::Vm;
+use crate::vm::{StoreStep, Vm, MAX_STORE_ANSWER};
 
 /// What a paused request waits for.
 enum Waiting {
@@ -39,6 +40,13 @@ enum Waiting {
     },
     /// A JWKS fetch this request started; resume with [`Reply::Keys`].
     Keys { token: u32, resume: Continuation },
+    /// A call to the fleet store (DynamoDB); resume with its reply.
+    Store {
+        token: u32,
+        op: StoreOp,
+        expect: Expect,
+        resume: Continuation,
+    },
 }
 
 /// The filter's state for one request.
@@ -200,7 +208,7 @@ impl Exchange {
         Action::Continue
     }
 
-    /// The answer to a call this request made (to the IdP, or for the JWKS).
+    /// The answer to a call this request made (to the IdP, for the JWKS, to the fleet store).
     pub fn on_call_response(&mut self, token_id: u32, body_size: usize) {
         let Some(vm) = self.vm.clone() else {
             return;
@@ -227,6 +235,16 @@ impl Exchange {
             Some(Waiting::Keys { token, resume }) if token == token_id => {
                 vm.complete_jwks_fetch(body_size);
                 self.resume(&vm, resume, Reply::Keys);
+            }
+            Some(Waiting::Store {
+                token,
+                op,
+                expect,
+                resume,
+            }) if token == token_id => {
+                let resp = vm.call_response(body_size, MAX_STORE_ANSWER);
+                let reply = vm.store_answer(&op, &expect, &resp);
+                self.resume(&vm, resume, reply);
             }
             other => self.waiting = other,
         }
@@ -310,7 +328,19 @@ impl Exchange {
                     }
                     return Action::Continue;
                 }
-                Outcome::Store { op, resume } => (resume, vm.host.store(&op, vm.now_secs())),
+                Outcome::Store { op, resume } => match vm.store(&op) {
+                    StoreStep::Done(reply) => (resume, reply),
+                    StoreStep::Sent { token, expect } => {
+                        self.waiting = Some(Waiting::Store {
+                            token,
+                            op,
+                            expect,
+                            resume,
+                        });
+                        self.paused = true;
+                        return Action::Pause;
+                    }
+                },
                 Outcome::Fetch { request, resume } => {
                     let cached = request
                         .cacheable

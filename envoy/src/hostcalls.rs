@@ -79,6 +79,9 @@ pub trait Host {
     /// Carries out a one-time-use / revocation / rate-limit operation of the store:
     /// [`Reply::Store`], or [`Reply::StoreFailed`] when it could not answer.
     fn store(&self, op: &StoreOp, now: u64) -> Reply;
+    /// Records a revocation replicated from the fleet store (entry id, expiry) where the
+    /// revocation check reads: `Some(true)` when it is new here, `None` when it could not.
+    fn store_revoked(&self, id: &str, expires_at: u64, now: u64) -> Option<bool>;
 
     // ---- the VM ----
     fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32>;
@@ -226,6 +229,10 @@ impl Host for Envoy {
 
     fn store(&self, op: &StoreOp, now: u64) -> Reply {
         crate::store::perform(op, now)
+    }
+
+    fn store_revoked(&self, id: &str, expires_at: u64, now: u64) -> Option<bool> {
+        crate::store::revoke_id(id, expires_at, now)
     }
 
     fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32> {

@@ -16,6 +16,8 @@
 //! * [`list_answer`] — the answer to a `tools/list` moved through the core's filter;
 //! * [`jwks`] — the IdP's key set, fetched once per Envoy process and shared by all workers;
 //! * [`store`] — the one-time-use / revocation store on shared data;
+//! * [`dynamodb`] — the fleet store on Amazon DynamoDB (SigV4, credentials, the revocation
+//!   replica);
 //! * [`native_rsa`] — Envoy's native `verify_signature` foreign function;
 //! * [`metrics`] — `mcpgate.*` counters and gauges.
 //!
@@ -35,6 +37,7 @@ pub mod body_mode;
 pub mod cimd;
 pub mod config;
 pub mod drive;
+pub mod dynamodb;
 pub mod hostcalls;
 pub mod http_context;
 pub mod jwks;

@@ -23,6 +23,12 @@ pub const JWKS_FETCH_OK: &str = "mcpgate.jwks_fetch_ok";
 pub const JWKS_FETCH_FAILED: &str = "mcpgate.jwks_fetch_failed";
 pub const IDP_CALLS_OK: &str = "mcpgate.idp_calls_ok";
 pub const IDP_CALLS_FAILED: &str = "mcpgate.idp_calls_failed";
+/// Calls to the fleet store (DynamoDB) answered, and those that failed (no answer, an error,
+/// no credentials yet).
+pub const STORE_CALLS_OK: &str = "mcpgate.store_calls_ok";
+pub const STORE_CALLS_FAILED: &str = "mcpgate.store_calls_failed";
+/// Revocations this process learnt from the fleet store's feed.
+pub const REVOCATIONS_REPLICATED: &str = "mcpgate.revocations_replicated";
 /// Gauge: verified tokens cached (each VM's cache is bounded by `token_cache_size`).
 pub const TOKEN_CACHE_ENTRIES: &str = "mcpgate.token_cache_entries";
 /// Gauge: cached IdP answers (Client ID Metadata Documents; bounded per VM).
@@ -47,6 +53,9 @@ impl Metrics {
             JWKS_FETCH_FAILED,
             IDP_CALLS_OK,
             IDP_CALLS_FAILED,
+            STORE_CALLS_OK,
+            STORE_CALLS_FAILED,
+            REVOCATIONS_REPLICATED,
         ] {
             m.id(name);
         }

@@ -1,6 +1,7 @@
 //! The root context of a VM: reads and validates the plugin configuration, creates request
 //! contexts, keeps the IdP's key set fresh from `on_tick`, and runs the watchdog of OAuth POSTs
-//! held at their headers ([`crate::body_mode`]) from there too.
+//! held at their headers ([`crate::body_mode`]) from there too, and, with the fleet store,
+//! its credentials refresh and revocation poll ([`crate::dynamodb::Background`]).
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use proxy_wasm::types::ContextType;
 
 use crate::body_mode::{self, Mode, Why};
 use crate::config::{host_keys, HostConfig, StoreKind};
+use crate::dynamodb::{self, credentials, replica, Background};
 use crate::hostcalls::{Envoy, Host};
 use crate::http_context::HttpCtx;
 use crate::jwks;
@@ -22,6 +24,9 @@ use crate::vm::{self, Vm};
 const TICK: Duration = Duration::from_secs(1);
 /// Tick period until then, so the first fetch happens right after start.
 const FAST_TICK: Duration = Duration::from_millis(100);
+/// Tick period with the fleet store: its revocation poll is due every `revocation_poll_ms`
+/// (1 s by default), and a tick this short keeps the delay past that small.
+const STORE_TICK: Duration = Duration::from_millis(250);
 
 pub struct Root {
     host: Rc<dyn Host>,
@@ -32,6 +37,8 @@ pub struct Root {
     jwks_call: Option<u32>,
     /// Whether the fast startup tick is still on.
     fast_tick: bool,
+    /// The fleet store's credentials refresh and revocation poll.
+    background: Background,
 }
 
 impl Root {
@@ -47,6 +54,7 @@ impl Root {
             vm: None,
             jwks_call: None,
             fast_tick: false,
+            background: Background::default(),
         }
     }
 
@@ -70,7 +78,21 @@ impl Root {
         let mut core = parsed.config;
         crate::cimd::reachable(&config, &mut core);
         let gate = Gate::new(core).map_err(|e| e.to_string())?;
-        if config.store == StoreKind::SharedData {
+        if let Some(d) = &config.dynamodb {
+            let source = credentials::Source::from_env(&env);
+            d.check_routes(&config, &source)
+                .map_err(|e| e.to_string())?;
+            log::info!(
+                "mcpgate: fleet store: DynamoDB table {} at {}; AWS credentials: {}",
+                d.table,
+                d.endpoint,
+                source.describe()
+            );
+            credentials::init_lease(&*self.host);
+            replica::init(&*self.host);
+        }
+        if config.store != StoreKind::None {
+            // With DynamoDB the slots hold the replica of the fleet's revocations.
             self.host.init_store();
         }
         jwks::init_lease(&*self.host);
@@ -158,7 +180,29 @@ impl Root {
             .is_some();
         if self.fast_tick && loaded {
             self.fast_tick = false;
-            self.host.set_tick_period(TICK);
+            self.host.set_tick_period(self.tick_period());
+        }
+    }
+
+    fn tick_period(&self) -> Duration {
+        match self.vm.as_ref().and_then(|vm| vm.dynamodb.as_ref()) {
+            Some(_) => STORE_TICK,
+            None => TICK,
+        }
+    }
+
+    /// The fleet store's background work, when configured.
+    fn fleet_store(&mut self) {
+        let Some(vm) = &self.vm else {
+            return;
+        };
+        if let Some(client) = &vm.dynamodb {
+            self.background.tick(&dynamodb::Ctx {
+                host: &*vm.host,
+                routes: &vm.config,
+                client,
+                metrics: &vm.metrics,
+            });
         }
     }
 }
@@ -171,6 +215,20 @@ impl Context for Root {
         body_size: usize,
         _num_trailers: usize,
     ) {
+        if let Some(vm) = &self.vm {
+            if let (Some(client), true) = (&vm.dynamodb, self.background.owns(token_id)) {
+                let resp = vm.call_response(body_size, crate::vm::MAX_STORE_ANSWER);
+                let cx = dynamodb::Ctx {
+                    host: &*vm.host,
+                    routes: &vm.config,
+                    client,
+                    metrics: &vm.metrics,
+                };
+                self.background
+                    .on_response(&cx, token_id, resp.status, &resp.body);
+                return;
+            }
+        }
         if self.jwks_call != Some(token_id) {
             return;
         }
@@ -198,6 +256,7 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         self.refresh_keys();
+        self.fleet_store();
         // Last: it switches the effective context to request contexts and back.
         self.watchdog();
     }

@@ -31,16 +31,30 @@ pub const BUCKET_SLOTS: usize = 1024;
 const BUCKET_CAPACITY: usize = 64;
 const MAX_ATTEMPTS: usize = 64;
 
-/// Entry id (hex of 128 bits of SHA-256 of the key) and its slot among `slots`.
-fn locate(key: &str, slots: usize) -> (usize, String) {
+/// The id of a key's entry: hex of 128 bits of SHA-256 of the key. The DynamoDB store keys
+/// its items by the same id, so replicated revocations land in the slot the check reads.
+pub fn entry_id(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
     let mut id = String::with_capacity(32);
     for b in digest.iter().take(16) {
         id.push_str(&format!("{b:02x}"));
     }
-    let hi = usize::from(digest.first().copied().unwrap_or(0));
-    let lo = usize::from(digest.get(1).copied().unwrap_or(0));
-    ((hi << 8 | lo) % slots.max(1), id)
+    id
+}
+
+/// The slot among `slots` of an entry id (its first 16 bits).
+fn slot_of(id: &str, slots: usize) -> usize {
+    let bits = id
+        .get(..4)
+        .and_then(|h| usize::from_str_radix(h, 16).ok())
+        .unwrap_or(0);
+    bits % slots.max(1)
+}
+
+/// Entry id and its slot among `slots`.
+fn locate(key: &str, slots: usize) -> (usize, String) {
+    let id = entry_id(key);
+    (slot_of(&id, slots), id)
 }
 
 fn entries_slot(index: usize) -> String {
@@ -129,6 +143,39 @@ fn entry(op: &StoreOp, now: u64) -> Option<bool> {
     })?;
     match answer {
         Ok(a) => Some(a),
+        Err(Full) => {
+            log::error!("mcpgate: store slot {slot} is full of codes and revocations");
+            None
+        }
+    }
+}
+
+/// Records a revocation replicated from the fleet's store: entry `id` (see [`entry_id`]) is
+/// revoked until `expires_at`. `None` when the slot could not be written (full, contended).
+pub fn revoke_id(id: &str, expires_at: u64, now: u64) -> Option<bool> {
+    if expires_at <= now || id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(false);
+    }
+    let op = StoreOp::Revoke {
+        key: String::new(),
+        ttl: expires_at - now,
+    };
+    let slot = entries_slot(slot_of(id, SLOTS));
+    let answer = update(&slot, |data| {
+        let mut entries = Entries::parse(data, now);
+        if entries
+            .get(id, now)
+            .is_some_and(|e| e.mark == Mark::Revoked && e.expires_at >= expires_at)
+        {
+            return Change::Answer(Ok(false));
+        }
+        match entries.apply(id, &op, now, SLOT_CAPACITY) {
+            Ok(_) => Change::Write(entries.to_bytes(), Ok(true)),
+            Err(Full) => Change::Answer(Err(Full)),
+        }
+    })?;
+    match answer {
+        Ok(new) => Some(new),
         Err(Full) => {
             log::error!("mcpgate: store slot {slot} is full of codes and revocations");
             None

@@ -55,6 +55,12 @@ struct Fake {
     call_answer: RefCell<(Headers, Vec<u8>)>,
     shared: RefCell<BTreeMap<String, (Vec<u8>, u32)>>,
     store: RefCell<MemoryStore>,
+    /// Revocations replicated from a fleet store: entry id → expiry.
+    replica: RefCell<BTreeMap<String, u64>>,
+    /// The VM environment.
+    env: RefCell<BTreeMap<String, String>>,
+    /// Bodies of the dispatched calls, in order.
+    call_bodies: RefCell<Vec<Vec<u8>>>,
     metric_names: RefCell<Vec<String>>,
     metric_values: RefCell<BTreeMap<String, i64>>,
     config: RefCell<Vec<u8>>,
@@ -196,9 +202,12 @@ impl Host for Fake {
         &self,
         cluster: &str,
         headers: &[(&str, &str)],
-        _body: Option<&[u8]>,
+        body: Option<&[u8]>,
         _timeout: Duration,
     ) -> Result<u32, String> {
+        self.call_bodies
+            .borrow_mut()
+            .push(body.unwrap_or_default().to_vec());
         let headers = headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -237,7 +246,21 @@ impl Host for Fake {
     }
     fn init_store(&self) {}
     fn store(&self, op: &StoreOp, now: u64) -> Reply {
+        if let StoreOp::IsRevoked { key } = op {
+            let id = crate::store::entry_id(key);
+            if self.replica.borrow().get(&id).is_some_and(|exp| *exp > now) {
+                return Reply::Store(true);
+            }
+        }
         mcpgate_filter::store::perform(&mut *self.store.borrow_mut(), op, now)
+    }
+    fn store_revoked(&self, id: &str, expires_at: u64, _now: u64) -> Option<bool> {
+        Some(
+            self.replica
+                .borrow_mut()
+                .insert(id.to_string(), expires_at)
+                .is_none(),
+        )
     }
     fn define_metric(&self, _kind: MetricKind, name: &str) -> Option<u32> {
         let mut names = self.metric_names.borrow_mut();
@@ -256,8 +279,8 @@ impl Host for Fake {
         self.tick.set(Some(period));
         true
     }
-    fn env_var(&self, _name: &str) -> Option<String> {
-        None
+    fn env_var(&self, name: &str) -> Option<String> {
+        self.env.borrow().get(name).cloned()
     }
     fn verify_signature(&self, _args: &[u8]) -> Result<Option<Vec<u8>>, bool> {
         Err(true)
@@ -797,4 +820,301 @@ fn once_a_body_was_delivered_held_requests_are_not_watched() {
     fake.request(32, "POST", "/revoke", &[]);
     assert_eq!(second.on_request_headers(false), Action::Pause);
     assert!(vm.held.borrow().is_empty(), "no longer watched");
+}
+
+// ---- the fleet store (store: "dynamodb") ----
+
+use crate::dynamodb::requests::FEED_PK;
+use crate::vm::StoreStep;
+use proxy_wasm::traits::Context as _;
+
+fn dynamodb_config(extra: Value) -> Value {
+    let mut c = json!({
+        "store": "dynamodb",
+        "dynamodb": {"table": "mcpgate", "region": "eu-central-1",
+                     "endpoint": "http://ddb.test", "sts_endpoint": "http://sts.test",
+                     "files_cluster": "files"},
+        "clusters": {"idp.test": "idp", "ddb.test": "dynamodb", "sts.test": "sts"},
+    });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+/// A root context with the fleet store and this VM environment.
+fn fleet_configured(extra: Value, env: &[(&str, &str)]) -> (Rc<Fake>, Root, bool) {
+    let fake = Fake::with_config(&config(dynamodb_config(extra)));
+    for (k, v) in env {
+        fake.env.borrow_mut().insert(k.to_string(), v.to_string());
+    }
+    let mut root = Root::with_host(1, fake.clone());
+    let ok = root.on_configure(0);
+    (fake, root, ok)
+}
+
+const STATIC_KEYS: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+    ("AWS_SECRET_ACCESS_KEY", "secret"),
+];
+
+fn header_of(headers: &Headers, name: &str) -> String {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+fn answer(fake: &Fake, status: u16, body: &str) -> usize {
+    *fake.call_answer.borrow_mut() = (
+        vec![(":status".into(), status.to_string())],
+        body.as_bytes().to_vec(),
+    );
+    body.len()
+}
+
+#[test]
+fn the_fleet_store_is_refused_without_credentials_or_clusters() {
+    let (_, _, ok) = fleet_configured(json!({}), &[]);
+    assert!(!ok, "no AWS credentials in the VM environment");
+    let (_, _, ok) = fleet_configured(json!({"clusters": {"idp.test": "idp"}}), STATIC_KEYS);
+    assert!(!ok, "no cluster for the DynamoDB endpoint");
+    let irsa = [
+        ("AWS_ROLE_ARN", "arn:aws:iam::1:role/r"),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/token"),
+    ];
+    let no_files = json!({"dynamodb": {"table": "mcpgate", "region": "eu-central-1",
+        "endpoint": "http://ddb.test", "sts_endpoint": "http://sts.test"}});
+    let (_, _, ok) = fleet_configured(no_files, &irsa);
+    assert!(!ok, "a token file needs the files cluster");
+    let (_, _, ok) = fleet_configured(json!({}), &irsa);
+    assert!(ok);
+    let (_, _, ok) = fleet_configured(json!({"dynamodb": {"table": "x"}}), STATIC_KEYS);
+    assert!(!ok, "region required");
+    let (_, _, ok) = fleet_configured(json!({"store": "shared_data"}), STATIC_KEYS);
+    assert!(!ok, "the dynamodb key without that store");
+}
+
+#[test]
+fn a_store_call_holds_the_request_until_dynamodb_answers() {
+    let (fake, root, ok) = fleet_configured(json!({"rate_limit_per_address": 1}), STATIC_KEYS);
+    assert!(ok);
+    fake.properties
+        .borrow_mut()
+        .insert("source.address".into(), b"10.0.0.7:5555".to_vec());
+    let body = json!({"redirect_uris": ["http://127.0.0.1:3000/cb"]}).to_string();
+    let register = |id: u32| {
+        let mut ex = exchange(&fake, &root, id);
+        fake.request(
+            id,
+            "POST",
+            "/register",
+            &[("content-type", "application/json")],
+        );
+        assert_eq!(ex.on_request_headers(false), Action::Pause);
+        fake.with_request(|r| r.body = body.as_bytes().to_vec());
+        assert_eq!(ex.on_request_body(body.len(), true), Action::Pause);
+        ex
+    };
+    let mut first = register(21);
+    assert!(fake.sent(21).is_none(), "held while the store answers");
+    {
+        let calls = fake.calls.borrow();
+        let (cluster, headers) = calls.last().unwrap();
+        assert_eq!(cluster, "dynamodb");
+        assert_eq!(header_of(headers, ":authority"), "ddb.test");
+        assert_eq!(
+            header_of(headers, "x-amz-target"),
+            "DynamoDB_20120810.UpdateItem"
+        );
+        let auth = header_of(headers, "authorization");
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{auth}"
+        );
+        assert!(
+            auth.contains("/eu-central-1/dynamodb/aws4_request"),
+            "{auth}"
+        );
+        assert!(!auth.contains("secret"));
+    }
+    let window = 1_800_000_000 / 60;
+    let n = answer(
+        &fake,
+        200,
+        &format!(r#"{{"Attributes":{{"w{window}":{{"N":"1"}}}}}}"#),
+    );
+    fake.effective.set(21);
+    first.on_call_response(1, n);
+    assert_eq!(fake.sent(21).unwrap().0, 201, "allowed, answered");
+    assert_eq!(fake.metric("mcpgate.store_calls_ok"), 1);
+
+    // Over the limit: 429, and the count taken back without waiting.
+    let mut second = register(22);
+    let calls_before = fake.calls.borrow().len();
+    let n = answer(
+        &fake,
+        200,
+        &format!(r#"{{"Attributes":{{"w{window}":{{"N":"2"}}}}}}"#),
+    );
+    fake.effective.set(22);
+    second.on_call_response(u32::try_from(calls_before).unwrap(), n);
+    assert_eq!(fake.sent(22).unwrap().0, 429);
+    let refund = fake.call_bodies.borrow().last().cloned().unwrap();
+    assert!(String::from_utf8_lossy(&refund).contains(r#""N":"-1""#));
+    assert_eq!(fake.calls.borrow().len(), calls_before + 1);
+
+    // No answer (timeout, connection refused): the limiter fails open.
+    let mut third = register(23);
+    let n = answer(&fake, 0, "");
+    fake.effective.set(23);
+    third.on_call_response(u32::try_from(fake.calls.borrow().len()).unwrap(), n);
+    assert_eq!(fake.sent(23).unwrap().0, 201);
+    assert_eq!(fake.metric("mcpgate.store_calls_failed"), 1);
+}
+
+#[test]
+fn the_revocation_check_reads_the_replica_and_never_calls_out() {
+    let (fake, root, ok) = fleet_configured(json!({}), STATIC_KEYS);
+    assert!(ok);
+    let vm = root.vm().unwrap();
+    let check = StoreOp::IsRevoked {
+        key: "mcpgate:family:f1".into(),
+    };
+    assert!(matches!(
+        vm.store(&check),
+        StoreStep::Done(Reply::Store(false))
+    ));
+    let id = crate::store::entry_id("mcpgate:family:f1");
+    fake.store_revoked(&id, 1_800_000_100, 1_800_000_000);
+    assert!(matches!(
+        vm.store(&check),
+        StoreStep::Done(Reply::Store(true))
+    ));
+    assert!(fake.calls.borrow().is_empty(), "no network on the hot path");
+    // Everything else goes to DynamoDB.
+    let put = StoreOp::PutIfAbsent {
+        key: "mcpgate:code:c".into(),
+        ttl: 300,
+    };
+    assert!(matches!(vm.store(&put), StoreStep::Sent { .. }));
+}
+
+#[test]
+fn the_feed_is_polled_from_a_tick_into_the_replica() {
+    let (fake, mut root, ok) = fleet_configured(json!({}), STATIC_KEYS);
+    assert!(ok);
+    root.on_tick();
+    let (cluster, headers) = fake.calls.borrow().last().cloned().unwrap();
+    assert_eq!(cluster, "dynamodb");
+    assert_eq!(
+        header_of(&headers, "x-amz-target"),
+        "DynamoDB_20120810.Query"
+    );
+    let token = u32::try_from(fake.calls.borrow().len()).unwrap();
+    // Another VM's tick meanwhile: the poll is leased, no second query.
+    let vm = root.vm().unwrap();
+    let mut other = crate::dynamodb::Background::default();
+    let client = vm.dynamodb.as_ref().unwrap();
+    other.tick(&crate::dynamodb::Ctx {
+        host: &*fake,
+        routes: &vm.config,
+        client,
+        metrics: &vm.metrics,
+    });
+    assert_eq!(u32::try_from(fake.calls.borrow().len()).unwrap(), token);
+    let id = crate::store::entry_id("mcpgate:family:gone");
+    let page = format!(
+        r#"{{"Items":[{{"pk":{{"S":"{FEED_PK}"}},"sk":{{"S":"0001800000000000#{id}"}},"exp":{{"N":"1800009999"}}}}]}}"#
+    );
+    let n = answer(&fake, 200, &page);
+    root.on_http_call_response(token, 0, n, 0);
+    assert_eq!(fake.replica.borrow().get(&id), Some(&1_800_009_999));
+    assert_eq!(fake.metric("mcpgate.revocations_replicated"), 1);
+    // Not due again before revocation_poll_ms.
+    let calls = fake.calls.borrow().len();
+    root.on_tick();
+    assert_eq!(fake.calls.borrow().len(), calls);
+    fake.now_ms.set(fake.now_ms.get() + 1000);
+    root.on_tick();
+    assert_eq!(fake.calls.borrow().len(), calls + 1, "polled again");
+    let body = String::from_utf8(fake.call_bodies.borrow().last().cloned().unwrap()).unwrap();
+    assert!(
+        body.contains(&format!("{:016}", 1_800_000_001_000u64 - 60_000)),
+        "incremental polls look back a minute: {body}"
+    );
+}
+
+#[test]
+fn web_identity_credentials_come_from_sts_and_are_refreshed_before_expiry() {
+    let irsa = [
+        ("AWS_ROLE_ARN", "arn:aws:iam::1:role/mcpgate"),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks/token"),
+    ];
+    let (fake, mut root, ok) = fleet_configured(json!({}), &irsa);
+    assert!(ok);
+    let vm = root.vm().cloned().unwrap();
+    let put = StoreOp::PutIfAbsent {
+        key: "mcpgate:code:c".into(),
+        ttl: 300,
+    };
+    assert!(
+        matches!(vm.store(&put), StoreStep::Done(Reply::StoreFailed)),
+        "no credentials yet: fail (the core fails closed)"
+    );
+    let sts_answer = |expires: &str| {
+        format!(
+            "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>\
+             <AccessKeyId>ASIATEMP</AccessKeyId><SecretAccessKey>s</SecretAccessKey>\
+             <SessionToken>session</SessionToken><Expiration>{expires}</Expiration>\
+             </Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"
+        )
+    };
+    let fetch = |fake: &Rc<Fake>, root: &mut Root, expires: &str| {
+        let before = fake.calls.borrow().len();
+        root.on_tick();
+        let calls = fake.calls.borrow().clone();
+        let file = (before..calls.len())
+            .find(|i| calls[*i].0 == "files")
+            .expect("a token file read");
+        assert_eq!(
+            header_of(&calls[file].1, ":path"),
+            "/var/run/secrets/eks/token"
+        );
+        let n = answer(fake, 200, "projected.jwt.token\n");
+        root.on_http_call_response(u32::try_from(file + 1).unwrap(), 0, n, 0);
+        let sts_call = fake.calls.borrow().len();
+        assert_eq!(fake.calls.borrow()[sts_call - 1].0, "sts");
+        let sts = String::from_utf8(fake.call_bodies.borrow()[sts_call - 1].clone()).unwrap();
+        assert!(sts.contains("Action=AssumeRoleWithWebIdentity"), "{sts}");
+        assert!(
+            sts.ends_with("WebIdentityToken=projected.jwt.token"),
+            "{sts}"
+        );
+        let n = answer(fake, 200, &sts_answer(expires));
+        root.on_http_call_response(u32::try_from(sts_call).unwrap(), 0, n, 0);
+    };
+    // 1_800_000_000 = 2027-01-15T08:00:00Z; these expire an hour later.
+    fetch(&fake, &mut root, "2027-01-15T09:00:00Z");
+    let StoreStep::Sent { .. } = vm.store(&put) else {
+        panic!("signed with the STS credentials");
+    };
+    let (_, headers) = fake.calls.borrow().last().cloned().unwrap();
+    assert!(header_of(&headers, "authorization").contains("Credential=ASIATEMP/"));
+    assert_eq!(header_of(&headers, "x-amz-security-token"), "session");
+    // Fresh: ticks fetch nothing (the feed poll aside).
+    let creds_calls = |fake: &Fake| {
+        fake.calls
+            .borrow()
+            .iter()
+            .filter(|(c, _)| c == "files")
+            .count()
+    };
+    root.on_tick();
+    assert_eq!(creds_calls(&fake), 1);
+    // Five minutes before expiry the token file is read again and exchanged again.
+    fake.now_ms.set(fake.now_ms.get() + (3600 - 300) * 1000);
+    fetch(&fake, &mut root, "2027-01-15T10:00:00Z");
+    assert_eq!(creds_calls(&fake), 2);
 }

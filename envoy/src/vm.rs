@@ -10,13 +10,16 @@ use std::time::Duration;
 use mcpgate_filter::host::env::{with_env, HostState, RandomFailed, VerifiedTokens};
 use mcpgate_filter::host::jwks::Trigger;
 use mcpgate_filter::http_cache::HttpCache;
-use mcpgate_filter::{Env, Forward, Gate, HttpRequest, HttpResponse, Response};
+use mcpgate_filter::{Env, Forward, Gate, HttpRequest, HttpResponse, Reply, Response, StoreOp};
 
 use crate::body_mode::{self, Mode, Watch, Why};
 use crate::config::{HostConfig, StoreKind};
+use crate::dynamodb::credentials::Source;
+use crate::dynamodb::requests::{self, Expect};
+use crate::dynamodb::Client;
 use crate::hostcalls::Host;
 use crate::jwks;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, STORE_CALLS_FAILED, STORE_CALLS_OK};
 use crate::native_rsa::EnvoyRsa;
 
 pub struct Vm {
@@ -38,11 +41,28 @@ pub struct Vm {
     /// Whether Envoy has handed a request held at its headers its body: the flag is in effect
     /// (it is the same for every request of the VM), so later requests are not watched.
     pub bodies_delivered: Cell<bool>,
+    /// The fleet store's client (`store: "dynamodb"`).
+    pub dynamodb: Option<Client>,
+}
+
+/// Largest DynamoDB answer read (a feed page is at most 1 MB).
+pub const MAX_STORE_ANSWER: usize = 1 << 20;
+
+/// Where a store operation stands.
+pub enum StoreStep {
+    /// Answered at once (shared data, the revocation replica, or a failure to send).
+    Done(Reply),
+    /// Sent to the fleet store: wait for this call, read its answer as `expect` says.
+    Sent { token: u32, expect: Expect },
 }
 
 impl Vm {
     pub fn new(host: Rc<dyn Host>, gate: Gate, config: HostConfig) -> Self {
         let verified = VerifiedTokens::new(gate.config().token_cache_size);
+        let dynamodb = config.dynamodb.clone().map(|c| {
+            let env = |name: &str| host.env_var(name);
+            Client::new(c, Source::from_env(&env))
+        });
         Self {
             metrics: Metrics::new(host.clone()),
             native_rsa: EnvoyRsa::new(host.clone()),
@@ -55,6 +75,7 @@ impl Vm {
             body_mode: Cell::new(Mode::Pause),
             held: RefCell::default(),
             bodies_delivered: Cell::new(false),
+            dynamodb,
         }
     }
 
@@ -63,6 +84,57 @@ impl Vm {
     pub fn body_delivered(&self, context_id: u32) {
         self.bodies_delivered.set(true);
         self.held.borrow_mut().release(context_id);
+    }
+
+    /// Carries out a store operation: on shared data at once; on DynamoDB by a call the
+    /// request waits for — except the revocation check, which reads the local replica.
+    pub fn store(&self, op: &StoreOp) -> StoreStep {
+        let now = self.now_secs();
+        let Some(client) = &self.dynamodb else {
+            return StoreStep::Done(self.host.store(op, now));
+        };
+        let Some(call) = requests::for_op(&client.config.table, op, now, self.host.now_ms()) else {
+            return StoreStep::Done(self.host.store(op, now));
+        };
+        match client.send(&*self.host, &self.config, &call) {
+            Ok(token) => StoreStep::Sent {
+                token,
+                expect: call.expect,
+            },
+            Err(e) => {
+                log::warn!("mcpgate: fleet store call not sent: {e}");
+                self.metrics.inc(STORE_CALLS_FAILED);
+                StoreStep::Done(Reply::StoreFailed)
+            }
+        }
+    }
+
+    /// Reads the fleet store's answer to `op`: the reply, a refund sent on (a refused
+    /// request's count), and a revocation recorded here at once (the feed brings it to the
+    /// other processes).
+    pub fn store_answer(&self, op: &StoreOp, expect: &Expect, resp: &HttpResponse) -> Reply {
+        let decision = requests::decide(expect, resp.status, &resp.body);
+        if decision.reply == Reply::StoreFailed {
+            self.metrics.inc(STORE_CALLS_FAILED);
+            let kind = requests::error_type(&resp.body).unwrap_or_default();
+            log::warn!(
+                "mcpgate: fleet store call failed (status {}{}{kind})",
+                resp.status,
+                if kind.is_empty() { "" } else { ", " }
+            );
+        } else {
+            self.metrics.inc(STORE_CALLS_OK);
+        }
+        if let (Some(client), Some(follow_up)) = (&self.dynamodb, &decision.follow_up) {
+            // Not waited for: a lost refund only leaves one count too many in the window.
+            let _ = client.send(&*self.host, &self.config, follow_up);
+        }
+        if let (StoreOp::Revoke { key, ttl }, Reply::Store(true)) = (op, &decision.reply) {
+            let now = self.now_secs();
+            let id = crate::store::entry_id(key);
+            let _ = self.host.store_revoked(&id, now.saturating_add(*ttl), now);
+        }
+        decision.reply
     }
 
     pub fn now_secs(&self) -> u64 {
@@ -95,7 +167,7 @@ impl Vm {
             now,
             keys: keys.as_deref(),
             generation,
-            store: self.config.store == StoreKind::SharedData,
+            store: self.config.store != StoreKind::None,
             native_rsa: self
                 .config
                 .native_rsa

@@ -184,6 +184,39 @@ impl Bucket {
     }
 }
 
+/// A rate limit for stores that can only count in one round trip (DynamoDB's atomic `ADD`,
+/// which answers with the counts after the change): two fixed-window counters, the current
+/// window of `period` seconds and the one before, weighted as a sliding window — the previous
+/// window's count times the share of it still inside the last `period` seconds, plus the
+/// current count. A request is allowed when that estimate, itself included, stays within
+/// `capacity`.
+///
+/// Against [`Bucket`] (the same `capacity` per `period`): a full allowance at once, then as
+/// many more as the window slides past earlier requests (the bucket refills evenly). The
+/// estimate assumes the previous window's requests were spread evenly; bunched at its end,
+/// up to `2 × capacity` pass within one period — the bucket's own worst case too (a full
+/// bucket, then one refilled over the period). Refused requests must not count: a store
+/// takes back the count it added for one (see the Envoy host's DynamoDB store).
+pub struct Window;
+
+impl Window {
+    /// The window `now` falls in.
+    pub fn index(now: u64, period: u64) -> u64 {
+        now / period.max(1)
+    }
+
+    /// Whether a request is allowed, `current` being the current window's count with it and
+    /// `previous` the previous window's.
+    pub fn allows(previous: u64, current: u64, capacity: u32, period: u64, now: u64) -> bool {
+        let period = period.max(1);
+        let remaining = period - now % period;
+        let estimate = previous
+            .saturating_mul(remaining)
+            .saturating_add(current.saturating_mul(period));
+        estimate <= u64::from(capacity).saturating_mul(period)
+    }
+}
+
 /// A store the host can call synchronously (in memory, or records it reads and writes at
 /// once, like Envoy's shared data). `Err(Unavailable)`: it could not answer.
 pub trait Store {
@@ -567,6 +600,22 @@ mod tests {
                 updated: 9
             })
         );
+    }
+
+    #[test]
+    fn sliding_windows_allow_a_burst_then_follow_the_window() {
+        // 2 per 60 s: a burst of 2, refused after, allowed again as the window slides.
+        let allows = |prev, cur, now| Window::allows(prev, cur, 2, 60, now);
+        assert!(allows(0, 1, 0) && allows(0, 2, 0) && !allows(0, 3, 0));
+        assert_eq!(Window::index(59, 60), 0);
+        assert_eq!(Window::index(60, 60), 1);
+        // Next window: the previous two still weigh fully at its start…
+        assert!(!allows(2, 1, 60));
+        // …half of them after half a window, so one more fits.
+        assert!(allows(2, 1, 90) && !allows(2, 2, 90));
+        // A whole idle window later: a full allowance again.
+        assert!(allows(0, 2, 120) && !allows(0, 3, 120));
+        assert!(!allows(u64::MAX, u64::MAX, 0), "no overflow");
     }
 
     #[test]

@@ -18,6 +18,9 @@
 //! * [`faults`] — IdP faults at the token endpoint (code exchange, refresh, revocation),
 //!   scenarios shared by both hosts;
 //! * [`envoy_setup`] — real Envoy running the mcpgate filter in front of the demo server;
+//! * [`aws_local`] — moto (DynamoDB, STS, IAM) checking signatures and policies, and a
+//!   relay that makes it unreachable at will; [`fleet`] — two Envoy processes sharing the
+//!   fleet store on it;
 //! * [`harness`] — process, port and polling helpers for tests that run real Envoy.
 //! * [`jwt`] — decoding helpers for asserting on token contents.
 //! * [`hostile`] — the hostile-input suite, host-agnostic (cases, context, raw HTTP client).
@@ -28,6 +31,7 @@
 //! * [`tool_scenarios`] — per-tool authorization (`tool_rules`): step-up, group rules,
 //!   `tools/list` filtering, `Mcp-Method` / `Mcp-Name` against the body; shared by both hosts.
 
+pub mod aws_local;
 pub mod browser;
 pub mod browser_scenarios;
 pub mod cimd_server;
@@ -37,6 +41,7 @@ pub mod demo_identity;
 pub mod demo_mcp;
 pub mod envoy_setup;
 pub mod faults;
+pub mod fleet;
 pub mod harness;
 pub mod hostile;
 pub mod identity_scenarios;
