@@ -85,10 +85,10 @@ pub async fn run(flows: usize) -> anyhow::Result<String> {
         flow("dynamodb", &fleet.base_url, &mut times).await?;
     }
     let mut out = String::new();
-    out.push_str(&format!(
+    out.push_str(
         "| route | DynamoDB round trips | shared_data p50 ms | dynamodb p50 ms | shared_data p90 ms | dynamodb p90 ms | dynamodb max ms |\n\
          | --- | --- | ---: | ---: | ---: | ---: | ---: |\n"
-    ));
+    );
     for (route, trips) in ROUTES {
         let mut s = times.remove(&("shared_data", *route)).unwrap_or_default();
         let mut d = times.remove(&("dynamodb", *route)).unwrap_or_default();

@@ -27,27 +27,27 @@ pub async fn drive(
 ) -> Result<Final, RandomFailed> {
     let mut next = first;
     loop {
-        let (k, reply) = match next {
+        let (paused, reply) = match next {
             Outcome::Respond(r) => return Ok(Final::Respond(r)),
             Outcome::Forward(f) => return Ok(Final::Forward(f)),
-            Outcome::Fetch { request, resume } => {
+            Outcome::Fetch { request, paused } => {
                 let resp = idp::send(&request, iso.host.common.idp_timeout_ms).await;
-                (resume, Reply::Http(resp))
+                (paused, Reply::Http(resp))
             }
-            Outcome::Store { op, resume } => {
+            Outcome::Store { op, paused } => {
                 let reply = match store {
                     Some(s) => s.perform(&op).await,
                     // Not produced with `store: false`.
                     None => Reply::StoreFailed,
                 };
-                (resume, reply)
+                (paused, reply)
             }
-            Outcome::NeedKeys { resume } => {
+            Outcome::NeedKeys { paused } => {
                 jwks::refresh(iso.clone(), Trigger::UnknownKid).await;
-                (resume, Reply::Keys)
+                (paused, Reply::Keys)
             }
         };
-        next = iso.with_env(store.is_some(), |gate, env| gate.resume(k, reply, env))?;
+        next = iso.with_env(store.is_some(), |gate, env| gate.resume(paused, reply, env))?;
     }
 }
 

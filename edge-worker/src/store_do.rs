@@ -16,9 +16,8 @@
 
 use std::time::Duration;
 
-use mcpgate_filter::store::{Bucket, Entry, Mark};
+use mcpgate_filter::store::{self, Bucket, Entry, Mark};
 use mcpgate_filter::{Reply, StoreOp};
-use sha2::{Digest, Sha256};
 use worker::{
     durable_object, Date, DurableObject, Env, ListOptions, Method, ObjectNamespace, Request,
     RequestInit, Response, State,
@@ -70,17 +69,10 @@ impl StoreClient {
                 capacity, period, ..
             } => ("take", *period, *capacity, 0),
         };
-        let digest = Sha256::digest(op.key().as_bytes());
-        let mut id = String::with_capacity(32);
-        for b in digest.iter().take(16) {
-            id.push_str(&format!("{b:02x}"));
-        }
-        let shard = digest
-            .first()
-            .map_or(0, |b| u32::from(*b))
-            .wrapping_mul(257)
-            .wrapping_add(digest.get(1).map_or(0, |b| u32::from(*b)))
-            % self.shards;
+        let id = store::entry_id(op.key());
+        // The shard formula of the first release (deployed objects keep their entries).
+        let [first, second] = store::id_prefix(&id).to_be_bytes();
+        let shard = (u32::from(first) * 257 + u32::from(second)) % self.shards;
         let stub = self
             .namespace
             .get_by_name(&format!("mcpgate-store-{shard}"))?;

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use mcpgate_filter::host::jwks::Trigger;
 use mcpgate_filter::respond;
 use mcpgate_filter::tools_list::ListFilter;
-use mcpgate_filter::{Continuation, HttpResponse, Outcome, Reply, Request, StoreOp};
+use mcpgate_filter::{HttpResponse, Outcome, Paused, Reply, Request, StoreOp};
 use proxy_wasm::types::Action;
 
 use crate::body_mode::{self, Mode, Why};
@@ -36,16 +36,16 @@ enum Waiting {
         max_body: usize,
         /// Set for cacheable fetches: where to keep the answer.
         cache_url: Option<String>,
-        resume: Continuation,
+        paused: Paused,
     },
     /// A JWKS fetch this request started; resume with [`Reply::Keys`].
-    Keys { token: u32, resume: Continuation },
+    Keys { token: u32, paused: Paused },
     /// A call to the fleet store (DynamoDB); resume with its reply.
     Store {
         token: u32,
         op: StoreOp,
         expect: Expect,
-        resume: Continuation,
+        paused: Paused,
     },
 }
 
@@ -59,8 +59,8 @@ pub struct Exchange {
     /// The largest body of the held request (the core's limit for its route).
     max_body: usize,
     waiting: Option<Waiting>,
-    /// Whether Envoy was told to pause (a later forward must resume it).
-    paused: bool,
+    /// Whether Envoy was told to stop iteration (a later forward must resume the stream).
+    stream_stopped: bool,
     /// Headers the core wants on the origin's response (CORS), set when it comes back.
     response_headers: Vec<(String, String)>,
     /// The core's filter for the answer to a `tools/list`, until the answer's headers come.
@@ -111,7 +111,7 @@ impl Exchange {
             pending: None,
             max_body: 0,
             waiting: None,
-            paused: false,
+            stream_stopped: false,
             response_headers: Vec::new(),
             list_filter: None,
             answer: None,
@@ -218,7 +218,7 @@ impl Exchange {
                 token,
                 max_body,
                 cache_url,
-                resume,
+                paused,
             }) if token == token_id => {
                 let resp = vm.call_response(body_size, max_body);
                 if let Some(url) = cache_url {
@@ -230,21 +230,21 @@ impl Exchange {
                 } else {
                     vm.metrics.inc(IDP_CALLS_OK);
                 }
-                self.resume(&vm, resume, Reply::Http(resp));
+                self.resume(&vm, paused, Reply::Http(resp));
             }
-            Some(Waiting::Keys { token, resume }) if token == token_id => {
+            Some(Waiting::Keys { token, paused }) if token == token_id => {
                 vm.complete_jwks_fetch(body_size);
-                self.resume(&vm, resume, Reply::Keys);
+                self.resume(&vm, paused, Reply::Keys);
             }
             Some(Waiting::Store {
                 token,
                 op,
                 expect,
-                resume,
+                paused,
             }) if token == token_id => {
                 let resp = vm.call_response(body_size, MAX_STORE_ANSWER);
                 let reply = vm.store_answer(&op, &expect, &resp);
-                self.resume(&vm, resume, reply);
+                self.resume(&vm, paused, reply);
             }
             other => self.waiting = other,
         }
@@ -295,8 +295,8 @@ impl Exchange {
         Action::Pause
     }
 
-    fn resume(&mut self, vm: &Rc<Vm>, k: Continuation, reply: Reply) -> Action {
-        match vm.with_env(|gate, env| gate.resume(k, reply, env)) {
+    fn resume(&mut self, vm: &Rc<Vm>, paused: Paused, reply: Reply) -> Action {
+        match vm.with_env(|gate, env| gate.resume(paused, reply, env)) {
             Ok(o) => self.drive(vm, o),
             Err(_) => Self::fail(vm),
         }
@@ -305,7 +305,7 @@ impl Exchange {
     /// Carries out outcomes until one is final or a host call is in flight.
     fn drive(&mut self, vm: &Rc<Vm>, mut next: Outcome) -> Action {
         loop {
-            let (k, reply) = match next {
+            let (paused, reply) = match next {
                 Outcome::Respond(r) => {
                     match r.reason {
                         Some(reason) => {
@@ -322,26 +322,26 @@ impl Exchange {
                     vm.apply_forward(&f);
                     self.response_headers = f.response_headers;
                     self.list_filter = f.list_filter;
-                    if self.paused {
-                        self.paused = false;
+                    if self.stream_stopped {
+                        self.stream_stopped = false;
                         vm.host.resume_request();
                     }
                     return Action::Continue;
                 }
-                Outcome::Store { op, resume } => match vm.store(&op) {
-                    StoreStep::Done(reply) => (resume, reply),
+                Outcome::Store { op, paused } => match vm.store(&op) {
+                    StoreStep::Done(reply) => (paused, reply),
                     StoreStep::Sent { token, expect } => {
                         self.waiting = Some(Waiting::Store {
                             token,
                             op,
                             expect,
-                            resume,
+                            paused,
                         });
-                        self.paused = true;
+                        self.stream_stopped = true;
                         return Action::Pause;
                     }
                 },
-                Outcome::Fetch { request, resume } => {
+                Outcome::Fetch { request, paused } => {
                     let cached = request
                         .cacheable
                         .then(|| {
@@ -352,40 +352,40 @@ impl Exchange {
                         })
                         .flatten();
                     match cached {
-                        Some(hit) => (resume, Reply::Http(hit)),
+                        Some(hit) => (paused, Reply::Http(hit)),
                         None => match vm.dispatch(&request) {
                             Ok(token) => {
                                 self.waiting = Some(Waiting::Fetch {
                                     token,
                                     max_body: request.max_response_bytes,
                                     cache_url: request.cacheable.then(|| request.url.clone()),
-                                    resume,
+                                    paused,
                                 });
-                                self.paused = true;
+                                self.stream_stopped = true;
                                 return Action::Pause;
                             }
                             Err(e) => {
                                 log::warn!("mcpgate: IdP call not sent: {e}");
                                 vm.metrics.inc(IDP_CALLS_FAILED);
-                                (resume, Reply::Http(HttpResponse::default()))
+                                (paused, Reply::Http(HttpResponse::default()))
                             }
                         },
                     }
                 }
-                Outcome::NeedKeys { resume } => {
+                Outcome::NeedKeys { paused } => {
                     // Another VM may have fetched a newer set already.
                     if vm.jwks.borrow_mut().sync(&*vm.host) {
-                        (resume, Reply::Keys)
+                        (paused, Reply::Keys)
                     } else if let Some(token) = vm.start_jwks_fetch(Trigger::UnknownKid) {
-                        self.waiting = Some(Waiting::Keys { token, resume });
-                        self.paused = true;
+                        self.waiting = Some(Waiting::Keys { token, paused });
+                        self.stream_stopped = true;
                         return Action::Pause;
                     } else {
-                        (resume, Reply::Keys)
+                        (paused, Reply::Keys)
                     }
                 }
             };
-            next = match vm.with_env(|gate, env| gate.resume(k, reply, env)) {
+            next = match vm.with_env(|gate, env| gate.resume(paused, reply, env)) {
                 Ok(o) => o,
                 Err(_) => return Self::fail(vm),
             };
@@ -409,12 +409,12 @@ impl Exchange {
             return Action::Continue;
         };
         let body = vm.host.request_body(body_size);
-        self.paused = false;
+        self.stream_stopped = false;
         match self.handle(vm, &headers, &body) {
             // Only a forward continues (the core answers the OAuth routes itself).
             Action::Continue => Action::Continue,
             _ => {
-                self.paused = true;
+                self.stream_stopped = true;
                 Action::Pause
             }
         }
@@ -426,7 +426,7 @@ impl Exchange {
     /// would send the undecided request upstream. Envoy buffers them until the decision
     /// resumes the request (forward) or answers it.
     fn hold_while_paused(&self) -> Action {
-        if self.paused {
+        if self.stream_stopped {
             Action::Pause
         } else {
             Action::Continue

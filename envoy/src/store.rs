@@ -20,7 +20,6 @@ use mcpgate_filter::store::{Buckets, Entries, Full, Mark};
 use mcpgate_filter::{Reply, StoreOp};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
-use sha2::{Digest, Sha256};
 
 /// Slot records of codes, families and revocations.
 pub const SLOTS: usize = 8192;
@@ -31,24 +30,11 @@ pub const BUCKET_SLOTS: usize = 1024;
 const BUCKET_CAPACITY: usize = 64;
 const MAX_ATTEMPTS: usize = 64;
 
-/// The id of a key's entry: hex of 128 bits of SHA-256 of the key. The DynamoDB store keys
-/// its items by the same id, so replicated revocations land in the slot the check reads.
-pub fn entry_id(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let mut id = String::with_capacity(32);
-    for b in digest.iter().take(16) {
-        id.push_str(&format!("{b:02x}"));
-    }
-    id
-}
+pub use mcpgate_filter::store::entry_id;
 
 /// The slot among `slots` of an entry id (its first 16 bits).
 fn slot_of(id: &str, slots: usize) -> usize {
-    let bits = id
-        .get(..4)
-        .and_then(|h| usize::from_str_radix(h, 16).ok())
-        .unwrap_or(0);
-    bits % slots.max(1)
+    usize::from(mcpgate_filter::store::id_prefix(id)) % slots.max(1)
 }
 
 /// Entry id and its slot among `slots`.

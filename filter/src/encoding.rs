@@ -14,6 +14,20 @@ pub fn b64url_encode(input: &[u8]) -> alloc::string::String {
     Base64UrlUnpadded::encode_string(input)
 }
 
+/// Encodes bytes as lower-case hex.
+pub fn hex(input: &[u8]) -> alloc::string::String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = alloc::string::String::with_capacity(input.len() * 2);
+    for b in input {
+        for nibble in [b >> 4, b & 15] {
+            out.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    out
+}
+
 /// Returns true when the JSON text never nests objects/arrays deeper than `max_depth`.
 ///
 /// This is a lexical pre-check, run before `serde_json`, so hostile input cannot make the

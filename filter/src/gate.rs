@@ -10,9 +10,11 @@ use crate::http::{Env, HttpRequest, Outcome, Reply, Request};
 use crate::jwt::{AlgorithmSet, AudienceRule, Policy};
 use crate::keys::KeyRing;
 
-/// Where a paused request resumes. Opaque to hosts: they hold it while the host call runs.
+/// A paused request: what an [`Outcome`] that needs a host call carries, and what
+/// [`Gate::resume`] takes back with the [`Reply`]. Opaque to hosts: they hold it while the
+/// host call runs.
 #[derive(Debug)]
-pub struct Continuation(pub(crate) crate::routes::Step);
+pub struct Paused(pub(crate) crate::routes::PausedAt);
 
 /// The configured proxy. Immutable after construction; share it across requests.
 pub struct Gate {
@@ -297,8 +299,8 @@ impl Gate {
         crate::routes::handle(self, req, env)
     }
 
-    pub fn resume(&self, k: Continuation, reply: Reply, env: &mut Env) -> Outcome {
-        crate::routes::resume(self, k.0, reply, env)
+    pub fn resume(&self, paused: Paused, reply: Reply, env: &mut Env) -> Outcome {
+        crate::routes::resume(self, paused.0, reply, env)
     }
 
     /// The request that fetches the IdP's JWKS, for hosts that keep it fresh.

@@ -8,7 +8,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::gate::Continuation;
+use crate::gate::Paused;
 use crate::jwt::KeySet;
 
 /// An incoming request. Header names must be lower-case (as Envoy and the Fetch API give them).
@@ -168,18 +168,18 @@ pub enum Outcome {
     /// Perform the request, then `resume` with [`Reply::Http`].
     Fetch {
         request: HttpRequest,
-        resume: Continuation,
+        paused: Paused,
     },
     /// Perform the store operation, then `resume` with [`Reply::Store`] (or
     /// [`Reply::StoreFailed`]).
     Store {
         op: StoreOp,
-        resume: Continuation,
+        paused: Paused,
     },
     /// A token names a key the host's copy of the IdP's key set lacks (or there is none):
     /// refresh it if allowed (rate limited), then `resume` with [`Reply::Keys`].
     NeedKeys {
-        resume: Continuation,
+        paused: Paused,
     },
 }
 

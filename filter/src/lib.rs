@@ -49,7 +49,7 @@ pub mod tools_list;
 pub mod upstream_token;
 
 pub use config::Config;
-pub use gate::{Continuation, Gate};
+pub use gate::{Gate, Paused};
 pub use http::{
     Env, Forward, HttpRequest, HttpResponse, Outcome, Random, Reply, Request, Response, StoreOp,
 };

@@ -24,6 +24,22 @@ use alloc::vec::Vec;
 
 use crate::http::{Reply, StoreOp};
 
+/// The id every store keeps `key`'s entry under: hex of the first 128 bits of SHA-256 of the
+/// key (fixed length, no key material). Envoy's shared data, the fleet store's items and its
+/// replicated revocations, and the Worker's Durable Objects all use it, so ids agree.
+pub fn entry_id(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    crate::encoding::hex(digest.get(..16).unwrap_or_default())
+}
+
+/// The first 16 bits of an entry id: what hosts spread entries over slots or shards by.
+pub fn id_prefix(id: &str) -> u16 {
+    id.get(..4)
+        .and_then(|h| u16::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+}
+
 /// What an entry records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mark {
@@ -499,6 +515,15 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_ids_never_change() {
+        // Deployed stores hold entries under these ids (and the Worker's shards follow them).
+        let id = entry_id("mcpgate:code:j1");
+        assert_eq!(id, "b3b21b96d08a36ece68875946c27c896");
+        assert_eq!(id_prefix(&id), 0xb3b2);
+        assert_eq!(id_prefix("zz"), 0, "malformed ids land in slot 0");
+    }
 
     fn put(key: &str, ttl: u64) -> StoreOp {
         StoreOp::PutIfAbsent {

@@ -41,9 +41,9 @@ fuzz_target!(|data: &[u8]| {
                 return;
             }
             Outcome::Forward(_) => return,
-            Outcome::Fetch { resume, .. } => (resume, Reply::Http(HttpResponse { status: 200, headers: vec![], body: upstream.clone() })),
-            Outcome::Store { op, resume } => (resume, store::perform(&mut store, &op, 1_800_000_000)),
-            Outcome::NeedKeys { resume } => (resume, Reply::Keys),
+            Outcome::Fetch { paused, .. } => (paused, Reply::Http(HttpResponse { status: 200, headers: vec![], body: upstream.clone() })),
+            Outcome::Store { op, paused } => (paused, store::perform(&mut store, &op, 1_800_000_000)),
+            Outcome::NeedKeys { paused } => (paused, Reply::Keys),
         };
         out = gate.resume(k, reply, &mut env);
     }

@@ -60,6 +60,15 @@ enum Credentials<'a> {
     },
 }
 
+/// Where a process reaches the AWS side: the relay to moto, the Pod Identity agent stand-in,
+/// the folder of token files.
+#[derive(Clone, Copy)]
+struct AwsSide<'a> {
+    relay_port: u16,
+    agent_port: u16,
+    token_dir: &'a str,
+}
+
 /// The generated Envoy configuration with the fleet store: the DynamoDB cluster (to the
 /// relay), the files cluster (an internal listener serving `token_dir`), the AWS variables
 /// in the VM environment.
@@ -68,11 +77,14 @@ fn fleet_envoy_config(
     listen_port: u16,
     origin_port: u16,
     idp_port: u16,
-    relay_port: u16,
-    agent_port: u16,
-    token_dir: &str,
+    aws: &AwsSide<'_>,
     creds: &Credentials<'_>,
 ) -> anyhow::Result<String> {
+    let AwsSide {
+        relay_port,
+        agent_port,
+        token_dir,
+    } = *aws;
     let wasm = filter_wasm()?;
     let text = envoy_config(&wasm, plugin, true, listen_port, origin_port, idp_port);
     let mut config: Value = serde_json::from_str(&text)?;
@@ -200,15 +212,18 @@ impl Fleet {
         let agent_uri = format!("http://127.0.0.1:{}/v1/credentials", agent.port);
         let dir = token_dir.display().to_string();
         let file = token_file.display().to_string();
+        let aws = AwsSide {
+            relay_port: relay.port,
+            agent_port: agent.port,
+            token_dir: &dir,
+        };
 
         let yaml_a = fleet_envoy_config(
             &plugin,
             port_a,
             origin.port(),
             idp.port(),
-            relay.port,
-            agent.port,
-            &dir,
+            &aws,
             &Credentials::WebIdentity {
                 role_arn: &moto.keys.role_arn,
                 token_file: &file,
@@ -233,9 +248,7 @@ impl Fleet {
             port_b,
             origin.port(),
             idp.port(),
-            relay.port,
-            agent.port,
-            &dir,
+            &aws,
             &Credentials::Container {
                 uri: &agent_uri,
                 token_file: &pod_file,

@@ -4,6 +4,7 @@
 //! request (the test below: same credentials, time, headers and body → the same signature).
 
 use ::hmac::{KeyInit, Mac};
+use mcpgate_filter::encoding::hex;
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = ::hmac::Hmac<Sha256>;
@@ -130,14 +131,6 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
         }
         Err(_) => Vec::new(),
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
 }
 
 /// `YYYYMMDD'T'HHMMSS'Z'` for seconds since the epoch (UTC).

@@ -11,7 +11,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::{consent, cookie, form_body, Step};
+use super::{consent, cookie, form_body, PausedAt};
 use crate::config::ConsentMode;
 use crate::form::{self, Params};
 use crate::gate::Gate;
@@ -61,7 +61,7 @@ pub(super) struct Client {
 
 /// Paused on fetching a Client ID Metadata Document.
 #[derive(Debug)]
-pub struct Resume {
+pub struct Paused {
     params: AuthParams,
     approvals: Option<String>,
 }
@@ -86,7 +86,7 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
         }
         return Outcome::Fetch {
             request: super::cimd::fetch(&ap.client_id, super::cimd::MAX_CIMD_BYTES),
-            resume: Step::Authorize(Resume {
+            paused: PausedAt::Authorize(Paused {
                 params: ap,
                 approvals,
             })
@@ -105,12 +105,18 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
     }
 }
 
-pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
+pub(super) fn resume(gate: &Gate, paused: Paused, reply: Reply, env: &mut Env) -> Outcome {
     let Reply::Http(resp) = reply else {
         return page(500, "server_error", "unexpected host reply");
     };
-    match super::cimd::client(gate, &k.params.client_id, &resp) {
-        Ok(client) => with_client(gate, k.params, client, k.approvals.as_deref(), env),
+    match super::cimd::client(gate, &paused.params.client_id, &resp) {
+        Ok(client) => with_client(
+            gate,
+            paused.params,
+            client,
+            paused.approvals.as_deref(),
+            env,
+        ),
         Err(e) => page(400, "invalid_client", e),
     }
 }

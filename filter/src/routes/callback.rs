@@ -3,7 +3,7 @@
 //! verifies the IdP's tokens, and redirects to the client with the proxy's own code.
 
 use super::authorize::{append_query, error_redirect};
-use super::{cookie, Step};
+use super::{cookie, PausedAt};
 use crate::form::{self, Params};
 use crate::gate::Gate;
 use crate::http::{Env, Outcome, Reply, Request, Response};
@@ -15,7 +15,7 @@ use crate::seal::{self, Kind, SealError};
 
 /// Paused on the code exchange, or on the IdP's keys.
 #[derive(Debug)]
-pub struct Resume {
+pub struct Paused {
     txn: Transaction,
     /// Set once the code was exchanged and the keys were requested.
     tokens: Option<TokenSet>,
@@ -85,12 +85,12 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
     };
     Outcome::Fetch {
         request: idp::code_exchange(gate, code, &txn.upstream_verifier),
-        resume: Step::Callback(Resume { txn, tokens: None }).into(),
+        paused: PausedAt::Callback(Paused { txn, tokens: None }).into(),
     }
 }
 
-pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
-    let Resume { txn, tokens } = k;
+pub(super) fn resume(gate: &Gate, paused: Paused, reply: Reply, env: &mut Env) -> Outcome {
+    let Paused { txn, tokens } = paused;
     let fail = |code, text: &str| {
         finish(
             gate,
@@ -119,7 +119,7 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
     match idp::verify(gate, &tokens, env) {
         Ok(identity) => issue_code(gate, &txn, &tokens, identity, env),
         Err(VerifyError::NeedKeys) if !retried => Outcome::NeedKeys {
-            resume: Step::Callback(Resume {
+            paused: PausedAt::Callback(Paused {
                 txn,
                 tokens: Some(tokens),
             })

@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use base64ct::{Base64, Encoding};
 use serde_json::json;
 
-use super::Step;
+use super::PausedAt;
 use crate::access_token::{self, Subject};
 use crate::form::{self, Params};
 use crate::gate::Gate;
@@ -38,7 +38,7 @@ const USER_SCOPES: &[&str] = &[
 
 /// Paused on the IdP.
 #[derive(Debug)]
-pub enum Resume {
+pub enum Paused {
     /// The IdP's client-credentials answer (reply: HTTP).
     Upstream { client_id: String },
     /// The IdP's keys were refreshed to verify its token (reply: keys).
@@ -178,7 +178,7 @@ pub(super) fn handle(gate: &Gate, req: &Request, form: &Params) -> Outcome {
         .collect();
     Outcome::Fetch {
         request: upstream_request(gate, &id, &secret, &upstream.join(" ")),
-        resume: Step::ClientCredentials(Resume::Upstream { client_id: id }).into(),
+        paused: PausedAt::ClientCredentials(Paused::Upstream { client_id: id }).into(),
     }
 }
 
@@ -209,9 +209,9 @@ fn refused(resp: &HttpResponse) -> Outcome {
     }
 }
 
-pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
-    match (k, reply) {
-        (Resume::Upstream { client_id }, Reply::Http(resp)) => {
+pub(super) fn resume(gate: &Gate, paused: Paused, reply: Reply, env: &mut Env) -> Outcome {
+    match (paused, reply) {
+        (Paused::Upstream { client_id }, Reply::Http(resp)) => {
             match idp::parse_token_response(&resp) {
                 Ok(tokens) => verified(gate, client_id, tokens, false, env),
                 Err(idp::UpstreamError::Unavailable) => Outcome::Respond(respond::unavailable(
@@ -225,7 +225,7 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
                 ),
             }
         }
-        (Resume::Keys { client_id, tokens }, Reply::Keys) => {
+        (Paused::Keys { client_id, tokens }, Reply::Keys) => {
             verified(gate, client_id, tokens, true, env)
         }
         _ => error(500, "server_error", "unexpected host reply"),
@@ -249,7 +249,7 @@ fn verified(
             ))
         } else {
             Outcome::NeedKeys {
-                resume: Step::ClientCredentials(Resume::Keys { client_id, tokens }).into(),
+                paused: PausedAt::ClientCredentials(Paused::Keys { client_id, tokens }).into(),
             }
         };
     };
@@ -257,7 +257,7 @@ fn verified(
         Ok(id) => id,
         Err(TokenError::UnknownKid) if !retried => {
             return Outcome::NeedKeys {
-                resume: Step::ClientCredentials(Resume::Keys { client_id, tokens }).into(),
+                paused: PausedAt::ClientCredentials(Paused::Keys { client_id, tokens }).into(),
             }
         }
         Err(TokenError::InsufficientScope) => {

@@ -8,7 +8,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::{tools, Step};
+use super::{tools, PausedAt};
 use crate::access_token;
 use crate::gate::Gate;
 use crate::http::{Env, Forward, Outcome, Reply, Request, StoreOp};
@@ -22,7 +22,7 @@ pub(super) type Mcp = Option<Result<McpMessage, crate::http::Response>>;
 
 /// Paused on the revocation check or on the IdP's keys.
 #[derive(Debug)]
-pub enum Resume {
+pub enum Paused {
     /// With what the origin gets besides the identity headers, added once not revoked.
     Revocation(Forward, super::origin_headers::Plan),
     Keys {
@@ -34,7 +34,7 @@ pub enum Resume {
     },
 }
 
-impl Resume {
+impl Paused {
     /// The CORS headers of the paused request (for its final answer).
     pub(super) fn response_headers(&self) -> &[(String, String)] {
         match self {
@@ -190,7 +190,7 @@ fn verify(
     match revocation {
         Some(key) => Outcome::Store {
             op: StoreOp::IsRevoked { key },
-            resume: Step::Guard(Resume::Revocation(forward, plan)).into(),
+            paused: PausedAt::Guard(Paused::Revocation(forward, plan)).into(),
         },
         None => plan.forward(forward),
     }
@@ -207,7 +207,7 @@ fn authenticate(
     env: &mut Env,
 ) -> Result<(Identity, bool), alloc::boxed::Box<Outcome>> {
     let need_keys = || Outcome::NeedKeys {
-        resume: Step::Guard(Resume::Keys {
+        paused: PausedAt::Guard(Paused::Keys {
             token: token.to_string(),
             path: path.to_string(),
             base: base.clone(),
@@ -277,9 +277,9 @@ fn forward(gate: &Gate, id: Identity, mut base: Forward) -> Forward {
     base
 }
 
-pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
-    match (k, reply) {
-        (Resume::Revocation(fwd, plan), Reply::Store(revoked)) => {
+pub(super) fn resume(gate: &Gate, paused: Paused, reply: Reply, env: &mut Env) -> Outcome {
+    match (paused, reply) {
+        (Paused::Revocation(fwd, plan), Reply::Store(revoked)) => {
             if revoked {
                 challenge(gate, Some(&TokenError::Revoked))
             } else {
@@ -287,9 +287,9 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
             }
         }
         // A store that cannot answer finds nothing revoked: the MCP path keeps working.
-        (Resume::Revocation(fwd, plan), Reply::StoreFailed) => plan.forward(fwd),
+        (Paused::Revocation(fwd, plan), Reply::StoreFailed) => plan.forward(fwd),
         (
-            Resume::Keys {
+            Paused::Keys {
                 token,
                 path,
                 base,

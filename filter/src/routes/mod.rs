@@ -26,28 +26,29 @@ use alloc::vec::Vec;
 
 use crate::config::Protect;
 use crate::form::{FormError, Params};
-use crate::gate::{Continuation, Gate};
+use crate::gate::{Gate, Paused};
 use crate::http::{Env, Forward, Outcome, Reply, Request, Response};
 use crate::respond;
 
-/// A paused request's state, held by the host during a host call.
+/// A paused request: the route it paused in and that route's state (its `Paused`), held by
+/// the host, opaque, as a [`Paused`] during a host call.
 #[derive(Debug)]
-pub enum Step {
-    Authorize(authorize::Resume),
-    Callback(callback::Resume),
-    Token(token::Resume),
-    Revoke(revoke::Resume),
-    Guard(guard::Resume),
-    RateLimit(rate_limit::Resume),
-    TokenClient(token_client::Resume),
-    ClientCredentials(client_credentials::Resume),
+pub enum PausedAt {
+    Authorize(authorize::Paused),
+    Callback(callback::Paused),
+    Token(token::Paused),
+    Revoke(revoke::Paused),
+    Guard(guard::Paused),
+    RateLimit(rate_limit::Paused),
+    TokenClient(token_client::Paused),
+    ClientCredentials(client_credentials::Paused),
     /// A guarded request waiting for the IdP to renew its token for the origin.
-    OriginHeaders(origin_headers::Resume),
+    OriginHeaders(origin_headers::Paused),
 }
 
-impl From<Step> for Continuation {
-    fn from(s: Step) -> Self {
-        Continuation(s)
+impl From<PausedAt> for Paused {
+    fn from(at: PausedAt) -> Self {
+        Paused(at)
     }
 }
 
@@ -254,22 +255,28 @@ fn dispatch(gate: &Gate, r: Route, req: &Request, env: &mut Env) -> Outcome {
     }
 }
 
-pub(crate) fn resume(gate: &Gate, step: Step, reply: Reply, env: &mut Env) -> Outcome {
-    match step {
-        Step::Authorize(k) => authorize::resume(gate, k, reply, env),
-        Step::Callback(k) => callback::resume(gate, k, reply, env),
-        Step::Token(k) => with_cors(token::resume(gate, k, reply, env)),
-        Step::Revoke(k) => with_cors(revoke::resume(gate, k, reply, env)),
-        Step::Guard(k) => {
-            let cors = k.response_headers().to_vec();
-            cors::resumed(gate, &cors, guard::resume(gate, k, reply, env))
+pub(crate) fn resume(gate: &Gate, at: PausedAt, reply: Reply, env: &mut Env) -> Outcome {
+    match at {
+        PausedAt::Authorize(paused) => authorize::resume(gate, paused, reply, env),
+        PausedAt::Callback(paused) => callback::resume(gate, paused, reply, env),
+        PausedAt::Token(paused) => with_cors(token::resume(gate, paused, reply, env)),
+        PausedAt::Revoke(paused) => with_cors(revoke::resume(gate, paused, reply, env)),
+        PausedAt::Guard(paused) => {
+            let cors = paused.response_headers().to_vec();
+            cors::resumed(gate, &cors, guard::resume(gate, paused, reply, env))
         }
-        Step::RateLimit(k) => rate_limit::resume(gate, k, reply, env),
-        Step::TokenClient(k) => with_cors(token_client::resume(gate, k, reply, env)),
-        Step::ClientCredentials(k) => with_cors(client_credentials::resume(gate, k, reply, env)),
-        Step::OriginHeaders(k) => {
-            let cors = k.response_headers().to_vec();
-            cors::resumed(gate, &cors, origin_headers::resume(gate, k, reply, env))
+        PausedAt::RateLimit(paused) => rate_limit::resume(gate, paused, reply, env),
+        PausedAt::TokenClient(paused) => with_cors(token_client::resume(gate, paused, reply, env)),
+        PausedAt::ClientCredentials(paused) => {
+            with_cors(client_credentials::resume(gate, paused, reply, env))
+        }
+        PausedAt::OriginHeaders(paused) => {
+            let cors = paused.response_headers().to_vec();
+            cors::resumed(
+                gate,
+                &cors,
+                origin_headers::resume(gate, paused, reply, env),
+            )
         }
     }
 }

@@ -18,7 +18,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::Step;
+use super::PausedAt;
 use crate::config::UpstreamToken;
 use crate::gate::Gate;
 use crate::http::{Env, Forward, HttpRequest, Outcome, Reply, Response};
@@ -62,7 +62,7 @@ impl core::fmt::Debug for Pending {
 }
 
 /// Paused on the IdP's refresh. `Debug` shows no token.
-pub struct Resume {
+pub struct Paused {
     forward: Forward,
     headers: Vec<(String, String)>,
     pending: Pending,
@@ -87,16 +87,16 @@ impl core::fmt::Debug for Plan {
     }
 }
 
-impl core::fmt::Debug for Resume {
+impl core::fmt::Debug for Paused {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Resume")
+        f.debug_struct("Paused")
             .field("headers", &names(&self.headers))
             .field("pending", &self.pending)
             .finish_non_exhaustive()
     }
 }
 
-impl Resume {
+impl Paused {
     /// The CORS headers of the paused request (for its final answer).
     pub(super) fn response_headers(&self) -> &[(String, String)] {
         &self.forward.response_headers
@@ -228,7 +228,7 @@ impl Plan {
             Next::Refuse(r) => Outcome::Respond(r),
             Next::Renew(request, pending) => Outcome::Fetch {
                 request,
-                resume: Step::OriginHeaders(Resume {
+                paused: PausedAt::OriginHeaders(Paused {
                     forward,
                     headers: self.headers,
                     pending,
@@ -240,12 +240,12 @@ impl Plan {
 }
 
 /// The IdP answered the renewal.
-pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
-    let Resume {
+pub(super) fn resume(gate: &Gate, paused: Paused, reply: Reply, env: &mut Env) -> Outcome {
+    let Paused {
         mut forward,
         mut headers,
         pending,
-    } = k;
+    } = paused;
     let now = env.now;
     let renewed = match reply {
         Reply::Http(resp) => match idp::parse_token_response(&resp) {

@@ -18,7 +18,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use sha2::{Digest, Sha256};
 
-use super::{dispatch, Route, Step};
+use super::{dispatch, PausedAt, Route};
 use crate::encoding::b64url_encode;
 use crate::form::Params;
 use crate::gate::Gate;
@@ -30,7 +30,7 @@ const PERIOD: u64 = 60;
 
 /// An owned copy of the request, so it can be handled once the buckets answered.
 #[derive(Debug)]
-pub struct Resume {
+pub struct Paused {
     route: Route,
     method: String,
     path: String,
@@ -83,7 +83,7 @@ pub(super) fn check(gate: &Gate, r: Route, req: &Request, env: &mut Env) -> Opti
     if pending.is_empty() {
         return None;
     }
-    let k = Resume {
+    let k = Paused {
         route: r,
         method: req.method.to_string(),
         path: req.path.to_string(),
@@ -100,7 +100,7 @@ pub(super) fn check(gate: &Gate, r: Route, req: &Request, env: &mut Env) -> Opti
     Some(next(k))
 }
 
-fn next(mut k: Resume) -> Outcome {
+fn next(mut k: Paused) -> Outcome {
     match k.pending.pop() {
         Some((key, capacity)) => {
             k.asking = capacity;
@@ -110,7 +110,7 @@ fn next(mut k: Resume) -> Outcome {
                     capacity,
                     period: PERIOD,
                 },
-                resume: Step::RateLimit(k).into(),
+                paused: PausedAt::RateLimit(k).into(),
             }
         }
         None => unreachable_outcome(),
@@ -125,28 +125,28 @@ fn unreachable_outcome() -> Outcome {
     ))
 }
 
-pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
+pub(super) fn resume(gate: &Gate, paused: Paused, reply: Reply, env: &mut Env) -> Outcome {
     match reply {
         // A store that cannot answer lets the request through: a limiter fails open.
-        Reply::Store(true) | Reply::StoreFailed if !k.pending.is_empty() => next(k),
+        Reply::Store(true) | Reply::StoreFailed if !paused.pending.is_empty() => next(paused),
         Reply::Store(true) | Reply::StoreFailed => {
-            let headers: Vec<(&str, &str)> = k
+            let headers: Vec<(&str, &str)> = paused
                 .headers
                 .iter()
                 .map(|(a, b)| (a.as_str(), b.as_str()))
                 .collect();
             let req = Request {
-                method: &k.method,
-                path: &k.path,
+                method: &paused.method,
+                path: &paused.path,
                 headers: &headers,
-                body: &k.body,
-                client_address: k.client_address.as_deref(),
+                body: &paused.body,
+                client_address: paused.client_address.as_deref(),
             };
-            dispatch(gate, k.route, &req, env)
+            dispatch(gate, paused.route, &req, env)
         }
         Reply::Store(false) => {
-            let retry = PERIOD.div_ceil(u64::from(k.asking.max(1)));
-            let mut r = if k.route == Route::Authorize {
+            let retry = PERIOD.div_ceil(u64::from(paused.asking.max(1)));
+            let mut r = if paused.route == Route::Authorize {
                 respond::error_page(
                     429,
                     "temporarily_unavailable",

@@ -10,7 +10,7 @@
 use alloc::format;
 
 use super::token::family_key;
-use super::{form_body, Step};
+use super::{form_body, PausedAt};
 use crate::gate::Gate;
 use crate::http::{Env, Outcome, Reply, Request, Response, StoreOp};
 use crate::idp;
@@ -20,7 +20,7 @@ use crate::seal::{self, Kind};
 
 /// Paused on the store or the IdP.
 #[derive(Debug)]
-pub enum Resume {
+pub enum Paused {
     /// The family was marked revoked; next revoke upstream if possible.
     FamilyRevoked(Option<alloc::string::String>),
     /// The upstream revocation was asked; `local`: the proxy revoked the token itself too.
@@ -58,7 +58,7 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
                     key: family_key(&grant.family),
                     ttl: gate.cfg.refresh_token_lifetime,
                 },
-                resume: Step::Revoke(Resume::FamilyRevoked(grant.upstream_refresh)).into(),
+                paused: PausedAt::Revoke(Paused::FamilyRevoked(grant.upstream_refresh)).into(),
             };
         }
         return revoke_upstream(gate, grant.upstream_refresh.as_deref(), false);
@@ -83,7 +83,7 @@ pub(super) fn handle(gate: &Gate, req: &Request, env: &mut Env) -> Outcome {
         if let (true, Some(op)) = (env.store, op) {
             return Outcome::Store {
                 op,
-                resume: Step::Revoke(Resume::Done).into(),
+                paused: PausedAt::Revoke(Paused::Done).into(),
             };
         }
     }
@@ -102,36 +102,36 @@ fn revoke_upstream(gate: &Gate, upstream_refresh: Option<&str>, local: bool) -> 
     match upstream_refresh.and_then(|rt| idp::revoke(gate, rt)) {
         Some(request) => Outcome::Fetch {
             request,
-            resume: Step::Revoke(Resume::Upstream { local }).into(),
+            paused: PausedAt::Revoke(Paused::Upstream { local }).into(),
         },
         None => Outcome::Respond(ok()),
     }
 }
 
-pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, _env: &mut Env) -> Outcome {
-    match (k, reply) {
+pub(super) fn resume(gate: &Gate, paused: Paused, reply: Reply, _env: &mut Env) -> Outcome {
+    match (paused, reply) {
         // The store could not record it: as without a store, the IdP is all that revokes.
-        (Resume::FamilyRevoked(upstream_refresh), Reply::StoreFailed) => {
+        (Paused::FamilyRevoked(upstream_refresh), Reply::StoreFailed) => {
             match upstream_refresh.and_then(|rt| idp::revoke(gate, &rt)) {
                 Some(request) => Outcome::Fetch {
                     request,
-                    resume: Step::Revoke(Resume::Upstream { local: false }).into(),
+                    paused: PausedAt::Revoke(Paused::Upstream { local: false }).into(),
                 },
                 None => Outcome::Respond(store_unavailable()),
             }
         }
-        (Resume::FamilyRevoked(upstream_refresh), _) => {
+        (Paused::FamilyRevoked(upstream_refresh), _) => {
             revoke_upstream(gate, upstream_refresh.as_deref(), true)
         }
-        (Resume::Done, Reply::StoreFailed) => Outcome::Respond(store_unavailable()),
+        (Paused::Done, Reply::StoreFailed) => Outcome::Respond(store_unavailable()),
         // Nothing was revoked: the token still refreshes, and the client must know it.
-        (Resume::Upstream { local: false }, Reply::Http(resp)) if idp::unavailable(resp.status) => {
+        (Paused::Upstream { local: false }, Reply::Http(resp)) if idp::unavailable(resp.status) => {
             Outcome::Respond(respond::unavailable(
                 "the identity provider is unavailable; the token is not revoked yet, try again",
             ))
         }
         // The IdP refusing (an unknown or already revoked token) leaves nothing to revoke; with
         // a store the proxy's own revocation already holds.
-        (Resume::Upstream { .. } | Resume::Done, _) => Outcome::Respond(ok()),
+        (Paused::Upstream { .. } | Paused::Done, _) => Outcome::Respond(ok()),
     }
 }

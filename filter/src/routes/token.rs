@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use base64ct::{Base64, Encoding};
 use serde_json::json;
 
-use super::{form_body, Step};
+use super::{form_body, PausedAt};
 use crate::access_token::{self, Subject};
 use crate::form;
 use crate::gate::Gate;
@@ -20,7 +20,7 @@ use crate::seal::{self, Kind, SealError};
 
 /// Paused on a store operation or an IdP call.
 #[derive(Debug)]
-pub enum Resume {
+pub enum Paused {
     /// The code's single use was recorded (reply: created?).
     CodeConsumed(Grant),
     /// Checked whether the refresh token's family was revoked (reply: revoked?).
@@ -179,7 +179,7 @@ fn authorization_code(gate: &Gate, form: &form::Params, client: &str, env: &mut 
                 key: format!("mcpgate:code:{}", code.grant.jti),
                 ttl: CODE_SECONDS,
             },
-            resume: Step::Token(Resume::CodeConsumed(code.grant)).into(),
+            paused: PausedAt::Token(Paused::CodeConsumed(code.grant)).into(),
         };
     }
     redeem(gate, code.grant, env)
@@ -240,7 +240,7 @@ fn refresh_token(gate: &Gate, form: &form::Params, client: &str, env: &mut Env) 
             op: StoreOp::IsRevoked {
                 key: family_key(&grant.family),
             },
-            resume: Step::Token(Resume::FamilyChecked(grant)).into(),
+            paused: PausedAt::Token(Paused::FamilyChecked(grant)).into(),
         };
     }
     refresh_upstream(gate, grant)
@@ -268,7 +268,7 @@ fn refresh_upstream(gate: &Gate, grant: Grant) -> Outcome {
     match &grant.upstream_refresh {
         Some(rt) => Outcome::Fetch {
             request: idp::refresh(gate, rt),
-            resume: Step::Token(Resume::Refreshed(grant)).into(),
+            paused: PausedAt::Token(Paused::Refreshed(grant)).into(),
         },
         None => Outcome::Respond(invalid_grant(
             "the identity provider issued no refresh token",
@@ -276,10 +276,10 @@ fn refresh_upstream(gate: &Gate, grant: Grant) -> Outcome {
     }
 }
 
-pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
+pub(super) fn resume(gate: &Gate, paused: Paused, reply: Reply, env: &mut Env) -> Outcome {
     let out = |r| Outcome::Respond(r);
-    match (k, reply) {
-        (Resume::CodeConsumed(grant), Reply::Store(first)) => {
+    match (paused, reply) {
+        (Paused::CodeConsumed(grant), Reply::Store(first)) => {
             if first {
                 redeem(gate, grant, env)
             } else {
@@ -287,16 +287,16 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
             }
         }
         // A code whose single use could not be recorded is not redeemed: try again.
-        (Resume::CodeConsumed(_), Reply::StoreFailed) => out(store_unavailable()),
-        (Resume::FamilyChecked(grant), Reply::Store(revoked)) => {
+        (Paused::CodeConsumed(_), Reply::StoreFailed) => out(store_unavailable()),
+        (Paused::FamilyChecked(grant), Reply::Store(revoked)) => {
             if revoked {
                 return out(invalid_grant("refresh token revoked"));
             }
             refresh_upstream(gate, grant)
         }
         // The rotation below fails closed; this early check need not.
-        (Resume::FamilyChecked(grant), Reply::StoreFailed) => refresh_upstream(gate, grant),
-        (Resume::RefreshConsumed(mut grant), Reply::Store(advanced)) => {
+        (Paused::FamilyChecked(grant), Reply::StoreFailed) => refresh_upstream(gate, grant),
+        (Paused::RefreshConsumed(mut grant), Reply::Store(advanced)) => {
             if advanced {
                 grant.generation += 1;
                 return out(issue(gate, grant, env));
@@ -307,19 +307,19 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
                     key: family_key(&grant.family),
                     ttl: gate.cfg.refresh_token_lifetime,
                 },
-                resume: Step::Token(Resume::FamilyRevoked).into(),
+                paused: PausedAt::Token(Paused::FamilyRevoked).into(),
             }
         }
-        (Resume::RefreshConsumed(_), Reply::StoreFailed) => out(store_unavailable()),
-        (Resume::FamilyRevoked, Reply::Store(_) | Reply::StoreFailed) => out(invalid_grant(
+        (Paused::RefreshConsumed(_), Reply::StoreFailed) => out(store_unavailable()),
+        (Paused::FamilyRevoked, Reply::Store(_) | Reply::StoreFailed) => out(invalid_grant(
             "refresh token reuse detected; the grant was revoked",
         )),
-        (Resume::Refreshed(grant), Reply::Http(resp)) => match idp::parse_token_response(&resp) {
+        (Paused::Refreshed(grant), Reply::Http(resp)) => match idp::parse_token_response(&resp) {
             Ok(tokens) => after_refresh(gate, grant, tokens, false, env),
             Err(UpstreamError::Unavailable) => out(unavailable()),
             Err(_) => out(invalid_grant("the identity provider refused the refresh")),
         },
-        (Resume::RefreshedKeys(grant, tokens), Reply::Keys) => {
+        (Paused::RefreshedKeys(grant, tokens), Reply::Keys) => {
             after_refresh(gate, grant, tokens, true, env)
         }
         _ => out(oauth_error(500, "server_error", "unexpected host reply")),
@@ -357,7 +357,7 @@ fn after_refresh(
             consume_and_issue(gate, grant, env)
         }
         Err(VerifyError::NeedKeys) if !retried => Outcome::NeedKeys {
-            resume: Step::Token(Resume::RefreshedKeys(grant, tokens)).into(),
+            paused: PausedAt::Token(Paused::RefreshedKeys(grant, tokens)).into(),
         },
         Err(VerifyError::NeedKeys) if env.upstream_keys.is_none() => {
             Outcome::Respond(unavailable())
@@ -383,7 +383,7 @@ fn consume_and_issue(gate: &Gate, mut grant: Grant, env: &mut Env) -> Outcome {
             from: grant.generation,
             ttl: gate.cfg.refresh_token_lifetime,
         },
-        resume: Step::Token(Resume::RefreshConsumed(grant)).into(),
+        paused: PausedAt::Token(Paused::RefreshConsumed(grant)).into(),
     }
 }
 

@@ -14,7 +14,7 @@ use alloc::string::{String, ToString};
 use sha2::{Digest, Sha256};
 
 use super::cimd::{self, Document, Keys};
-use super::{token, Step};
+use super::{token, PausedAt};
 use crate::client_auth::{self, Expect, ASSERTION_TYPE};
 use crate::encoding::b64url_encode;
 use crate::form::Params;
@@ -36,7 +36,7 @@ pub struct Pending {
 
 /// Paused on a host call.
 #[derive(Debug)]
-pub enum Resume {
+pub enum Paused {
     /// The client's metadata document (reply: HTTP).
     Document(Pending),
     /// The key set at the document's `jwks_uri` (reply: HTTP).
@@ -117,14 +117,14 @@ pub(super) fn intercept(gate: &Gate, req: &Request, form: &Params) -> Option<Out
     };
     Some(Outcome::Fetch {
         request: cimd::fetch(&client_id, cimd::MAX_CIMD_BYTES),
-        resume: Step::TokenClient(Resume::Document(pending)).into(),
+        paused: PausedAt::TokenClient(Paused::Document(pending)).into(),
     })
 }
 
-pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Outcome {
-    match (k, reply) {
-        (Resume::Document(p), Reply::Http(resp)) => with_document(gate, p, &resp, env),
-        (Resume::Keys(p), Reply::Http(resp)) => {
+pub(super) fn resume(gate: &Gate, paused: Paused, reply: Reply, env: &mut Env) -> Outcome {
+    match (paused, reply) {
+        (Paused::Document(p), Reply::Http(resp)) => with_document(gate, p, &resp, env),
+        (Paused::Keys(p), Reply::Http(resp)) => {
             if crate::idp::unavailable(resp.status) {
                 return unavailable("the client's key set could not be fetched; try again");
             }
@@ -133,7 +133,7 @@ pub(super) fn resume(gate: &Gate, k: Resume, reply: Reply, env: &mut Env) -> Out
                 _ => invalid_client("the client's jwks_uri has no usable key set"),
             }
         }
-        (Resume::Jti(p), Reply::Store(first)) => {
+        (Paused::Jti(p), Reply::Store(first)) => {
             if first {
                 authenticated(gate, &p, env)
             } else {
@@ -169,7 +169,7 @@ fn with_document(gate: &Gate, mut p: Pending, resp: &HttpResponse, env: &mut Env
         Keys::Inline(keys) => with_keys(gate, p, &keys, env),
         Keys::Uri(uri) => Outcome::Fetch {
             request: cimd::fetch(&uri, MAX_JWKS_BYTES),
-            resume: Step::TokenClient(Resume::Keys(p)).into(),
+            paused: PausedAt::TokenClient(Paused::Keys(p)).into(),
         },
         Keys::None => invalid_client("this client's metadata document publishes no keys"),
     }
@@ -213,7 +213,7 @@ fn with_keys(gate: &Gate, p: Pending, keys: &KeySet, env: &mut Env) -> Outcome {
             ),
             ttl,
         },
-        resume: Step::TokenClient(Resume::Jti(p)).into(),
+        paused: PausedAt::TokenClient(Paused::Jti(p)).into(),
     }
 }
 

@@ -176,24 +176,24 @@ impl World {
             let (k, reply) = match out {
                 Outcome::Respond(r) => break Final::Respond(r),
                 Outcome::Forward(f) => break Final::Forward(f),
-                Outcome::Fetch { request, resume } => {
+                Outcome::Fetch { request, paused } => {
                     let resp = match idp {
                         Some(idp) => idp(&request),
                         None => idp_answer(&self.idp, &request, &self.gate),
                     };
                     self.fetches.push(request);
-                    (resume, Reply::Http(resp))
+                    (paused, Reply::Http(resp))
                 }
-                Outcome::Store { op, resume } => match store.as_mut() {
-                    Some(answer) => (resume, answer(&op)),
+                Outcome::Store { op, paused } => match store.as_mut() {
+                    Some(answer) => (paused, answer(&op)),
                     None => {
                         let s = self.store.as_mut().expect("store op without store");
-                        (resume, store::perform(s, &op, self.now))
+                        (paused, store::perform(s, &op, self.now))
                     }
                 },
-                Outcome::NeedKeys { resume } => {
+                Outcome::NeedKeys { paused } => {
                     self.need_keys += 1;
-                    (resume, Reply::Keys)
+                    (paused, Reply::Keys)
                 }
             };
             let mut env = Env {

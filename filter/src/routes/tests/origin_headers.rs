@@ -302,7 +302,7 @@ fn first_outcome(w: &mut World, token: &str) -> Outcome {
 }
 
 fn resume(w: &mut World, out: Outcome, reply: Reply) -> Outcome {
-    let Outcome::Fetch { resume, .. } = out else {
+    let Outcome::Fetch { paused, .. } = out else {
         panic!("expected a fetch, got {out:?}")
     };
     let mut env = Env {
@@ -313,7 +313,7 @@ fn resume(w: &mut World, out: Outcome, reply: Reply) -> Outcome {
         native_rsa: None,
         cache: Some(&mut w.cache),
     };
-    w.gate.resume(resume, Reply::clone(&reply), &mut env)
+    w.gate.resume(paused, Reply::clone(&reply), &mut env)
 }
 
 #[test]

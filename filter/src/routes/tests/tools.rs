@@ -459,7 +459,7 @@ fn the_message_survives_a_pause_for_the_idps_keys() {
         native_rsa: None,
         cache: None,
     };
-    let Outcome::NeedKeys { resume } = w.gate.handle(&req, &mut env) else {
+    let Outcome::NeedKeys { paused } = w.gate.handle(&req, &mut env) else {
         panic!("expected a pause for the keys");
     };
     let keys = KeySet::from_json(vectors::test_jwks().as_bytes()).unwrap();
@@ -471,7 +471,7 @@ fn the_message_survives_a_pause_for_the_idps_keys() {
         native_rsa: None,
         cache: None,
     };
-    let Outcome::Respond(r) = w.gate.resume(resume, Reply::Keys, &mut env) else {
+    let Outcome::Respond(r) = w.gate.resume(paused, Reply::Keys, &mut env) else {
         panic!("expected the refusal");
     };
     assert_eq!((r.status, r.reason), (403, Some("tool_scope")));
