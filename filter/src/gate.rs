@@ -252,6 +252,26 @@ impl Gate {
         })
     }
 
+    /// The required scopes, then each of `more` not among them yet, space-separated: what is
+    /// asked of the IdP, granted, or named in a step-up challenge.
+    pub(crate) fn with_required_scopes<'a>(
+        &'a self,
+        more: impl IntoIterator<Item = &'a str>,
+    ) -> String {
+        let mut scopes: Vec<&str> = self
+            .cfg
+            .required_scopes
+            .iter()
+            .map(String::as_str)
+            .collect();
+        for s in more {
+            if !s.is_empty() && !scopes.contains(&s) {
+                scopes.push(s);
+            }
+        }
+        scopes.join(" ")
+    }
+
     pub fn config(&self) -> &Config {
         &self.cfg
     }

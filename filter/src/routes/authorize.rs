@@ -204,18 +204,7 @@ fn scope_ok(s: &str) -> bool {
 
 /// The scopes asked of the IdP: the client's request plus the required scopes.
 fn upstream_scope(gate: &Gate, requested: Option<&str>) -> String {
-    let mut scopes: Vec<&str> = gate
-        .cfg
-        .required_scopes
-        .iter()
-        .map(String::as_str)
-        .collect();
-    for s in requested.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
-        if !scopes.contains(&s) {
-            scopes.push(s);
-        }
-    }
-    scopes.join(" ")
+    gate.with_required_scopes(requested.unwrap_or("").split(' '))
 }
 
 fn with_client(

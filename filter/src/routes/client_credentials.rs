@@ -286,18 +286,7 @@ fn verified(
             "the identity provider returned a token for another client",
         );
     }
-    let mut scopes: Vec<&str> = gate
-        .cfg
-        .required_scopes
-        .iter()
-        .map(String::as_str)
-        .collect();
-    for s in identity.scope.split(' ').filter(|s| !s.is_empty()) {
-        if !scopes.contains(&s) {
-            scopes.push(s);
-        }
-    }
-    let scope = scopes.join(" ");
+    let scope = gate.with_required_scopes(identity.scope.split(' '));
     let upstream_life = tokens
         .expires_in
         .unwrap_or_else(|| identity.exp.saturating_sub(env.now));

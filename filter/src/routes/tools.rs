@@ -233,18 +233,8 @@ fn list_filter(gate: &Gate, msg: &McpMessage, id: &Identity) -> ListFilter {
 
 /// 403 `insufficient_scope` naming every scope the request needs, with a JSON-RPC error body.
 fn refusal(gate: &Gate, msg: &McpMessage, rule: Option<&ToolRule>, why: Refusal) -> Response {
-    let mut scopes: Vec<&str> = gate
-        .cfg
-        .required_scopes
-        .iter()
-        .map(String::as_str)
-        .collect();
-    for s in rule.map(|r| r.scopes.as_slice()).unwrap_or_default() {
-        if !scopes.contains(&s.as_str()) {
-            scopes.push(s);
-        }
-    }
-    let scope = scopes.join(" ");
+    let needed = rule.map(|r| r.scopes.as_slice()).unwrap_or_default();
+    let scope = gate.with_required_scopes(needed.iter().map(String::as_str));
     let mut r = respond::bearer_challenge(
         403,
         Some("insufficient_scope"),
