@@ -67,7 +67,16 @@ async fn rmcp_client_lists_and_calls_tools() {
         .map(|t| t.name.to_string())
         .collect();
     tools.sort();
-    assert_eq!(tools, vec!["count", "echo", "whoami"]);
+    assert_eq!(
+        tools,
+        vec![
+            "count",
+            "echo",
+            "upstream_userinfo",
+            "verify_assertion",
+            "whoami"
+        ]
+    );
 
     let r = client
         .call_tool(CallToolRequestParams::new("whoami"))
