@@ -80,7 +80,11 @@ async fn demo_mcp_binary_serves_mcp() {
         .await
         .unwrap();
     assert_eq!(r["id"], 7);
-    assert_eq!(r["result"]["tools"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        r["result"]["tools"].as_array().unwrap().len(),
+        5,
+        "whoami, echo, count and the two identity tools"
+    );
     assert!(child.log().contains(&format!("mcp_url={base}/mcp")));
 }
 
