@@ -13,6 +13,7 @@
 //! and `store: dynamodb` (the local moto server of `scripts/ensure-aws-local.sh`). `--oauth N`
 //! instead times N complete OAuth flows per store ([`oauth`]).
 
+mod fastmcp;
 mod oauth;
 
 use std::fmt::Write as _;
@@ -776,6 +777,11 @@ async fn main() -> anyhow::Result<()> {
         .filter(|r| only.as_ref().is_none_or(|o| o.iter().any(|x| x == r.id)))
         .collect();
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); rows.len()];
+    // Rows F/F0: FastMCP in the same rounds (bench/src/fastmcp.rs).
+    let mut peers = match wants(&["F", "F0"]) {
+        true => fastmcp::Peers::start(&idp).await?,
+        false => None,
+    };
     for round in 0..rounds {
         for (i, row) in rows.iter().enumerate() {
             let Some((e, port)) = envoys.get(row.instance).and_then(Option::as_ref) else {
@@ -798,6 +804,9 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             samples[i].push(s);
+        }
+        if let Some(p) = peers.as_mut() {
+            p.measure_round(seconds, &dir)?;
         }
     }
 
@@ -944,6 +953,9 @@ async fn main() -> anyhow::Result<()> {
         wasm.display(),
         wasm_size / 1024
     );
+    if let Some(p) = &peers {
+        out.push_str(&p.report(by_id("4"), by_id("9")));
+    }
     println!("{out}");
     if only.is_none() {
         let results = mcpgate_e2e::harness::repo_root().join("bench/RESULTS.md");
