@@ -11,10 +11,12 @@
 //! (scripts/bench.sh builds the filter, installs wrk and runs this; `--rows` runs only those
 //! rows and writes nothing). Rows 4s/5s and 4d/5d run the MCP path with `store: shared_data`
 //! and `store: dynamodb` (the local moto server of `scripts/ensure-aws-local.sh`). `--oauth N`
-//! instead times N complete OAuth flows per store ([`oauth`]).
+//! instead times N complete OAuth flows per store ([`oauth`]). Rows F/F0 run FastMCP in the
+//! same rounds ([`fastmcp`]); `--workerd` instead measures the Worker in workerd ([`workerd`]).
 
 mod fastmcp;
 mod oauth;
+mod workerd;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -417,6 +419,10 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--oauth") {
         let table = oauth::run(arg("--oauth", 30) as usize).await?;
         println!("{table}");
+        return Ok(());
+    }
+    if std::env::args().any(|a| a == "--workerd") {
+        println!("{}", workerd::run().await?);
         return Ok(());
     }
     let seconds = arg("--seconds", 5);
