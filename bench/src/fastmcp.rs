@@ -6,15 +6,17 @@
 //!   `/authorize`, the emulator's hosted UI, the callback, `/token`) and repeats FastMCP's own
 //!   access token on an MCP POST `tools/call whoami`, the request of row 9.
 //! * F0: the same server without authentication: what the MCP server itself costs per call.
+//! * FG: mcpgate (the same filter and plugin as row 4, in Envoy) in front of F0's server, the
+//!   proxy's own token: the deployment mcpgate stands for, measured as the CPU of both
+//!   processes (Envoy + uvicorn) per request.
 //!
-//! Each is one uvicorn process pinned to Envoy's CPU, loaded by the same wrk as the Envoy rows
-//! within each interleaved round; CPU is user+system of that process from /proc.
+//! Each server process is pinned to Envoy's CPU (in FG both share it), loaded by the same wrk
+//! as the Envoy rows within each interleaved round; CPU is user+system from /proc.
 //!
 //! FastMCP verifies the token and runs the MCP call in one process; mcpgate's Envoy only
-//! verifies and forwards (rows 4 and 9 answer with `direct_response`, no origin). So the
-//! comparison is F against Envoy's row + F0 (mcpgate in front of the same MCP server without
-//! auth: both processes' CPU per request), and F − F0 (FastMCP's auth layer alone) against
-//! Envoy's row.
+//! verifies and forwards (rows 4 and 9 answer with `direct_response`, no origin). So the fair
+//! comparison is F against FG (auth + MCP, both ways, one core), and F − F0 (FastMCP's auth
+//! layer alone) against Envoy's share of FG and against rows 4 / 9.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,13 +25,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use mcpgate_e2e::cognito::{hosted_ui_login, pkce_pair, EmulatorHandle};
+use mcpgate_e2e::harness::EnvoyProcess;
 use mcpgate_e2e::harness::{
     free_port, http_client, repo_root, target_dir, wait_for_http, ChildProcess,
 };
 use mcpgate_e2e::journey::{location, query, register_client, REDIRECT_URI};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::{clk_tck, cpu_ticks, median, pin, run_wrk, Load, ENVOY_CPU};
+use super::{clk_tck, cpu_ticks, envoy_yaml, mcpgate, median, pin, run_wrk, Load, ENVOY_CPU};
 
 /// The Cognito app client FastMCP's OIDC proxy signs in with (the emulator's fixture).
 const CLIENT_ID: &str = "mcpgate-web";
@@ -45,12 +48,48 @@ struct Server {
     port: u16,
 }
 
-/// The FastMCP rows: the servers, the token, and each round's samples (CPU µs/req, req/s).
+/// One round's numbers.
+#[derive(Clone, Copy)]
+struct Round {
+    /// F: CPU µs/req, req/s.
+    f: (f64, f64),
+    /// F0: CPU µs/req, req/s.
+    f0: (f64, f64),
+    /// FG: Envoy CPU µs/req, uvicorn CPU µs/req, req/s.
+    fg: (f64, f64, f64),
+}
+
+/// The FastMCP rows: the servers, the tokens, and each round's samples.
 pub struct Peers {
     with_auth: Server,
     without_auth: Server,
+    /// mcpgate in front of `without_auth`, and its port.
+    gate: (EnvoyProcess, u16),
     token: String,
-    samples: Vec<(Vec<f64>, Vec<f64>)>,
+    own_token: String,
+    rounds: Vec<Round>,
+}
+
+/// bench-envoy's Envoy with mcpgate (`plugin`), routing to the MCP server on `origin_port`.
+fn gate_yaml(
+    wasm: &Path,
+    plugin: &Value,
+    idp_port: u16,
+    origin_port: u16,
+) -> anyhow::Result<String> {
+    let mut cfg: Value = serde_json::from_str(&envoy_yaml(vec![mcpgate(wasm, plugin)], idp_port))?;
+    let hcm = cfg
+        .pointer_mut("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
+        .context("the listener's connection manager")?;
+    hcm["route_config"] = json!({"virtual_hosts": [{"name": "all", "domains": ["*"],
+        "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "origin"}}]}]});
+    if let Some(Value::Array(clusters)) = cfg.pointer_mut("/static_resources/clusters") {
+        clusters.push(json!({
+            "name": "origin", "type": "STATIC", "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": "origin", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": origin_port}}}}]}]}
+        }));
+    }
+    Ok(serde_json::to_string_pretty(&cfg)?)
 }
 
 fn python() -> PathBuf {
@@ -155,31 +194,40 @@ fn load(token: &str) -> Load {
     }
 }
 
-/// CPU µs per request of `pid` and requests/s over one wrk run (an error on any non-2xx
+/// CPU µs per request of each of `pids` and requests/s over one wrk run (an error on any non-2xx
 /// answer: the setup would be wrong).
 fn sample(
-    pid: u32,
+    pids: &[u32],
     port: u16,
     load: &Load,
     seconds: u64,
     dir: &Path,
-) -> anyhow::Result<(f64, f64)> {
-    let cpu0 = cpu_ticks(pid)?;
+) -> anyhow::Result<(Vec<f64>, f64)> {
+    let cpu0 = pids
+        .iter()
+        .map(|p| cpu_ticks(*p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (requests, _, _, non2xx, _) = run_wrk(port, load, seconds, dir)?;
-    let cpu = cpu_ticks(pid)? - cpu0;
     if non2xx > 0 {
-        bail!("FastMCP answered {non2xx} requests with non-2xx: the setup is wrong");
+        bail!("{non2xx} requests answered non-2xx in a FastMCP row: the setup is wrong");
     }
-    Ok((
-        cpu as f64 / clk_tck() * 1e6 / requests.max(1) as f64,
-        requests as f64 / seconds as f64,
-    ))
+    let mut cpu = Vec::new();
+    for (p, c0) in pids.iter().zip(cpu0) {
+        cpu.push((cpu_ticks(*p)? - c0) as f64 / clk_tck() * 1e6 / requests.max(1) as f64);
+    }
+    Ok((cpu, requests as f64 / seconds as f64))
 }
 
 impl Peers {
-    /// Starts both FastMCP servers against `idp` and signs in; `None` (with the reason on
-    /// stderr) when FastMCP is not installed.
-    pub async fn start(idp: &EmulatorHandle) -> anyhow::Result<Option<Self>> {
+    /// Starts both FastMCP servers against `idp`, signs in, and starts mcpgate (`wasm`,
+    /// `plugin`: row 4's filter; `own_token` one of its tokens) in front of the one without
+    /// auth; `None` (with the reason on stderr) when FastMCP is not installed.
+    pub async fn start(
+        idp: &EmulatorHandle,
+        wasm: &Path,
+        plugin: &Value,
+        own_token: &str,
+    ) -> anyhow::Result<Option<Self>> {
         if !python().is_file() {
             eprintln!(
                 "rows F/F0 skipped: FastMCP is not installed (scripts/ensure-bench-fastmcp.sh)"
@@ -215,63 +263,92 @@ impl Peers {
         if check_call(with_auth.port, None).await.is_ok() {
             bail!("FastMCP with its OIDC proxy answered a call without a token");
         }
+        let envoy = EnvoyProcess::start(
+            "bench-fastmcp-gate",
+            &gate_yaml(wasm, plugin, idp.port(), without_auth.port)?,
+            &[],
+            Duration::from_secs(60),
+        )
+        .await?;
+        pin(envoy.child.pid(), ENVOY_CPU)?;
+        let gate_port = envoy.listener_port("main").await?;
+        check_call(gate_port, Some(own_token)).await?;
+        if check_call(gate_port, None).await.is_ok() {
+            bail!("mcpgate in front of FastMCP answered a call without a token");
+        }
         Ok(Some(Self {
             with_auth,
             without_auth,
+            gate: (envoy, gate_port),
             token,
-            samples: Vec::new(),
+            own_token: own_token.to_owned(),
+            rounds: Vec::new(),
         }))
     }
 
-    /// One round: F then F0, `seconds` each.
+    /// One round: F, F0, FG, `seconds` each.
     pub fn measure_round(&mut self, seconds: u64, dir: &Path) -> anyhow::Result<()> {
         let f = sample(
-            self.with_auth.process.pid(),
+            &[self.with_auth.process.pid()],
             self.with_auth.port,
             &load(&self.token),
             seconds,
             dir,
         )?;
         let f0 = sample(
-            self.without_auth.process.pid(),
+            &[self.without_auth.process.pid()],
             self.without_auth.port,
             &load(""),
             seconds,
             dir,
         )?;
+        let fg = sample(
+            &[self.gate.0.child.pid(), self.without_auth.process.pid()],
+            self.gate.1,
+            &load(&self.own_token),
+            seconds,
+            dir,
+        )?;
         eprintln!(
-            "          row   F: {:>9.0} req/s {:>7.1} µs/req\n          row  F0: {:>9.0} req/s {:>7.1} µs/req",
-            f.1, f.0, f0.1, f0.0
+            "          row   F: {:>9.0} req/s {:>7.1} µs/req\n          row  F0: {:>9.0} req/s {:>7.1} µs/req\n          row  FG: {:>9.0} req/s {:>7.1} µs/req (Envoy {:.1} + FastMCP {:.1})",
+            f.1, f.0[0], f0.1, f0.0[0], fg.1, fg.0[0] + fg.0[1], fg.0[0], fg.0[1]
         );
-        self.samples.push((vec![f.0, f.1], vec![f0.0, f0.1]));
+        self.rounds.push(Round {
+            f: (f.0[0], f.1),
+            f0: (f0.0[0], f0.1),
+            fg: (fg.0[0], fg.0[1], fg.1),
+        });
         Ok(())
     }
 
-    /// Rows F and F0 and their ratios to mcpgate's rows 4 and 9 (Envoy CPU µs/req, NaN when
+    /// Rows F, F0, FG and their ratios to mcpgate (rows 4 and 9: Envoy CPU µs/req, NaN when
     /// not measured), as Markdown.
     pub fn report(&self, row4: f64, row9: f64) -> String {
-        let med =
-            |f: fn(&(Vec<f64>, Vec<f64>)) -> f64| median(self.samples.iter().map(f).collect());
-        let (f, f_rps) = (med(|s| s.0[0]), med(|s| s.0[1]));
-        let (f0, f0_rps) = (med(|s| s.1[0]), med(|s| s.1[1]));
+        let med = |f: fn(&Round) -> f64| median(self.rounds.iter().map(f).collect());
+        let (f, f_rps) = (med(|r| r.f.0), med(|r| r.f.1));
+        let (f0, f0_rps) = (med(|r| r.f0.0), med(|r| r.f0.1));
+        let (g_envoy, g_origin, g_rps) = (med(|r| r.fg.0), med(|r| r.fg.1), med(|r| r.fg.2));
+        let g = med(|r| r.fg.0 + r.fg.1);
+        let n = self.rounds.len();
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\n## FastMCP in the same run (rows F, F0)\n\n\
-             | row | setup | req/s | CPU µs/req (uvicorn) |\n| --- | --- | ---: | ---: |\n\
-             | F | FastMCP {} + OIDC proxy (Cognito emulator), MCP POST tools/call, its own token repeated | {f_rps:.0} | {f:.1} |\n\
-             | F0 | the same FastMCP server without auth (the origin's own cost) | {f0_rps:.0} | {f0:.1} |\n",
-            self.version()
+            "\n## FastMCP in the same run (rows F, F0, FG; {n} rounds, medians)\n\n\
+             | row | setup | req/s | CPU µs/req |\n| --- | --- | ---: | ---: |\n\
+             | F | FastMCP {v} + its OIDC proxy (Cognito emulator), MCP POST tools/call, its own token repeated | {f_rps:.0} | {f:.1} (uvicorn) |\n\
+             | F0 | the same FastMCP server without auth (the origin's own cost) | {f0_rps:.0} | {f0:.1} (uvicorn) |\n\
+             | FG | mcpgate (Envoy, row 4's filter) in front of F0's server, own token repeated | {g_rps:.0} | {g:.1} (Envoy {g_envoy:.1} + uvicorn {g_origin:.1}) |\n",
+            v = self.version()
         );
         let _ = writeln!(
             out,
             "| comparison | value |\n| --- | ---: |\n\
-             | F ÷ (row 9 + F0): FastMCP against mcpgate in front of the same server | {:.2} |\n\
-             | F ÷ (row 4 + F0) | {:.2} |\n\
-             | (F − F0) ÷ row 9: FastMCP's auth layer against mcpgate's Envoy | {:.2} |\n\
-             | (F − F0) ÷ row 4 | {:.2} |",
-            f / (row9 + f0),
-            f / (row4 + f0),
+             | F ÷ FG: FastMCP against mcpgate in front of the same server, both whole | {:.2} |\n\
+             | (F − F0) ÷ FG's Envoy: FastMCP's auth layer against mcpgate's Envoy | {:.2} |\n\
+             | (F − F0) ÷ row 9 (Envoy, MCP POST, direct_response) | {:.2} |\n\
+             | (F − F0) ÷ row 4 (Envoy, GET, direct_response) | {:.2} |",
+            f / g,
+            (f - f0) / g_envoy,
             (f - f0) / row9,
             (f - f0) / row4,
         );

@@ -785,7 +785,7 @@ async fn main() -> anyhow::Result<()> {
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); rows.len()];
     // Rows F/F0: FastMCP in the same rounds (bench/src/fastmcp.rs).
     let mut peers = match wants(&["F", "F0"]) {
-        true => fastmcp::Peers::start(&idp).await?,
+        true => fastmcp::Peers::start(&idp, &wasm, &plugin, &own_one).await?,
         false => None,
     };
     for round in 0..rounds {
