@@ -2,7 +2,7 @@
 # Every benchmark, numbers and ratios side by side in one run:
 #  1. criterion micro-benchmarks of the core (token verification per algorithm, hot paths);
 #  2. bench-envoy: no filter vs Envoy's jwt_authn vs mcpgate on the same Envoy, interleaved,
-#     with FastMCP (rows F/F0, its own venv from scripts/ensure-bench-fastmcp.sh) in each round;
+#     with FastMCP (rows F/F0/FG, its own venv from scripts/ensure-bench-fastmcp.sh) in each round;
 #  3. the Worker in workerd itself (bench-envoy --workerd: the workerd binary wrangler installs,
 #     a generated config, no wrangler; builds the Worker with scripts/build-worker.sh).
 # Arguments go to bench-envoy (--seconds N --rounds N --rows 4,4s,4d; --oauth N instead times

@@ -1,4 +1,4 @@
-//! Rows F and F0 of bench-envoy: FastMCP, the reference proxy, in the same run.
+//! Rows F, F0 and FG of bench-envoy: FastMCP, the reference proxy, in the same run.
 //!
 //! * F: FastMCP (bench/fastmcp/server.py, fastmcp pinned, in the bench's own virtualenv
 //!   target/bench-fastmcp-venv from scripts/ensure-bench-fastmcp.sh) with its OIDC proxy against
@@ -25,9 +25,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use mcpgate_e2e::cognito::{hosted_ui_login, pkce_pair, EmulatorHandle};
-use mcpgate_e2e::harness::EnvoyProcess;
 use mcpgate_e2e::harness::{
-    free_port, http_client, repo_root, target_dir, wait_for_http, ChildProcess,
+    free_port, http_client, repo_root, target_dir, wait_for_http, ChildProcess, EnvoyProcess,
 };
 use mcpgate_e2e::journey::{location, query, register_client, REDIRECT_URI};
 use serde_json::{json, Value};
@@ -230,7 +229,7 @@ impl Peers {
     ) -> anyhow::Result<Option<Self>> {
         if !python().is_file() {
             eprintln!(
-                "rows F/F0 skipped: FastMCP is not installed (scripts/ensure-bench-fastmcp.sh)"
+                "rows F/F0/FG skipped: FastMCP is not installed (scripts/ensure-bench-fastmcp.sh)"
             );
             return Ok(None);
         }
@@ -330,14 +329,24 @@ impl Peers {
         let (g_envoy, g_origin, g_rps) = (med(|r| r.fg.0), med(|r| r.fg.1), med(|r| r.fg.2));
         let g = med(|r| r.fg.0 + r.fg.1);
         let n = self.rounds.len();
+        let spread = |f: fn(&Round) -> f64| {
+            let each = self.rounds.iter().map(f);
+            let lo = each.clone().fold(f64::INFINITY, f64::min);
+            format!("{lo:.0}–{:.0}", each.fold(0.0, f64::max))
+        };
+        let (sf, sf0, sg) = (
+            spread(|r| r.f.0),
+            spread(|r| r.f0.0),
+            spread(|r| r.fg.0 + r.fg.1),
+        );
         let mut out = String::new();
         let _ = writeln!(
             out,
             "\n## FastMCP in the same run (rows F, F0, FG; {n} rounds, medians)\n\n\
-             | row | setup | req/s | CPU µs/req |\n| --- | --- | ---: | ---: |\n\
-             | F | FastMCP {v} + its OIDC proxy (Cognito emulator), MCP POST tools/call, its own token repeated | {f_rps:.0} | {f:.1} (uvicorn) |\n\
-             | F0 | the same FastMCP server without auth (the origin's own cost) | {f0_rps:.0} | {f0:.1} (uvicorn) |\n\
-             | FG | mcpgate (Envoy, row 4's filter) in front of F0's server, own token repeated | {g_rps:.0} | {g:.1} (Envoy {g_envoy:.1} + uvicorn {g_origin:.1}) |\n",
+             | row | setup | req/s | CPU µs/req (median) | rounds min–max |\n| --- | --- | ---: | ---: | ---: |\n\
+             | F | FastMCP {v} + its OIDC proxy (Cognito emulator), MCP POST tools/call, its own token repeated | {f_rps:.0} | {f:.1} (uvicorn) | {sf} |\n\
+             | F0 | the same FastMCP server without auth (the origin's own cost) | {f0_rps:.0} | {f0:.1} (uvicorn) | {sf0} |\n\
+             | FG | mcpgate (Envoy, row 4's filter) in front of F0's server, own token repeated | {g_rps:.0} | {g:.1} (Envoy {g_envoy:.1} + uvicorn {g_origin:.1}) | {sg} |\n",
             v = self.version()
         );
         let _ = writeln!(

@@ -11,7 +11,7 @@
 //! (scripts/bench.sh builds the filter, installs wrk and runs this; `--rows` runs only those
 //! rows and writes nothing). Rows 4s/5s and 4d/5d run the MCP path with `store: shared_data`
 //! and `store: dynamodb` (the local moto server of `scripts/ensure-aws-local.sh`). `--oauth N`
-//! instead times N complete OAuth flows per store ([`oauth`]). Rows F/F0 run FastMCP in the
+//! instead times N complete OAuth flows per store ([`oauth`]). Rows F/F0/FG run FastMCP in the
 //! same rounds ([`fastmcp`]); `--workerd` instead measures the Worker in workerd ([`workerd`]).
 
 mod fastmcp;
@@ -783,8 +783,8 @@ async fn main() -> anyhow::Result<()> {
         .filter(|r| only.as_ref().is_none_or(|o| o.iter().any(|x| x == r.id)))
         .collect();
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); rows.len()];
-    // Rows F/F0: FastMCP in the same rounds (bench/src/fastmcp.rs).
-    let mut peers = match wants(&["F", "F0"]) {
+    // Rows F/F0/FG: FastMCP in the same rounds (bench/src/fastmcp.rs).
+    let mut peers = match wants(&["F", "F0", "FG"]) {
         true => fastmcp::Peers::start(&idp, &wasm, &plugin, &own_one).await?,
         false => None,
     };
