@@ -384,12 +384,13 @@ pub async fn run() -> anyhow::Result<String> {
         out,
         "\nCPU is user+system time of the one workerd process (all its threads) over the load,\n\
          divided by the requests; the MCP rows include forwarding to the demo MCP server and\n\
-         streaming its answer back. W4's req/s and p50 are the sequential exchanges' rate and\n\
-         mean latency (CPU in 10 ms ticks over all exchanges). The figures measured before through\n\
-         `wrangler dev --local` (4.2 ms for the 401, 6.1 ms cached, 9.7 ms own token with the store,\n\
-         14.3 ms `/token`) were mostly wrangler's local proxy in front of workerd, not the Worker.\n\
-         Run: `cargo run --release -p mcpgate-bench -- --workerd [--seconds N --rounds N --exchanges N]`\n\
-         (scripts/bench.sh runs it)."
+         streaming its answer back. W3 − W2 is mostly the store: one Durable Object call per\n\
+         request (its SQLite read), in this same workerd process here. W4's req/s and p50 are\n\
+         the sequential exchanges' rate and mean latency (CPU in 10 ms ticks over all of them).\n\
+         The figures measured before through `wrangler dev --local` (4.2 ms for the 401, 6.1 ms\n\
+         cached, 9.7 ms own token with the store, 14.3 ms `/token`) were mostly wrangler's local\n\
+         proxy in front of workerd, not the Worker. Run: `cargo run --release -p mcpgate-bench\n\
+         -- --workerd [--seconds N --rounds N --exchanges N]` (scripts/bench.sh runs it)."
     );
     write_section(&out)?;
     drop(process);
