@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every benchmark, numbers and ratios side by side in one run:
 #  1. criterion micro-benchmarks of the core (token verification per algorithm, hot paths);
-#  2. bench-envoy: no filter vs Envoy's jwt_authn vs mcpgate on the same Envoy, interleaved;
-#  3. the Worker in workerd, when its bench script is present.
+#  2. bench-envoy: no filter vs Envoy's jwt_authn vs mcpgate on the same Envoy, interleaved,
+#     with FastMCP (rows F/F0/FG, its own venv from scripts/ensure-bench-fastmcp.sh) in each round;
+#  3. the Worker in workerd itself (bench-envoy --workerd: the workerd binary wrangler installs,
+#     a generated config, no wrangler; builds the Worker with scripts/build-worker.sh).
 # Arguments go to bench-envoy (--seconds N --rounds N --rows 4,4s,4d; --oauth N instead times
 # N OAuth flows per store, shared data against DynamoDB on the local moto server).
 # Results: bench/RESULTS.md.
@@ -12,13 +14,12 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 command -v taskset >/dev/null || { apt-get update -qq && apt-get install -y -qq util-linux; }
 ./scripts/ensure-envoy.sh >/dev/null
 ./scripts/ensure-aws-local.sh >/dev/null
+./scripts/ensure-bench-fastmcp.sh >/dev/null
 ./scripts/build-envoy-filter.sh
 echo "== core micro-benchmarks (native) =="
 cargo bench -p mcpgate-filter --bench verify --bench hot_path -- --warm-up-time 1 --measurement-time 3 2>&1 \
   | grep -E '^[a-zA-Z].*time:|^ +time:' || true
 echo "== Envoy: side by side =="
 cargo run --release -q -p mcpgate-bench -- "$@"
-if [ -x scripts/bench-worker.sh ]; then
-  echo "== Worker in workerd =="
-  ./scripts/bench-worker.sh
-fi
+echo "== Worker in workerd itself =="
+cargo run --release -q -p mcpgate-bench -- --workerd

@@ -11,9 +11,12 @@
 //! (scripts/bench.sh builds the filter, installs wrk and runs this; `--rows` runs only those
 //! rows and writes nothing). Rows 4s/5s and 4d/5d run the MCP path with `store: shared_data`
 //! and `store: dynamodb` (the local moto server of `scripts/ensure-aws-local.sh`). `--oauth N`
-//! instead times N complete OAuth flows per store ([`oauth`]).
+//! instead times N complete OAuth flows per store ([`oauth`]). Rows F/F0/FG run FastMCP in the
+//! same rounds ([`fastmcp`]); `--workerd` instead measures the Worker in workerd ([`workerd`]).
 
+mod fastmcp;
 mod oauth;
+mod workerd;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -418,6 +421,10 @@ async fn main() -> anyhow::Result<()> {
         println!("{table}");
         return Ok(());
     }
+    if std::env::args().any(|a| a == "--workerd") {
+        println!("{}", workerd::run().await?);
+        return Ok(());
+    }
     let seconds = arg("--seconds", 5);
     let rounds = arg("--rounds", 3);
     let dir = log_dir()?;
@@ -776,6 +783,11 @@ async fn main() -> anyhow::Result<()> {
         .filter(|r| only.as_ref().is_none_or(|o| o.iter().any(|x| x == r.id)))
         .collect();
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); rows.len()];
+    // Rows F/F0/FG: FastMCP in the same rounds (bench/src/fastmcp.rs).
+    let mut peers = match wants(&["F", "F0", "FG"]) {
+        true => fastmcp::Peers::start(&idp, &wasm, &plugin, &own_one).await?,
+        false => None,
+    };
     for round in 0..rounds {
         for (i, row) in rows.iter().enumerate() {
             let Some((e, port)) = envoys.get(row.instance).and_then(Option::as_ref) else {
@@ -798,6 +810,9 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             samples[i].push(s);
+        }
+        if let Some(p) = peers.as_mut() {
+            p.measure_round(seconds, &dir)?;
         }
     }
 
@@ -944,6 +959,9 @@ async fn main() -> anyhow::Result<()> {
         wasm.display(),
         wasm_size / 1024
     );
+    if let Some(p) = &peers {
+        out.push_str(&p.report(by_id("4"), by_id("9")));
+    }
     println!("{out}");
     if only.is_none() {
         let results = mcpgate_e2e::harness::repo_root().join("bench/RESULTS.md");
