@@ -8,11 +8,32 @@
 #     local binaries, so nothing is downloaded (MCPGATE_WORKER_NO_OPT=1 skips wasm-opt);
 #   * wrangler deploy --dry-run --outdir edge-worker/dist (no network, no metrics);
 #   * prints the gzipped bundle size and fails when it reaches 1 MiB.
-# Idempotent. Prints the path of edge-worker/build/worker/shim.mjs last on stdout.
+# Idempotent, and quick when nothing changed: the bundle is rebuilt only when a source it is
+# built from is newer than the last build's stamp (test processes call this script each, so
+# it also takes a lock: concurrent callers wait, then find the bundle built).
+# Prints the path of edge-worker/build/worker/shim.mjs last on stdout.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$(pwd)"
 worker_dir="${root}/edge-worker"
+shim="${worker_dir}/build/worker/shim.mjs"
+stamp_dir="${CARGO_TARGET_DIR:-${root}/target}"
+mkdir -p "${stamp_dir}"
+# One stamp per kind of build (with or without wasm-opt); building removes the other's.
+stamp="${stamp_dir}/worker-bundle${MCPGATE_WORKER_NO_OPT:+-no-opt}.stamp"
+exec 9>"${stamp_dir}/worker-bundle.lock"
+flock 9
+newer_source() {
+  find "${root}/filter" "${worker_dir}/src" "${worker_dir}/Cargo.toml" "${worker_dir}/wrangler.toml" \
+    "${worker_dir}/package-lock.json" "${root}/Cargo.toml" "${root}/Cargo.lock" \
+    "${BASH_SOURCE[0]}" -type f -newer "${stamp}" -print -quit 2>/dev/null
+}
+if [ -f "${stamp}" ] && [ -f "${shim}" ] && [ -d "${worker_dir}/dist" ] \
+  && [ -x "${worker_dir}/node_modules/.bin/wrangler" ] && [ -z "$(newer_source)" ]; then
+  echo "the Worker bundle is up to date ($(cat "${stamp}"))" >&2
+  echo "${shim}"
+  exit 0
+fi
 
 WORKER_BUILD_VERSION="0.8.7"
 WASM_BINDGEN_VERSION="0.2.130"
@@ -53,8 +74,8 @@ if [ "${MCPGATE_WORKER_NO_OPT:-0}" = "1" ]; then
   opt_flag=(--no-opt)
 fi
 
+rm -f "${stamp_dir}"/worker-bundle*.stamp
 (cd "${worker_dir}" && "${cargo_bin}/worker-build" --release "${opt_flag[@]}" >&2)
-shim="${worker_dir}/build/worker/shim.mjs"
 if [ ! -f "${shim}" ]; then
   echo "error: ${shim} was not produced" >&2
   exit 1
@@ -73,4 +94,5 @@ if [ "${gz}" -ge "${MAX_GZIP_BYTES}" ]; then
   echo "error: the Worker bundle is ${gz} bytes gzipped, at or over 1 MiB" >&2
   exit 1
 fi
+echo "gzip ${gz} bytes, built $(date -u +%FT%TZ)" >"${stamp}"
 echo "${shim}"
