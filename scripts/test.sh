@@ -61,7 +61,11 @@ fi
 ./scripts/check-deploy-files.sh
 
 step "unit, end-to-end (real Envoy, real workerd) and hostile-input tests"
-cargo test --workspace --locked
+# cargo-nextest runs test processes side by side (settings: .config/nextest.toml); it comes
+# with the machine, else it is installed into ~/.cargo/bin.
+command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
+cargo nextest run --workspace --locked
+cargo test --workspace --doc --locked
 
 step "fuzzing smoke run (10 s per target)"
 ./scripts/fuzz.sh 10
