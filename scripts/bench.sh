@@ -20,7 +20,7 @@ command -v taskset >/dev/null || { apt-get update -qq && apt-get install -y -qq 
 if ! $quick; then
   echo "== core micro-benchmarks (native) =="
   cargo bench -p mcpgate-filter --bench verify --bench hot_path -- --warm-up-time 1 --measurement-time 3 2>&1 \
-    | grep -E '^[a-zA-Z].*time:|^ +time:' || true
+    | grep -E -B1 'time:' | grep -vE '^--$|^ +[0-9]|^Found|^Benchmarking|^Warning|^$' || true
 fi
 echo "== Envoy: side by side =="
 cargo run --release -q -p mcpgate-bench -- "$@"
