@@ -1,24 +1,30 @@
 //! `bench-envoy`: one Envoy binary, one pinned worker, one load generator (wrk, pinned to the
 //! other core), every setup measured interleaved (A B C … A B C …) against a
 //! `direct_response` upstream so only the filter is measured. Prints requests/s, p50/p99 and
-//! Envoy CPU µs per request (from /proc), ratios against `jwt_authn`, the filter size and
-//! Envoy's memory after 100k and 1M requests; writes the same to bench/RESULTS.md.
+//! Envoy CPU µs per request (from /proc; median and min–max of the rounds), the distance to
+//! the proxy-wasm floor (row 1e: an empty Rust filter, [`floor`]), ratios against
+//! `jwt_authn`, the filter size and Envoy's memory after 100k and 1M requests ([`report`]).
 //! Rows 9 compare MCP POSTs (JSON-RPC bodies, `Mcp-Method` / `Mcp-Name` headers) without and
 //! with a 10-rule `tool_rules` set, and a `tools/list` answer (20 tools, JSON, answered by
 //! Envoy's `direct_response`) without and with filtering.
 //!
-//! Usage: `cargo run --release -p mcpgate-bench -- [--seconds 5] [--rounds 3] [--rows 4,4s,4d]`
-//! (scripts/bench.sh builds the filter, installs wrk and runs this; `--rows` runs only those
-//! rows and writes nothing). Rows 4s/5s and 4d/5d run the MCP path with `store: shared_data`
-//! and `store: dynamodb` (the local moto server of `scripts/ensure-aws-local.sh`). `--oauth N`
-//! instead times N complete OAuth flows per store ([`oauth`]). Rows F/F0/FG run FastMCP in the
-//! same rounds ([`fastmcp`]); `--workerd` instead measures the Worker in workerd ([`workerd`]).
+//! Usage: `cargo run --release -p mcpgate-bench -- [--seconds 5] [--rounds 3] [--rows 4,4s,4d]
+//! [--wasm [label=]path …] [--quick]` (scripts/bench.sh builds the filter, installs wrk and
+//! runs this). Only the full run (no `--rows`, no `--quick`) writes bench/RESULTS.md (its main
+//! table); `--quick` runs a few rows for 2 s each. Every `--wasm` build runs the mcpgate rows
+//! side by side in the same rounds (`4@label`), with an A/B table against the first.
+//! Rows 4s/5s and 4d/5d run the MCP path with `store: shared_data` and `store: dynamodb` (the
+//! local moto server of `scripts/ensure-aws-local.sh`). `--oauth N` instead times N complete
+//! OAuth flows per store ([`oauth`]). Rows F/F0/FG run FastMCP in the same rounds
+//! ([`fastmcp`]); `--workerd` instead measures the Worker in workerd ([`workerd`]).
 
 mod fastmcp;
+mod floor;
+mod machine;
 mod oauth;
+mod report;
 mod workerd;
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -414,6 +420,199 @@ async fn requests_total(envoy: &EnvoyProcess) -> u64 {
         .unwrap_or(0)
 }
 
+/// What the rows send.
+struct Loads<'a> {
+    cognito_one: &'a str,
+    cognito_file: &'a Path,
+    own_one: &'a str,
+    own_file: &'a Path,
+    granted_one: &'a str,
+    granted_file: &'a Path,
+    mcp_call: Load,
+    mcp_list: Load,
+}
+
+/// Every row of the table, in its order.
+fn rows(l: &Loads) -> Vec<Row> {
+    let bearer = |t: &str| Some(format!("Bearer {t}"));
+    vec![
+        Row {
+            id: "1",
+            name: "no auth filter",
+            instance: 0,
+            load: Load::Fixed(bearer(l.cognito_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "1e",
+            name: "empty proxy-wasm filter (the floor)",
+            instance: EMPTY,
+            load: Load::Fixed(bearer(l.cognito_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "2",
+            name: "jwt_authn RS256, no cache",
+            instance: 1,
+            load: Load::Fixed(bearer(l.cognito_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "3",
+            name: "jwt_authn RS256 + jwt_cache_config",
+            instance: 2,
+            load: Load::Fixed(bearer(l.cognito_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "4",
+            name: "mcpgate, own token repeated",
+            instance: 3,
+            load: Load::Fixed(bearer(l.own_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "5",
+            name: "mcpgate, 1000 own tokens rotated",
+            instance: 3,
+            load: Load::Rotate(l.own_file.to_path_buf()),
+            expect_2xx: true,
+        },
+        Row {
+            id: "4s",
+            name: "mcpgate with the store (revocation check), own token repeated",
+            instance: 5,
+            load: Load::Fixed(bearer(l.granted_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "5s",
+            name: "mcpgate with the store (revocation check), 1000 own tokens rotated",
+            instance: 5,
+            load: Load::Rotate(l.granted_file.to_path_buf()),
+            expect_2xx: true,
+        },
+        Row {
+            id: "4d",
+            name: "mcpgate with the DynamoDB store (revocation check on the replica), own token repeated",
+            instance: 8,
+            load: Load::Fixed(bearer(l.granted_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "5d",
+            name: "mcpgate with the DynamoDB store (revocation check on the replica), 1000 own tokens rotated",
+            instance: 8,
+            load: Load::Rotate(l.granted_file.to_path_buf()),
+            expect_2xx: true,
+        },
+        Row {
+            id: "6",
+            name: "mcpgate, 1000 Cognito RS256 tokens rotated (native)",
+            instance: 3,
+            load: Load::Rotate(l.cognito_file.to_path_buf()),
+            expect_2xx: true,
+        },
+        Row {
+            id: "6b",
+            name: "mcpgate, 1000 Cognito RS256 tokens rotated (pure Rust)",
+            instance: 4,
+            load: Load::Rotate(l.cognito_file.to_path_buf()),
+            expect_2xx: true,
+        },
+        Row {
+            id: "7",
+            name: "mcpgate, Cognito RS256 token repeated",
+            instance: 3,
+            load: Load::Fixed(bearer(l.cognito_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "8a",
+            name: "mcpgate, no token (401)",
+            instance: 3,
+            load: Load::Fixed(None),
+            expect_2xx: false,
+        },
+        Row {
+            id: "8b",
+            name: "mcpgate, garbage token (401)",
+            instance: 3,
+            load: Load::Fixed(bearer("garbage.token.here")),
+            expect_2xx: false,
+        },
+        Row {
+            id: "9",
+            name: "mcpgate, MCP POST tools/call, own token, no tool_rules",
+            instance: 7,
+            load: l.mcp_call.clone(),
+            expect_2xx: true,
+        },
+        Row {
+            id: "9r",
+            name: "mcpgate, MCP POST tools/call, own token, 10 tool_rules",
+            instance: 6,
+            load: l.mcp_call.clone(),
+            expect_2xx: true,
+        },
+        Row {
+            id: "9l",
+            name: "mcpgate, tools/list (20 tools, JSON), no tool_rules",
+            instance: 7,
+            load: l.mcp_list.clone(),
+            expect_2xx: true,
+        },
+        Row {
+            id: "9lf",
+            name: "mcpgate, tools/list filtered by 10 tool_rules",
+            instance: 6,
+            load: l.mcp_list.clone(),
+            expect_2xx: true,
+        },
+    ]
+}
+
+/// One measured row: a row of [`rows`] on one build of the filter.
+struct Job {
+    /// The row's id, `@label` added when several builds run.
+    id: String,
+    base: &'static str,
+    name: &'static str,
+    /// (instance, build)
+    key: (usize, usize),
+    load: Load,
+    expect_2xx: bool,
+}
+
+/// Instances that run mcpgate, once per build given with `--wasm`.
+const MCPGATE: std::ops::RangeInclusive<usize> = 3..=8;
+/// The instance of row 1e (the empty proxy-wasm filter).
+const EMPTY: usize = 9;
+/// The rows of `--quick`.
+const QUICK_ROWS: &str = "1,1e,2,3,4,5,7,8a,4s,9,9r";
+
+/// The builds of the filter to measure: every `--wasm [label=]path` (label: the file's
+/// name), or the one `scripts/build-envoy-filter.sh` builds.
+fn variants() -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let args: Vec<String> = std::env::args().collect();
+    let mut out = Vec::new();
+    for w in args.windows(2).filter(|w| w[0] == "--wasm") {
+        let (label, path) = match w[1].split_once('=') {
+            Some((l, p)) => (l.to_string(), PathBuf::from(p)),
+            None => {
+                let p = PathBuf::from(&w[1]);
+                let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+                (stem.unwrap_or_default(), p)
+            }
+        };
+        out.push((label, path));
+    }
+    if out.is_empty() {
+        out.push((String::new(), filter_wasm()?));
+    }
+    Ok(out)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--oauth") {
@@ -425,18 +624,20 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", workerd::run().await?);
         return Ok(());
     }
-    let seconds = arg("--seconds", 5);
+    let described = machine::describe();
+    let quick = std::env::args().any(|a| a == "--quick");
+    let seconds = arg("--seconds", if quick { 2 } else { 5 });
     let rounds = arg("--rounds", 3);
     let dir = log_dir()?;
-    let wasm = match std::env::args().skip_while(|a| a != "--wasm").nth(1) {
-        Some(p) => PathBuf::from(p),
-        None => filter_wasm()?,
-    };
+    let variants = variants()?;
+    let wasm = variants.first().map(|v| v.1.clone()).context("no filter")?;
     let only: Option<Vec<String>> = std::env::args()
         .skip_while(|a| a != "--rows")
         .nth(1)
+        .or_else(|| quick.then(|| QUICK_ROWS.to_string()))
         .map(|r| r.split(',').map(String::from).collect());
-    let wasm_size = std::fs::metadata(&wasm)?.len();
+    // Only the full run is recorded (the main table of bench/RESULTS.md).
+    let record = only.is_none();
 
     // The IdP: the Cognito emulator (JWKS for mcpgate, keys for the RS256 tokens).
     let idp = CognitoEmulator::start(CognitoConfig::default()).await?;
@@ -559,49 +760,115 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    let dynamodb_config = moto.as_ref().map(|m| {
-        let mut p = plugin.clone();
-        p["store"] = json!("dynamodb");
-        p["dynamodb"] = json!({"table": m.table, "region": "eu-central-1",
-                               "endpoint": format!("http://127.0.0.1:{}", m.port)});
-        p["clusters"][format!("127.0.0.1:{}", m.port)] = json!("dynamodb");
-        let env = json!({"AWS_ACCESS_KEY_ID": m.keys.access_key_id,
-                         "AWS_SECRET_ACCESS_KEY": m.keys.secret_access_key});
-        envoy_yaml_with(vec![mcpgate_env(&wasm, &p, env)], idp.port(), Some(m.port))
+    let dynamodb_config = |wasm: &Path| {
+        moto.as_ref().map(|m| {
+            let mut p = plugin.clone();
+            p["store"] = json!("dynamodb");
+            p["dynamodb"] = json!({"table": m.table, "region": "eu-central-1",
+                                   "endpoint": format!("http://127.0.0.1:{}", m.port)});
+            p["clusters"][format!("127.0.0.1:{}", m.port)] = json!("dynamodb");
+            let env = json!({"AWS_ACCESS_KEY_ID": m.keys.access_key_id,
+                             "AWS_SECRET_ACCESS_KEY": m.keys.secret_access_key});
+            envoy_yaml_with(vec![mcpgate_env(wasm, &p, env)], idp.port(), Some(m.port))
+        })
+    };
+    // Instances 0–2 and EMPTY run once; 3–8 (mcpgate) once per `--wasm` build.
+    let config = |instance: usize, wasm: &Path| -> anyhow::Result<String> {
+        Ok(match instance {
+            0 => envoy_yaml(vec![], idp.port()),
+            1 => envoy_yaml(vec![jwt_authn(&idp.issuer(), &jwks, false)], idp.port()),
+            2 => envoy_yaml(vec![jwt_authn(&idp.issuer(), &jwks, true)], idp.port()),
+            3 => envoy_yaml(vec![mcpgate(wasm, &plugin)], idp.port()),
+            4 => envoy_yaml(vec![mcpgate(wasm, &pure_plugin)], idp.port()),
+            5 => envoy_yaml(vec![mcpgate(wasm, &store_plugin)], idp.port()),
+            6 => envoy_yaml(vec![mcpgate(wasm, &rules_plugin), buffer()], idp.port()),
+            7 => envoy_yaml(vec![mcpgate(wasm, &plugin), buffer()], idp.port()),
+            8 => dynamodb_config(wasm).unwrap_or_default(),
+            EMPTY => envoy_yaml(vec![floor::filter(&floor::build()?)], idp.port()),
+            _ => String::new(),
+        })
+    };
+
+    // The MCP requests of rows 9: a tool call and a tools/list, with the 2026-07-28 headers.
+    let call_body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}"#;
+    let list_body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+    let mcp_call = Load::Post {
+        token: own_one.clone(),
+        body: call_body.into(),
+        headers: vec![("Mcp-Method", "tools/call"), ("Mcp-Name", "whoami")],
+    };
+    let mcp_list = Load::Post {
+        token: own_one.clone(),
+        body: list_body.into(),
+        headers: vec![("Mcp-Method", "tools/list")],
+    };
+    let rows = rows(&Loads {
+        cognito_one: &cognito_one,
+        cognito_file: &cognito_file,
+        own_one: &own_one,
+        own_file: &own_file,
+        granted_one: &granted_one,
+        granted_file: &granted_file,
+        mcp_call,
+        mcp_list,
     });
-    let configs = [
-        envoy_yaml(vec![], idp.port()),
-        envoy_yaml(vec![jwt_authn(&idp.issuer(), &jwks, false)], idp.port()),
-        envoy_yaml(vec![jwt_authn(&idp.issuer(), &jwks, true)], idp.port()),
-        envoy_yaml(vec![mcpgate(&wasm, &plugin)], idp.port()),
-        envoy_yaml(vec![mcpgate(&wasm, &pure_plugin)], idp.port()),
-        envoy_yaml(vec![mcpgate(&wasm, &store_plugin)], idp.port()),
-        envoy_yaml(vec![mcpgate(&wasm, &rules_plugin), buffer()], idp.port()),
-        envoy_yaml(vec![mcpgate(&wasm, &plugin), buffer()], idp.port()),
-        dynamodb_config.unwrap_or_default(),
-    ];
-    let mut envoys = Vec::new();
-    for (i, yaml) in configs.iter().enumerate() {
-        if yaml.is_empty() {
-            envoys.push(None);
+    // Each selected row once per build when it runs mcpgate: ids `4@label` with several.
+    let mut jobs: Vec<Job> = Vec::new();
+    for row in rows
+        .into_iter()
+        .filter(|r| only.as_ref().is_none_or(|o| o.iter().any(|x| x == r.id)))
+    {
+        let builds = if MCPGATE.contains(&row.instance) {
+            variants.len()
+        } else {
+            1
+        };
+        for v in 0..builds {
+            let label = match (&variants[..], MCPGATE.contains(&row.instance)) {
+                ([_, _, ..], true) => variants.get(v).map_or("", |x| x.0.as_str()),
+                _ => "",
+            };
+            jobs.push(Job {
+                id: if label.is_empty() {
+                    row.id.to_string()
+                } else {
+                    format!("{}@{label}", row.id)
+                },
+                base: row.id,
+                name: row.name,
+                key: (row.instance, v),
+                load: row.load.clone(),
+                expect_2xx: row.expect_2xx,
+            });
+        }
+    }
+
+    let mut envoys: std::collections::BTreeMap<(usize, usize), (EnvoyProcess, u16)> =
+        Default::default();
+    for key @ (instance, v) in jobs.iter().map(|j| j.key) {
+        if envoys.contains_key(&key) {
             continue;
         }
-        match EnvoyProcess::start(&format!("bench-{i}"), yaml, &[], Duration::from_secs(60)).await {
+        let wasm = variants.get(v).map(|x| x.1.as_path()).unwrap_or(&wasm);
+        let yaml = config(instance, wasm)?;
+        if yaml.is_empty() {
+            continue;
+        }
+        let name = format!("bench-{instance}-{v}");
+        match EnvoyProcess::start(&name, &yaml, &[], Duration::from_secs(60)).await {
             Ok(e) => {
                 pin(e.child.pid(), ENVOY_CPU)?;
                 let port = e.listener_port("main").await?;
-                envoys.push(Some((e, port)));
+                envoys.insert(key, (e, port));
             }
-            Err(err) if i == 4 => {
+            Err(err) if instance == 4 => {
                 eprintln!("pure-Rust RSA row skipped (host has no `native_rsa` switch): {err:#}");
-                envoys.push(None);
             }
             Err(err) => return Err(err),
         }
     }
     // Let the filters fetch the JWKS before measuring.
-    tokio::time::sleep(Duration::from_millis(0)).await;
-    for (e, port) in envoys.iter().flatten() {
+    for (e, port) in envoys.values() {
         let probe = Load::Fixed(Some(format!("Bearer {cognito_one}")));
         let _ = mcpgate_e2e::harness::wait_until(
             Duration::from_secs(30),
@@ -617,21 +884,8 @@ async fn main() -> anyhow::Result<()> {
         let _ = e;
     }
 
-    // The MCP requests of rows 9: a tool call and a tools/list, with the 2026-07-28 headers.
-    let call_body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}"#;
-    let list_body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
-    let mcp_call = Load::Post {
-        token: own_one.clone(),
-        body: call_body.into(),
-        headers: vec![("Mcp-Method", "tools/call"), ("Mcp-Name", "whoami")],
-    };
-    let mcp_list = Load::Post {
-        token: own_one.clone(),
-        body: list_body.into(),
-        headers: vec![("Mcp-Method", "tools/list")],
-    };
     // The rules instance filters for real: 4 of the 20 tools are not the caller's.
-    if let Some(Some((_, port))) = envoys.get(6) {
+    for (_, port) in envoys.iter().filter(|(k, _)| k.0 == 6).map(|(_, e)| e) {
         let answer = mcpgate_e2e::harness::http_client()
             .post(format!("http://127.0.0.1:{port}/mcp"))
             .header("authorization", format!("Bearer {own_one}"))
@@ -649,163 +903,30 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    let bearer = |t: &str| Some(format!("Bearer {t}"));
-    let rows = vec![
-        Row {
-            id: "1",
-            name: "no auth filter",
-            instance: 0,
-            load: Load::Fixed(bearer(&cognito_one)),
-            expect_2xx: true,
-        },
-        Row {
-            id: "2",
-            name: "jwt_authn RS256, no cache",
-            instance: 1,
-            load: Load::Fixed(bearer(&cognito_one)),
-            expect_2xx: true,
-        },
-        Row {
-            id: "3",
-            name: "jwt_authn RS256 + jwt_cache_config",
-            instance: 2,
-            load: Load::Fixed(bearer(&cognito_one)),
-            expect_2xx: true,
-        },
-        Row {
-            id: "4",
-            name: "mcpgate, own token repeated",
-            instance: 3,
-            load: Load::Fixed(bearer(&own_one)),
-            expect_2xx: true,
-        },
-        Row {
-            id: "5",
-            name: "mcpgate, 1000 own tokens rotated",
-            instance: 3,
-            load: Load::Rotate(own_file.clone()),
-            expect_2xx: true,
-        },
-        Row {
-            id: "4s",
-            name: "mcpgate with the store (revocation check), own token repeated",
-            instance: 5,
-            load: Load::Fixed(bearer(&granted_one)),
-            expect_2xx: true,
-        },
-        Row {
-            id: "5s",
-            name: "mcpgate with the store (revocation check), 1000 own tokens rotated",
-            instance: 5,
-            load: Load::Rotate(granted_file.clone()),
-            expect_2xx: true,
-        },
-        Row {
-            id: "4d",
-            name: "mcpgate with the DynamoDB store (revocation check on the replica), own token repeated",
-            instance: 8,
-            load: Load::Fixed(bearer(&granted_one)),
-            expect_2xx: true,
-        },
-        Row {
-            id: "5d",
-            name: "mcpgate with the DynamoDB store (revocation check on the replica), 1000 own tokens rotated",
-            instance: 8,
-            load: Load::Rotate(granted_file.clone()),
-            expect_2xx: true,
-        },
-        Row {
-            id: "6",
-            name: "mcpgate, 1000 Cognito RS256 tokens rotated (native)",
-            instance: 3,
-            load: Load::Rotate(cognito_file.clone()),
-            expect_2xx: true,
-        },
-        Row {
-            id: "6b",
-            name: "mcpgate, 1000 Cognito RS256 tokens rotated (pure Rust)",
-            instance: 4,
-            load: Load::Rotate(cognito_file.clone()),
-            expect_2xx: true,
-        },
-        Row {
-            id: "7",
-            name: "mcpgate, Cognito RS256 token repeated",
-            instance: 3,
-            load: Load::Fixed(bearer(&cognito_one)),
-            expect_2xx: true,
-        },
-        Row {
-            id: "8a",
-            name: "mcpgate, no token (401)",
-            instance: 3,
-            load: Load::Fixed(None),
-            expect_2xx: false,
-        },
-        Row {
-            id: "8b",
-            name: "mcpgate, garbage token (401)",
-            instance: 3,
-            load: Load::Fixed(bearer("garbage.token.here")),
-            expect_2xx: false,
-        },
-        Row {
-            id: "9",
-            name: "mcpgate, MCP POST tools/call, own token, no tool_rules",
-            instance: 7,
-            load: mcp_call.clone(),
-            expect_2xx: true,
-        },
-        Row {
-            id: "9r",
-            name: "mcpgate, MCP POST tools/call, own token, 10 tool_rules",
-            instance: 6,
-            load: mcp_call,
-            expect_2xx: true,
-        },
-        Row {
-            id: "9l",
-            name: "mcpgate, tools/list (20 tools, JSON), no tool_rules",
-            instance: 7,
-            load: mcp_list.clone(),
-            expect_2xx: true,
-        },
-        Row {
-            id: "9lf",
-            name: "mcpgate, tools/list filtered by 10 tool_rules",
-            instance: 6,
-            load: mcp_list,
-            expect_2xx: true,
-        },
-    ];
-    let rows: Vec<Row> = rows
-        .into_iter()
-        .filter(|r| only.as_ref().is_none_or(|o| o.iter().any(|x| x == r.id)))
-        .collect();
-    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); rows.len()];
     // Rows F/F0/FG: FastMCP in the same rounds (bench/src/fastmcp.rs).
     let mut peers = match wants(&["F", "F0", "FG"]) {
         true => fastmcp::Peers::start(&idp, &wasm, &plugin, &own_one).await?,
         false => None,
     };
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); jobs.len()];
     for round in 0..rounds {
-        for (i, row) in rows.iter().enumerate() {
-            let Some((e, port)) = envoys.get(row.instance).and_then(Option::as_ref) else {
+        for (i, job) in jobs.iter().enumerate() {
+            let Some((e, port)) = envoys.get(&job.key) else {
                 continue;
             };
-            let s = measure(e, *port, &row.load, seconds, &dir).await?;
+            let s = measure(e, *port, &job.load, seconds, &dir).await?;
             eprintln!(
-                "round {} row {:>3}: {:>9.0} req/s {:>7.1} µs/req{}",
+                "round {} row {:>6}: {:>9.0} req/s {:>7.1} µs/req{}",
                 round + 1,
-                row.id,
+                job.id,
                 s.rps,
                 s.cpu_us,
                 if s.disturbed { "  (disturbed)" } else { "" }
             );
-            if row.expect_2xx && s.non2xx > 0 {
+            if job.expect_2xx && s.non2xx > 0 {
                 bail!(
                     "row {} got {} non-2xx answers: the setup is wrong",
-                    row.id,
+                    job.id,
                     s.non2xx
                 );
             }
@@ -815,12 +936,18 @@ async fn main() -> anyhow::Result<()> {
             p.measure_round(seconds, &dir)?;
         }
     }
+    drop(envoys);
 
     // Memory: a fresh mcpgate Envoy, distinct own and Cognito tokens, after 100k and 1M requests.
     let mut rss = Vec::new();
-    if only.is_none() {
-        let mem_envoy =
-            EnvoyProcess::start("bench-memory", &configs[3], &[], Duration::from_secs(60)).await?;
+    if record {
+        let mem_envoy = EnvoyProcess::start(
+            "bench-memory",
+            &config(3, &wasm)?,
+            &[],
+            Duration::from_secs(60),
+        )
+        .await?;
         pin(mem_envoy.child.pid(), ENVOY_CPU)?;
         let mem_port = mem_envoy.listener_port("main").await?;
         for target in [100_000u64, 1_000_000] {
@@ -842,131 +969,23 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // Report.
-    let med = |i: usize, f: fn(&Sample) -> f64| median(samples[i].iter().map(f).collect());
-    let cpu: Vec<f64> = (0..rows.len()).map(|i| med(i, |s| s.cpu_us)).collect();
-    let by_id = |id: &str| {
-        rows.iter()
-            .position(|r| r.id == id)
-            .and_then(|i| cpu.get(i).copied())
-            .filter(|v| *v > 0.0)
-            .unwrap_or(f64::NAN)
+    let run = report::Run {
+        jobs: &jobs,
+        samples: &samples,
+        rounds,
+        seconds,
+        builds: &variants,
+        rss: &rss,
+        machine: &described,
     };
-    let (r2, r3) = (by_id("2"), by_id("3"));
-    let mut out = String::new();
-    let _ = writeln!(out, "# Envoy benchmark ({rounds} interleaved rounds × {seconds} s, Envoy 1 worker pinned to CPU {ENVOY_CPU}, wrk -t1 -c16 pinned to CPU {WRK_CPU})\n");
-    let _ = writeln!(out, "| row | setup | req/s | p50 ms | p99 ms | Envoy CPU µs/req | ÷ row 2 | ÷ row 3 | disturbed rounds |");
-    let _ = writeln!(
-        out,
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    );
-    for (i, row) in rows.iter().enumerate() {
-        if samples[i].is_empty() {
-            let _ = writeln!(
-                out,
-                "| {} | {} | — | — | — | — | — | — | skipped |",
-                row.id, row.name
-            );
-            continue;
-        }
-        let disturbed = samples[i].iter().filter(|s| s.disturbed).count();
-        let _ = writeln!(
-            out,
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2} | {}/{} |",
-            row.id,
-            row.name,
-            med(i, |s| s.rps),
-            med(i, |s| s.p50_ms),
-            med(i, |s| s.p99_ms),
-            cpu[i],
-            cpu[i] / r2,
-            cpu[i] / r3,
-            disturbed,
-            samples[i].len()
-        );
-    }
-    let check = |name: &str, value: f64, limit: f64| {
-        format!(
-            "| {name} | {value:.2} | {limit:.2} | {} |",
-            if value <= limit { "met" } else { "NOT met" }
-        )
-    };
-    let _ = writeln!(
-        out,
-        "\n| target | measured | limit | |\n| --- | ---: | ---: | --- |"
-    );
-    let _ = writeln!(out, "{}", check("row 4 ÷ row 3", by_id("4") / r3, 1.2));
-    let _ = writeln!(out, "{}", check("row 5 ÷ row 2", by_id("5") / r2, 0.55));
-    let _ = writeln!(out, "{}", check("row 6 ÷ row 2", by_id("6") / r2, 1.1));
-    let _ = writeln!(out, "{}", check("row 7 ÷ row 3", by_id("7") / r3, 1.2));
-    let _ = writeln!(
-        out,
-        "{}",
-        check("row 8a ÷ row 4", by_id("8a") / by_id("4"), 1.0)
-    );
-    let _ = writeln!(
-        out,
-        "{}",
-        check("row 8b ÷ row 4", by_id("8b") / by_id("4"), 1.0)
-    );
-    // Rows measured back to back in each round, compared round by round: the median of the
-    // per-round ratios is steadier than the ratio of medians on a shared machine.
-    let paired = |a: &str, b: &str| {
-        let pos = |id: &str| rows.iter().position(|r| r.id == id);
-        let (Some(a), Some(b)) = (pos(a), pos(b)) else {
-            return f64::NAN;
-        };
-        median(
-            samples[a]
-                .iter()
-                .zip(&samples[b])
-                .map(|(x, y)| x.cpu_us / y.cpu_us)
-                .collect(),
-        )
-    };
-    let _ = writeln!(
-        out,
-        "{}",
-        check(
-            "row 9r ÷ row 9 (10 tool_rules), median of per-round ratios",
-            paired("9r", "9"),
-            1.10
-        )
-    );
-    let _ = writeln!(
-        out,
-        "| row 9r ÷ row 9, ratio of medians | {:.2} | — | measured |",
-        by_id("9r") / by_id("9")
-    );
-    let _ = writeln!(
-        out,
-        "| row 9lf ÷ row 9l (tools/list filtered), median of per-round ratios | {:.2} | — | measured |",
-        paired("9lf", "9l")
-    );
-    if let [(n1, m1), (n2, m2)] = rss[..] {
-        let _ = writeln!(
-            out,
-            "{}",
-            check("memory after 1M ÷ after 100k", m2 as f64 / m1 as f64, 1.10)
-        );
-        let _ = writeln!(
-            out,
-            "\nEnvoy RSS: {m1} KiB after {n1} requests, {m2} KiB after {n2} requests."
-        );
-    }
-    let _ = writeln!(
-        out,
-        "Filter: {} ({} KiB).",
-        wasm.display(),
-        wasm_size / 1024
-    );
+    let mut out = report::render(&run);
     if let Some(p) = &peers {
-        out.push_str(&p.report(by_id("4"), by_id("9")));
+        out.push_str(&p.report(run.med("4"), run.med("9")));
     }
     println!("{out}");
-    if only.is_none() {
-        let results = mcpgate_e2e::harness::repo_root().join("bench/RESULTS.md");
-        std::fs::write(&results, &out)?;
-        println!("written to {}", results.display());
+    if record {
+        let path = report::record(&out)?;
+        println!("written to {}", path.display());
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::body_mode::{Mode, Why, GRACE_MS};
 use crate::drive::Exchange;
-use crate::hostcalls::{Host, MetricKind, SharedError};
+use crate::hostcalls::{Host, MetricKind, ReadHeaders, SharedError};
 use crate::root::Root;
 use crate::vm::Vm;
 
@@ -28,7 +28,10 @@ type Sent = (u16, Headers, Vec<u8>);
 /// One request as the fake host holds it.
 #[derive(Default)]
 struct FakeRequest {
+    /// The request headers, with the filter's changes applied.
     headers: Headers,
+    /// Times the whole map was written back in one call.
+    whole_writes: usize,
     body: Vec<u8>,
     total_size: Option<u64>,
     sent: Option<Sent>,
@@ -47,6 +50,8 @@ struct Fake {
     now_ms: Cell<u64>,
     /// The current context and its request.
     effective: Cell<u32>,
+    /// Whether the request headers read as exact (every value UTF-8).
+    inexact: Cell<bool>,
     requests: RefCell<BTreeMap<u32, FakeRequest>>,
     properties: RefCell<BTreeMap<String, Vec<u8>>>,
     /// (cluster, headers) of every dispatched call.
@@ -106,6 +111,16 @@ impl Fake {
         self.effective.set(id);
     }
 
+    /// A request header as the origin would get it now.
+    fn header(&self, name: &str) -> Option<String> {
+        self.with_request(|r| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
     fn with_request<R>(&self, f: impl FnOnce(&mut FakeRequest) -> R) -> R {
         let id = self.effective.get();
         let mut all = self.requests.borrow_mut();
@@ -131,8 +146,11 @@ impl Host for Fake {
     fn now_ms(&self) -> u64 {
         self.now_ms.get()
     }
-    fn request_headers(&self) -> Vec<(String, String)> {
-        self.with_request(|r| r.headers.clone())
+    fn request_headers(&self) -> ReadHeaders {
+        ReadHeaders {
+            pairs: self.with_request(|r| r.headers.clone()),
+            exact: !self.inexact.get(),
+        }
     }
     fn request_header(&self, name: &str) -> Option<String> {
         self.with_request(|r| {
@@ -146,10 +164,26 @@ impl Host for Fake {
         self.with_request(|r| r.body.iter().take(max).copied().collect())
     }
     fn remove_request_header(&self, name: &str) {
-        self.with_request(|r| r.removed.push(name.to_string()));
+        self.with_request(|r| {
+            r.removed.push(name.to_string());
+            r.headers.retain(|(k, _)| k != name);
+        });
     }
     fn set_request_header(&self, name: &str, value: &str) {
-        self.with_request(|r| r.set.push((name.to_string(), value.to_string())));
+        self.with_request(|r| {
+            r.set.push((name.to_string(), value.to_string()));
+            r.headers.retain(|(k, _)| k != name);
+            r.headers.push((name.to_string(), value.to_string()));
+        });
+    }
+    fn set_request_headers(&self, headers: &[(&str, &str)]) {
+        self.with_request(|r| {
+            r.whole_writes += 1;
+            r.headers = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        });
     }
     fn set_response_header(&self, name: &str, value: &str) {
         self.with_request(|r| {
@@ -440,11 +474,9 @@ fn guarded_paths_need_a_token_and_public_ones_go_on_canonical() {
     let mut ex = exchange(&fake, &root, 6);
     fake.request(6, "GET", "/health%7A", &[("x-mcpgate-sub", "admin")]);
     assert_eq!(ex.on_request_headers(true), Action::Continue);
-    fake.with_request(|r| {
-        assert!(r.sent.is_none());
-        assert_eq!(r.removed, ["x-mcpgate-sub"]);
-        assert_eq!(r.set, [(":path".to_string(), "/healthz".to_string())]);
-    });
+    fake.with_request(|r| assert!(r.sent.is_none()));
+    assert_eq!(fake.header("x-mcpgate-sub"), None);
+    assert_eq!(fake.header(":path").as_deref(), Some("/healthz"));
     assert_eq!(fake.metric("mcpgate.requests_allowed"), 1);
 }
 
@@ -615,13 +647,10 @@ fn an_mcp_post_under_tool_rules_is_held_and_goes_upstream_with_its_body() {
     );
     fake.with_request(|r| {
         assert!(r.sent.is_none());
-        assert!(r.removed.contains(&"authorization".to_string()));
-        assert!(r
-            .set
-            .iter()
-            .any(|(k, v)| k == "x-mcpgate-sub" && v == "user-1"));
         assert_eq!(r.body, body, "the body is left as it came");
     });
+    assert_eq!(fake.header("authorization"), None);
+    assert_eq!(fake.header("x-mcpgate-sub").as_deref(), Some("user-1"));
     assert!(root.vm().unwrap().held.borrow().is_empty());
 
     // A call the rules refuse is answered from the body: 403 with the scopes to ask for.
@@ -708,7 +737,7 @@ fn tools_list(fake: &Rc<Fake>, root: &Root, id: u32) -> Exchange {
     let body = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}).to_string();
     fake.with_request(|r| r.body = body.as_bytes().to_vec());
     assert_eq!(ex.on_request_body(body.len(), true), Action::Continue);
-    fake.with_request(|r| assert!(r.removed.contains(&"accept-encoding".to_string())));
+    assert_eq!(fake.header("accept-encoding"), None);
     ex
 }
 
@@ -1117,4 +1146,88 @@ fn web_identity_credentials_come_from_sts_and_are_refreshed_before_expiry() {
     fake.now_ms.set(fake.now_ms.get() + (3600 - 300) * 1000);
     fetch(&fake, &mut root, "2027-01-15T10:00:00Z");
     assert_eq!(creds_calls(&fake), 2);
+}
+
+/// The guard's forward on the MCP path: the request as the origin gets it (sorted: the one
+/// call writes the map back in its own order).
+fn forwarded(inexact: bool) -> (Headers, usize, usize) {
+    let (fake, root) = configured(json!({}));
+    fake.inexact.set(inexact);
+    let auth = format!("Bearer {}", own_token(&fake, &root, "openid"));
+    let mut ex = exchange(&fake, &root, 31);
+    fake.request(
+        31,
+        "GET",
+        "/mcp/%78",
+        &[
+            ("authorization", &auth),
+            ("x-mcpgate-sub", "spoofed"),
+            ("x-mcpgate-groups", "spoofed-group"),
+            ("accept", "text/event-stream"),
+            ("accept", "application/json"),
+        ],
+    );
+    assert_eq!(ex.on_request_headers(true), Action::Continue);
+    fake.with_request(|r| {
+        let mut h = r.headers.clone();
+        h.sort();
+        (h, r.whole_writes, r.removed.len() + r.set.len())
+    })
+}
+
+#[test]
+fn the_forward_is_written_in_one_call_with_the_same_result() {
+    let (one_call, writes, single) = forwarded(false);
+    assert_eq!((writes, single), (1, 0), "one call, no per-header calls");
+    let (per_header, writes, single) = forwarded(true);
+    assert_eq!(
+        writes, 0,
+        "headers that were not UTF-8 cannot be written back whole"
+    );
+    assert!(single > 0);
+    assert_eq!(one_call, per_header);
+    let get = |name: &str| -> Vec<&str> {
+        one_call
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert!(get("authorization").is_empty(), "no token passthrough");
+    assert_eq!(
+        get("x-mcpgate-sub"),
+        ["user-1"],
+        "the spoofed value is gone"
+    );
+    assert_eq!(get("x-mcpgate-groups"), ["admins"]);
+    assert_eq!(get(":path"), ["/mcp/x"], "the canonical path");
+    assert_eq!(get("accept").len(), 2, "repeated headers stay");
+}
+
+#[test]
+fn merged_headers_follow_the_per_header_calls() {
+    let received: Headers = [
+        (":path", "/a/../mcp"),
+        ("cookie", "a=1; mcpgate-x=2"),
+        ("x-one", "1"),
+        ("x-one", "2"),
+        ("authorization", "Bearer t"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let f = mcpgate_filter::Forward {
+        remove_headers: vec!["authorization".into(), "cookie".into(), "absent".into()],
+        set_headers: vec![
+            ("cookie".into(), "a=1".into()),
+            ("x-one".into(), "first".into()),
+            ("x-one".into(), "last".into()),
+        ],
+        path: Some("/mcp".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        crate::vm::merged(&received, &f),
+        [(":path", "/mcp"), ("cookie", "a=1"), ("x-one", "last")]
+    );
 }

@@ -5,17 +5,20 @@
 //!
 //! Hosts keep one per VM / isolate and lend it to the core through `Env::cache`. Each entry
 //! also keeps what the guard derived for the origin from its token ([`Attached`]: the
-//! identity assertion, the IdP's token), so a token seen again reuses them.
+//! identity headers, the identity assertion, the IdP's token), so a token seen again reuses
+//! them: a hit shares the identity (no copy) and copies the prebuilt header list once.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::rc::Rc;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use crate::jwt::Identity;
 
 struct Entry {
     token: Box<str>,
-    identity: Identity,
+    identity: Rc<Identity>,
     /// Issued by the proxy (revocable through the store) rather than by the IdP.
     own: bool,
     attached: Attached,
@@ -24,6 +27,8 @@ struct Entry {
 /// What the guard derived from a cached token for the origin (see `routes::origin_headers`).
 #[derive(Default)]
 pub(crate) struct Attached {
+    /// The identity headers for the origin, built once (`routes::guard`).
+    pub identity_headers: Option<Vec<(String, String)>>,
     /// The identity assertion and its `exp`.
     pub assertion: Option<(String, u64)>,
     /// Whether the token's carried IdP token was read (into `upstream`).
@@ -72,7 +77,7 @@ impl TokenCache {
     }
 
     /// The identity of a cached, still valid token (`exp` + `leeway` after `now`).
-    pub(crate) fn get(&self, token: &str, now: u64, leeway: u64) -> Option<(&Identity, bool)> {
+    pub(crate) fn get(&self, token: &str, now: u64, leeway: u64) -> Option<(&Rc<Identity>, bool)> {
         let e = self.entries.get(&key(token))?;
         (*e.token == *token && e.identity.exp.saturating_add(leeway) > now)
             .then_some((&e.identity, e.own))
@@ -86,7 +91,7 @@ impl TokenCache {
             .map(|e| &mut e.attached)
     }
 
-    pub(crate) fn insert(&mut self, token: &str, identity: Identity, own: bool) {
+    pub(crate) fn insert(&mut self, token: &str, identity: Rc<Identity>, own: bool) {
         if self.capacity == 0 {
             return;
         }
@@ -140,7 +145,7 @@ mod tests {
     #[test]
     fn hits_until_expiry_and_compares_whole_token() {
         let mut c = TokenCache::new(4);
-        c.insert("aaa.bbb.sig", id(100), true);
+        c.insert("aaa.bbb.sig", id(100).into(), true);
         assert!(c.get("aaa.bbb.sig", 99, 0).is_some());
         assert!(c.get("aaa.bbb.sig", 100, 0).is_none(), "expired");
         assert!(c.get("aaa.bbb.sig", 120, 30).is_some(), "leeway");
@@ -152,13 +157,13 @@ mod tests {
     fn bounded_with_oldest_evicted() {
         let mut c = TokenCache::new(3);
         for i in 0..50 {
-            c.insert(&format!("token-{i}"), id(1000), false);
+            c.insert(&format!("token-{i}"), id(1000).into(), false);
             assert!(c.len() <= 3);
         }
         assert!(c.get("token-49", 0, 0).is_some());
         assert!(c.get("token-0", 0, 0).is_none());
         let mut off = TokenCache::new(0);
-        off.insert("t", id(1000), false);
+        off.insert("t", id(1000).into(), false);
         assert!(off.is_empty());
     }
 }

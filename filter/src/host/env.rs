@@ -101,7 +101,7 @@ mod tests {
             sid: None,
             extra: alloc::vec::Vec::new(),
         };
-        v.for_generation(1).insert("tok", id.clone(), false);
+        v.for_generation(1).insert("tok", id.into(), false);
         assert_eq!(v.len(), 1);
         assert_eq!(v.for_generation(1).len(), 1);
         assert!(v.for_generation(2).is_empty());

@@ -5,6 +5,7 @@
 //! MCP POSTs are then authorized per method and tool (`super::tools`).
 
 use alloc::format;
+use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -131,13 +132,14 @@ fn verify(
         .cache
         .as_deref()
         .and_then(|c| c.get(token, env.now, leeway))
-        .map(|(id, own)| (id.clone(), own));
+        .map(|(id, own)| (Rc::clone(id), own));
     let (identity, is_own) = match cached {
         Some(hit) => hit,
         None => match authenticate(gate, token, path, &base, &mcp, retried, env) {
             Ok((id, own)) => {
+                let id = Rc::new(id);
                 if let Some(cache) = env.cache.as_deref_mut() {
-                    cache.insert(token, id.clone(), own);
+                    cache.insert(token, Rc::clone(&id), own);
                 }
                 (id, own)
             }
@@ -181,7 +183,7 @@ fn verify(
     }
     .filter(|_| is_own && env.store);
     let plan = super::origin_headers::plan(gate, token, &identity, is_own, env);
-    let mut forward = forward(gate, identity, base);
+    let mut forward = forward(gate, token, &identity, base, env);
     if list_filter.is_some() {
         // The answer must reach the filter readable.
         forward.remove_headers.push("accept-encoding".to_string());
@@ -250,7 +252,27 @@ fn clean(v: &str) -> String {
         .collect()
 }
 
-fn forward(gate: &Gate, id: Identity, mut base: Forward) -> Forward {
+/// `base` with the identity headers of `token` (verified as `id`) added: built once per
+/// cached token, copied from the cache afterwards.
+fn forward(gate: &Gate, token: &str, id: &Identity, mut base: Forward, env: &mut Env) -> Forward {
+    let slot = env.cache.as_deref_mut().and_then(|c| c.attached(token));
+    let set = match slot {
+        Some(a) => a
+            .identity_headers
+            .get_or_insert_with(|| identity_headers(gate, id))
+            .clone(),
+        None => identity_headers(gate, id),
+    };
+    // After what the base sets already (the cookie header without the proxy's cookies).
+    if base.set_headers.is_empty() {
+        base.set_headers = set;
+    } else {
+        base.set_headers.extend(set);
+    }
+    base
+}
+
+fn identity_headers(gate: &Gate, id: &Identity) -> Vec<(String, String)> {
     let h = &gate.cfg.identity_headers;
     let mut set: Vec<(String, String)> = Vec::with_capacity(8);
     set.push((h.sub.clone(), clean(&id.sub)));
@@ -272,9 +294,7 @@ fn forward(gate: &Gate, id: Identity, mut base: Forward) -> Forward {
             set.push((header.clone(), clean(v)));
         }
     }
-    // After what the base sets already (the cookie header without the proxy's cookies).
-    base.set_headers.extend(set);
-    base
+    set
 }
 
 pub(super) fn resume(gate: &Gate, paused: Paused, reply: Reply, env: &mut Env) -> Outcome {

@@ -128,3 +128,30 @@ fn mcp_refuses_tokens_in_query_and_duplicate_authorization() {
         .response();
     assert_eq!(r.status, 401);
 }
+
+#[test]
+fn a_cached_token_forwards_the_identity_headers_built_once() {
+    let mut w = World::new(json!({"claim_headers": {"custom:tenant": "x-tenant"}}));
+    let (_, t) = w.tokens();
+    let token = t["access_token"].as_str().unwrap().to_string();
+    let first = w.mcp(&token).forward();
+    let built = w
+        .cache
+        .attached(&token)
+        .and_then(|a| a.identity_headers.clone())
+        .expect("the identity headers are kept with the cached token");
+    assert!(built.iter().any(|(k, _)| k == "x-mcpgate-sub"));
+    // What the second request gets is the cached list: change it and see it come out.
+    if let Some(a) = w.cache.attached(&token) {
+        a.identity_headers = Some(vec![("x-mcpgate-sub".into(), "from-cache".into())]);
+    }
+    let second = w.mcp(&token).forward();
+    assert!(second
+        .set_headers
+        .contains(&("x-mcpgate-sub".into(), "from-cache".into())));
+    assert!(first
+        .set_headers
+        .iter()
+        .any(|(k, v)| k == "x-mcpgate-sub" && v != "from-cache"));
+    assert_eq!(first.remove_headers, second.remove_headers);
+}

@@ -1,0 +1,338 @@
+//! The report of a bench-envoy run: the main table (median, spread and disturbance of each
+//! row's rounds, the distance to the proxy-wasm floor, the ratios to `jwt_authn`), the
+//! targets, and with several `--wasm` builds their A/B comparison; the full run writes it
+//! into bench/RESULTS.md between the markers, leaving the rest of the file as it is.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::{median, Job, Sample, ENVOY_CPU, WRK_CPU};
+
+const BEGIN: &str = "<!-- bench-envoy: begin (written by the full run; edits here are lost) -->";
+const END: &str = "<!-- bench-envoy: end -->";
+
+pub struct Run<'a> {
+    pub jobs: &'a [Job],
+    pub samples: &'a [Vec<Sample>],
+    pub rounds: u64,
+    pub seconds: u64,
+    /// (label, path) of each build of the filter.
+    pub builds: &'a [(String, PathBuf)],
+    /// (requests, RSS KiB) after 100k and 1M requests.
+    pub rss: &'a [(u64, u64)],
+    /// The date, machine and command ([`machine::describe`], taken at the start).
+    pub machine: &'a str,
+}
+
+impl Run<'_> {
+    fn pos(&self, base: &str, build: usize) -> Option<usize> {
+        self.jobs.iter().position(|j| {
+            j.base == base && (j.key.1 == build || !crate::MCPGATE.contains(&j.key.0))
+        })
+    }
+
+    fn cpu(&self, i: usize) -> Vec<f64> {
+        self.samples
+            .get(i)
+            .map(|s| s.iter().map(|s| s.cpu_us).collect())
+            .unwrap_or_default()
+    }
+
+    /// Median CPU µs/request of a row (of the first build), NaN when not measured.
+    pub fn med(&self, base: &str) -> f64 {
+        self.pos(base, 0)
+            .map(|i| median(self.cpu(i)))
+            .filter(|v| *v > 0.0)
+            .unwrap_or(f64::NAN)
+    }
+
+    /// Median of the per-round `f(a, b)` of two rows measured back to back in each round:
+    /// steadier than comparing medians on a shared machine.
+    fn paired(&self, a: (&str, usize), b: (&str, usize), f: fn(f64, f64) -> f64) -> f64 {
+        let (Some(a), Some(b)) = (self.pos(a.0, a.1), self.pos(b.0, b.1)) else {
+            return f64::NAN;
+        };
+        let v: Vec<f64> = self
+            .cpu(a)
+            .iter()
+            .zip(&self.cpu(b))
+            .map(|(x, y)| f(*x, *y))
+            .collect();
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            median(v)
+        }
+    }
+}
+
+fn ratio(x: f64, y: f64) -> f64 {
+    x / y
+}
+
+fn diff(x: f64, y: f64) -> f64 {
+    x - y
+}
+
+/// A difference with its sign, or — .
+fn signed(v: f64) -> String {
+    if v.is_nan() {
+        "—".into()
+    } else {
+        format!("{v:+.1}")
+    }
+}
+
+/// A target's line; empty when a row it needs was not measured.
+fn check(name: &str, value: f64, limit: f64, floor: &str) -> String {
+    if value.is_nan() {
+        return String::new();
+    }
+    let verdict = if value <= limit { "met" } else { "NOT met" };
+    let floor = if floor.contains("NaN") { "" } else { floor };
+    format!("| {name} | {value:.2} | {limit:.2} | {verdict} | {floor} |\n")
+}
+
+/// A number, or — when it could not be computed (a row not measured).
+fn num(v: f64, decimals: usize) -> String {
+    if v.is_nan() {
+        "—".into()
+    } else {
+        format!("{v:.decimals$}")
+    }
+}
+
+pub fn render(run: &Run) -> String {
+    let (rounds, seconds) = (run.rounds, run.seconds);
+    let mut out = String::new();
+    let _ = writeln!(out, "# Envoy benchmark ({rounds} interleaved rounds × {seconds} s, Envoy 1 worker pinned to CPU {ENVOY_CPU}, wrk -t1 -c16 pinned to CPU {WRK_CPU})\n");
+    let _ = writeln!(out, "{}", run.machine);
+    let all: Vec<&Sample> = run.samples.iter().flatten().collect();
+    let disturbed = all.iter().filter(|s| s.disturbed).count();
+    let _ = writeln!(
+        out,
+        "Disturbed samples: {disturbed} of {} (the rest of the machine used more than 10 % of a \
+         core during the sample). CPU is Envoy's user + system time per request: the median of \
+         the rounds, and their min–max.\n",
+        all.len()
+    );
+    let _ = writeln!(out, "| row | setup | req/s | p50 ms | p99 ms | Envoy CPU µs/req | min–max | − row 1e µs | ÷ row 2 | ÷ row 3 | disturbed rounds |");
+    let _ = writeln!(
+        out,
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let (r2, r3, floor) = (run.med("2"), run.med("3"), run.med("1e"));
+    for (i, job) in run.jobs.iter().enumerate() {
+        let Some(s) = run.samples.get(i).filter(|s| !s.is_empty()) else {
+            let _ = writeln!(
+                out,
+                "| {} | {} | — | — | — | — | — | — | — | — | skipped |",
+                job.id, job.name
+            );
+            continue;
+        };
+        let m = |f: fn(&Sample) -> f64| median(s.iter().map(f).collect());
+        let cpu = m(|s| s.cpu_us);
+        let lo = s.iter().map(|s| s.cpu_us).fold(f64::INFINITY, f64::min);
+        let hi = s.iter().map(|s| s.cpu_us).fold(0.0, f64::max);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {cpu:.1} | {lo:.1}–{hi:.1} | {} | {} | {} | {}/{} |",
+            job.id,
+            job.name,
+            m(|s| s.rps),
+            m(|s| s.p50_ms),
+            m(|s| s.p99_ms),
+            signed(run.paired((job.base, job.key.1), ("1e", 0), diff)),
+            num(cpu / r2, 2),
+            num(cpu / r3, 2),
+            s.iter().filter(|s| s.disturbed).count(),
+            s.len()
+        );
+    }
+
+    // The filter's own cost (beyond the floor) against jwt_authn's (beyond no filter).
+    let (r1, own) = (run.med("1"), |id: &str| run.med(id) - floor);
+    let beyond = |id: &str, by: f64, by_name: &str| {
+        format!(
+            "(row {id} − row 1e) ÷ (row {by_name} − row 1) = {:.2}",
+            own(id) / (by - r1)
+        )
+    };
+    let _ = writeln!(
+        out,
+        "\n| target | measured | limit | | beyond the floor |\n| --- | ---: | ---: | --- | --- |"
+    );
+    for id in ["4", "7"] {
+        let _ = write!(
+            out,
+            "{}",
+            check(
+                &format!("row {id} − row 1e, µs (median of per-round differences)"),
+                run.paired((id, 0), ("1e", 0), diff),
+                10.0,
+                "the floor + 10 µs"
+            )
+        );
+    }
+    let _ = write!(
+        out,
+        "{}",
+        check(
+            "row 4 ÷ row 3",
+            run.med("4") / r3,
+            1.2,
+            &beyond("4", r3, "3")
+        )
+    );
+    let _ = write!(
+        out,
+        "{}",
+        check(
+            "row 5 ÷ row 2",
+            run.med("5") / r2,
+            0.55,
+            &beyond("5", r2, "2")
+        )
+    );
+    let _ = write!(
+        out,
+        "{}",
+        check(
+            "row 6 ÷ row 2",
+            run.med("6") / r2,
+            1.1,
+            &beyond("6", r2, "2")
+        )
+    );
+    let _ = write!(
+        out,
+        "{}",
+        check(
+            "row 7 ÷ row 3",
+            run.med("7") / r3,
+            1.2,
+            &beyond("7", r3, "3")
+        )
+    );
+    for id in ["8a", "8b"] {
+        let _ = write!(
+            out,
+            "{}",
+            check(
+                &format!("row {id} ÷ row 4"),
+                run.med(id) / run.med("4"),
+                1.0,
+                ""
+            )
+        );
+    }
+    let _ = write!(
+        out,
+        "{}",
+        check(
+            "row 9r ÷ row 9 (10 tool_rules), median of per-round ratios",
+            run.paired(("9r", 0), ("9", 0), ratio),
+            1.10,
+            &format!(
+                "the rules cost {:+.1} µs (median of per-round differences)",
+                run.paired(("9r", 0), ("9", 0), diff)
+            )
+        )
+    );
+    for (name, v) in [
+        (
+            "row 9r ÷ row 9, ratio of medians",
+            run.med("9r") / run.med("9"),
+        ),
+        (
+            "row 9lf ÷ row 9l (tools/list filtered), median of per-round ratios",
+            run.paired(("9lf", 0), ("9l", 0), ratio),
+        ),
+    ] {
+        if !v.is_nan() {
+            let _ = writeln!(out, "| {name} | {v:.2} | — | measured | |");
+        }
+    }
+    if let [(n1, m1), (n2, m2)] = run.rss[..] {
+        let _ = write!(
+            out,
+            "{}",
+            check(
+                "memory after 1M ÷ after 100k",
+                m2 as f64 / m1 as f64,
+                1.10,
+                ""
+            )
+        );
+        let _ = writeln!(
+            out,
+            "\nEnvoy RSS: {m1} KiB after {n1} requests, {m2} KiB after {n2} requests."
+        );
+    }
+    for (label, path) in run.builds {
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        let label = if label.is_empty() {
+            String::new()
+        } else {
+            format!("{label}: ")
+        };
+        let _ = writeln!(
+            out,
+            "Filter: {label}{} ({} KiB).",
+            path.display(),
+            size / 1024
+        );
+    }
+    if run.builds.len() > 1 {
+        ab(run, &mut out);
+    }
+    out
+}
+
+/// Each mcpgate row on every build against the first, round by round.
+fn ab(run: &Run, out: &mut String) {
+    let first = run.builds.first().map_or("", |b| b.0.as_str());
+    let _ = writeln!(
+        out,
+        "\n| row | build | Envoy CPU µs/req | min–max | − row 1e µs | − {first} µs | ÷ {first} |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for (i, job) in run.jobs.iter().enumerate() {
+        if !crate::MCPGATE.contains(&job.key.0) {
+            continue;
+        }
+        let cpu = run.cpu(i);
+        if cpu.is_empty() {
+            continue;
+        }
+        let lo = cpu.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = cpu.iter().copied().fold(0.0, f64::max);
+        let label = run.builds.get(job.key.1).map_or("", |b| b.0.as_str());
+        let me = (job.base, job.key.1);
+        let _ = writeln!(
+            out,
+            "| {} | {label} | {:.1} | {lo:.1}–{hi:.1} | {} | {} | {} |",
+            job.base,
+            median(cpu.clone()),
+            signed(run.paired(me, ("1e", 0), diff)),
+            signed(run.paired(me, (job.base, 0), diff)),
+            num(run.paired(me, (job.base, 0), ratio), 3),
+        );
+    }
+}
+
+/// Writes `report` into bench/RESULTS.md between the markers (at the top when they are
+/// missing), keeping the rest of the file.
+pub fn record(report: &str) -> anyhow::Result<PathBuf> {
+    let path = mcpgate_e2e::harness::repo_root().join("bench/RESULTS.md");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let block = format!("{BEGIN}\n{report}\n{END}");
+    let new = match (old.find(BEGIN), old.find(END)) {
+        (Some(b), Some(e)) if b < e => {
+            format!("{}{block}{}", &old[..b], &old[e + END.len()..])
+        }
+        _ => format!("{block}\n\n{old}"),
+    };
+    std::fs::write(&path, new)?;
+    Ok(path)
+}
