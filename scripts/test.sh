@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # A one-shot build gains nothing from incremental compilation, whose caches double target/.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s (%d s so far)\n' "$*" "$SECONDS"; }
 
 step "toolchain: wasm targets, clippy, rustfmt"
 rustup target add wasm32-wasip1 wasm32-unknown-unknown >/dev/null
@@ -69,3 +69,5 @@ cargo test --workspace --doc --locked
 
 step "fuzzing smoke run (10 s per target)"
 ./scripts/fuzz.sh 10
+
+step "done"
