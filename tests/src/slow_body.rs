@@ -20,7 +20,9 @@ use tokio::io::AsyncWriteExt as _;
 use crate::cognito::{pkce_pair, EndpointGroup, FaultMode};
 use crate::hostile::{self, form_encode, Answer, Req};
 use crate::journey::{form_value, Journey, REDIRECT_URI};
-use crate::scenarios::{assert_origin_saw_only_mcp, m2m_token, wait_accepted, Host};
+use crate::scenarios::{
+    assert_origin_saw_only_mcp, m2m_options, m2m_token, wait_accepted, Host, HostOptions,
+};
 
 /// How long after the headers each body is sent.
 pub const DELAYS: [Duration; 4] = [
@@ -500,6 +502,60 @@ pub async fn mcp_request_held_for_a_key_refetch_keeps_its_body(h: &impl Host) {
         json!("m2m-client"),
         "{answer}"
     );
+    assert_origin_saw_only_mcp(h).await;
+}
+
+/// Machine tokens accepted, and a tool rule the machine client's scopes never meet.
+pub fn tool_rules_options<O: HostOptions>() -> O {
+    m2m_options::<O>().config(
+        "tool_rules",
+        json!([{"name": "echo", "scopes": ["mcpgate-e2e/never-granted"]}]),
+    )
+}
+
+/// Under `tool_rules` an MCP POST is decided from its body (held at its headers in Envoy,
+/// read whole by the Worker): with the body written [`DELAYS`] after the head, an allowed
+/// call reaches the tool with the identity within [`ANSWER_BOUND`] of its body, and a refused
+/// one gets 403 `insufficient_scope` without reaching the MCP server. Needs
+/// [`tool_rules_options`].
+pub async fn mcp_posts_under_tool_rules_decided_whatever_the_body_timing(h: &impl Host) {
+    let token = m2m_token(h).await;
+    wait_accepted(h, &token).await;
+    let authority = hostile::authority(h.base_url());
+    let call = |tool: &str| {
+        Req::json(
+            "/mcp",
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                    "params": {"name": tool, "arguments": {"text": "hi"}}}),
+        )
+        .bearer(&token)
+        .header("accept", "application/json, text/event-stream")
+    };
+    for delay in DELAYS {
+        let (answer, after) = send_http1(&authority, &call("whoami"), delay)
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 200, "whoami, body {delay:?} late: {answer}");
+        let seen = &answer.json().unwrap_or_default()["result"]["structuredContent"];
+        assert_eq!(
+            seen["headers"]["x-mcpgate-client-id"],
+            json!("m2m-client"),
+            "whoami, body {delay:?} late: {answer}"
+        );
+        assert!(
+            after <= ANSWER_BOUND,
+            "whoami, body {delay:?} late: answered {after:?} after it"
+        );
+
+        let (answer, _) = send_http1(&authority, &call("echo"), delay).await.unwrap();
+        assert_eq!(answer.status, 403, "echo, body {delay:?} late: {answer}");
+        let challenge = answer.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.contains("insufficient_scope")
+                && challenge.contains("mcpgate-e2e/never-granted"),
+            "echo, body {delay:?} late: {challenge}"
+        );
+    }
     assert_origin_saw_only_mcp(h).await;
 }
 

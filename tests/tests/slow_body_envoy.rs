@@ -39,6 +39,16 @@ async fn mcp_request_held_for_a_key_refetch_keeps_its_body() {
     slow_body::mcp_request_held_for_a_key_refetch_keeps_its_body(&stack).await;
 }
 
+/// MCP POSTs under `tool_rules` are held at their headers like OAuth POSTs: decided from
+/// their body whenever it comes.
+#[tokio::test]
+async fn mcp_posts_under_tool_rules_decided_whatever_the_body_timing() {
+    let stack = GateStack::start(slow_body::tool_rules_options())
+        .await
+        .unwrap();
+    slow_body::mcp_posts_under_tool_rules_decided_whatever_the_body_timing(&stack).await;
+}
+
 async fn unsupported_gauge(stack: &GateStack) -> u64 {
     stack
         .counter("mcpgate.oauth_body_unsupported")

@@ -17,3 +17,11 @@ async fn mcp_request_held_for_a_key_refetch_keeps_its_body() {
     let stack = WorkerStack::start(m2m_jwks_options(600, 0)).await.unwrap();
     slow_body::mcp_request_held_for_a_key_refetch_keeps_its_body(&stack).await;
 }
+
+#[tokio::test]
+async fn mcp_posts_under_tool_rules_decided_whatever_the_body_timing() {
+    let stack = WorkerStack::start(slow_body::tool_rules_options())
+        .await
+        .unwrap();
+    slow_body::mcp_posts_under_tool_rules_decided_whatever_the_body_timing(&stack).await;
+}
