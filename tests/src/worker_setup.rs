@@ -22,7 +22,13 @@ use crate::harness::{free_port, log_dir, repo_root, unique_name, wait_until, Chi
 use crate::origin::{Origin, OriginKind, OriginSettings};
 
 /// What wrangler logs when workerd did not start (e.g. a port it was given was taken meanwhile).
-const RUNTIME_FAILED: &str = "The Workers runtime failed to start";
+/// How `wrangler dev` says that a port chosen free was taken before it listened: workerd
+/// could not bind, or wrangler's own check found the address in use (test processes run side
+/// by side, each picking ports).
+const PORT_TAKEN: [&str; 2] = [
+    "The Workers runtime failed to start",
+    "Address already in use",
+];
 
 /// Startup deadline for `wrangler dev` (node + workerd start, the module is compiled once).
 pub const WORKER_STARTUP: Duration = Duration::from_secs(90);
@@ -252,9 +258,11 @@ impl WorkerStack {
                         dir,
                     });
                 }
-                // workerd could not bind its sockets: a port chosen free was taken before
-                // workerd listened on it. Another port, a bounded number of times.
-                Err(e) if attempt < 3 && e.to_string().contains(RUNTIME_FAILED) => attempt += 1,
+                // A port chosen free was taken before wrangler listened on it: another
+                // port, a bounded number of times.
+                Err(e) if attempt < 5 && PORT_TAKEN.iter().any(|m| e.to_string().contains(m)) => {
+                    attempt += 1
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -310,11 +318,17 @@ impl WorkerStack {
         .await;
         match ready {
             Ok(Ok(())) => Ok((wrangler, base_url, vars, dir)),
-            Ok(Err(status)) => anyhow::bail!(
-                "wrangler exited with {status}; log {}:\n{}",
-                wrangler.log_path().display(),
-                wrangler.log_tail(40)
-            ),
+            Ok(Err(status)) => {
+                // Said first in the log, maybe before the last 40 lines: named in the error.
+                let log = wrangler.log();
+                let taken = PORT_TAKEN.iter().find(|m| log.contains(*m));
+                anyhow::bail!(
+                    "wrangler exited with {status}{}; log {}:\n{}",
+                    taken.map(|m| format!(" ({m})")).unwrap_or_default(),
+                    wrangler.log_path().display(),
+                    wrangler.log_tail(40)
+                )
+            }
             Err(e) => anyhow::bail!(
                 "{e}; log {}:\n{}",
                 wrangler.log_path().display(),
