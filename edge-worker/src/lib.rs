@@ -95,8 +95,7 @@ async fn handle(
         .collect();
     // OAuth POSTs, and MCP POSTs under `tool_rules`: read whole (bounded) for the core, then
     // forwarded as these bytes when it lets them through.
-    let body = if iso.gate.needs_body(&method, &path) {
-        let max = iso.gate.max_body_bytes(&method, &path);
+    let body = if let Some(max) = iso.gate.body_limit(&method, &path) {
         let declared = headers
             .iter()
             .find(|(k, _)| k == "content-length")

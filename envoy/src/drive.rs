@@ -5,7 +5,7 @@
 //! An OAuth POST is held at its headers until its body is complete (Envoy's
 //! `allow_on_headers_stop_iteration`, see [`crate::body_mode`]): no byte of it goes upstream,
 //! and the filter answers it from the body. So is an MCP POST when `tool_rules` are in force
-//! (the core says so through `Gate::needs_body`): decided from its body, it then goes upstream
+//! (the core says so through `Gate::body_limit`): decided from its body, it then goes upstream
 //! with that body, or is answered. Where Envoy cannot hold requests, they are refused at the
 //! headers instead.
 //!
@@ -132,7 +132,12 @@ impl Exchange {
         let headers = read.pairs;
         let method = header(&headers, ":method");
         let path = header(&headers, ":path");
-        if !end_of_stream && vm.gate.needs_body(method, path) {
+        let limit = if end_of_stream {
+            None
+        } else {
+            vm.gate.body_limit(method, path)
+        };
+        if let Some(limit) = limit {
             return match vm.body_mode.get() {
                 Mode::Refuse(why) => Self::refuse(&vm, why, &headers, method, path),
                 Mode::Pause => {
@@ -143,7 +148,7 @@ impl Exchange {
                         let baseline = body_mode::request_total_size(&*vm.host);
                         vm.held.borrow_mut().hold(self.context_id, baseline);
                     }
-                    self.max_body = vm.gate.max_body_bytes(method, path);
+                    self.max_body = limit;
                     self.pending = Some((headers, exact));
                     Action::Pause
                 }

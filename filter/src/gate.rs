@@ -276,30 +276,22 @@ impl Gate {
         &self.cfg
     }
 
-    /// Whether the route needs the request body (buffered by the host, at most
-    /// [`Gate::max_body_bytes`]): the OAuth endpoints' POSTs, and MCP POSTs when
-    /// `tool_rules` are in force (the host forwards the buffered body afterwards).
-    pub fn needs_body(&self, method: &str, path: &str) -> bool {
-        crate::routes::needs_body(self, method, path)
+    /// How much of the request's body the host must buffer before the core decides, or
+    /// `None` when the core decides from the headers: `max_body_bytes` for the OAuth
+    /// endpoints' POSTs, `max_mcp_body_bytes` for MCP POSTs while `tool_rules` are in force
+    /// (the host forwards the buffered body afterwards). One look at the route, so hosts ask
+    /// once per request.
+    pub fn body_limit(&self, method: &str, path: &str) -> Option<usize> {
+        crate::routes::body_limit(self, method, path)
     }
 
     /// Whether the request is an MCP POST whose body the core reads for `tool_rules` (its
-    /// errors are JSON-RPC errors; [`Gate::needs_body`] is true for it).
+    /// errors are JSON-RPC errors; [`Gate::body_limit`] gives it `max_mcp_body_bytes`).
     pub fn reads_mcp_body(&self, method: &str, path: &str) -> bool {
         crate::routes::tools::reads_body(self, method, path)
     }
 
-    /// The largest body the host buffers for a request [`Gate::needs_body`] said yes to:
-    /// `max_mcp_body_bytes` for MCP POSTs, `max_body_bytes` for the OAuth endpoints.
-    pub fn max_body_bytes(&self, method: &str, path: &str) -> usize {
-        if self.reads_mcp_body(method, path) {
-            self.cfg.max_mcp_body_bytes
-        } else {
-            self.cfg.max_body_bytes
-        }
-    }
-
-    /// The answer to a body over [`Gate::max_body_bytes`], in the route's protocol: a
+    /// The answer to a body over [`Gate::body_limit`], in the route's protocol: a
     /// JSON-RPC error on the MCP path, an OAuth error elsewhere (413).
     pub fn body_too_large(&self, method: &str, path: &str) -> crate::http::Response {
         if self.reads_mcp_body(method, path) {

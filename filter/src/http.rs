@@ -18,7 +18,7 @@ pub struct Request<'a> {
     /// Path and query, as received (`/authorize?client_id=...`).
     pub path: &'a str,
     pub headers: &'a [(&'a str, &'a str)],
-    /// The body, for routes where [`crate::Gate::needs_body`] said so; empty otherwise.
+    /// The body, for routes where [`crate::Gate::body_limit`] said so; empty otherwise.
     pub body: &'a [u8],
     /// The client's IP address as the host saw it (rate limits per address), if known.
     pub client_address: Option<&'a str>,

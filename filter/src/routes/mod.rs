@@ -147,15 +147,21 @@ fn route_of_raw(gate: &Gate, path: &str) -> Option<Route> {
         .map(|c| route(gate, &c))
 }
 
-pub(crate) fn needs_body(gate: &Gate, method: &str, path: &str) -> bool {
-    (method == "POST"
-        && matches!(
-            route_of_raw(gate, path),
-            Some(
-                Route::Register | Route::Authorize | Route::Consent | Route::Token | Route::Revoke
-            )
-        ))
-        || tools::reads_body(gate, method, path)
+pub(crate) fn body_limit(gate: &Gate, method: &str, raw_path: &str) -> Option<usize> {
+    if method != "POST" {
+        return None;
+    }
+    let path = raw_path.split_once('?').map_or(raw_path, |(p, _)| p);
+    let canonical = crate::path::canonicalize(path).ok()?;
+    match route(gate, &canonical) {
+        Route::Register | Route::Authorize | Route::Consent | Route::Token | Route::Revoke => {
+            Some(gate.cfg.max_body_bytes)
+        }
+        Route::Guarded if tools::applies(gate, method, &canonical) => {
+            Some(gate.cfg.max_mcp_body_bytes)
+        }
+        _ => None,
+    }
 }
 
 pub(crate) fn rate_limited(gate: &Gate, path: &str) -> bool {

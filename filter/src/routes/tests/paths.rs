@@ -280,10 +280,11 @@ fn group_rules_match_whole_segments_of_the_canonical_path_ignoring_case() {
 #[test]
 fn the_proxys_own_routes_are_found_on_the_canonical_path() {
     let w = World::new(json!({}));
-    assert!(w.gate.needs_body("POST", "/regist%65r"));
-    assert!(w.gate.needs_body("POST", "/token?x=1"));
-    assert!(!w.gate.needs_body("POST", "/register;x"));
-    assert!(!w.gate.needs_body("POST", "/mcp"));
+    assert!(w.gate.body_limit("POST", "/regist%65r").is_some());
+    assert!(w.gate.body_limit("POST", "/token?x=1").is_some());
+    assert_eq!(w.gate.body_limit("GET", "/token"), None);
+    assert_eq!(w.gate.body_limit("POST", "/register;x"), None);
+    assert_eq!(w.gate.body_limit("POST", "/mcp"), None);
     let mut w = w;
     let r = w
         .send(

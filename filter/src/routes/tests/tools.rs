@@ -303,7 +303,7 @@ fn mcp_method_and_mcp_name_must_agree_with_the_body() {
 fn without_rules_mcp_bodies_are_not_read() {
     let mut w = World::new(json!({}));
     let auth = bearer(&mut w);
-    assert!(!w.gate.needs_body("POST", "/mcp"));
+    assert_eq!(w.gate.body_limit("POST", "/mcp"), None);
     assert!(matches!(
         post(&mut w, &auth, "[not even json", &[]),
         Final::Forward(_)
@@ -317,8 +317,7 @@ fn hosts_buffer_mcp_posts_only_when_rules_apply() {
     let w = World::new(rules("allow"));
     let g = &w.gate;
     for path in ["/mcp", "/mcp?x=1", "/MCP", "/mc%70", "/mcp/sub"] {
-        assert!(g.needs_body("POST", path), "{path}");
-        assert_eq!(g.max_body_bytes("POST", path), 1024 * 1024);
+        assert_eq!(g.body_limit("POST", path), Some(1024 * 1024), "{path}");
     }
     for (method, path) in [
         ("GET", "/mcp"),
@@ -326,10 +325,13 @@ fn hosts_buffer_mcp_posts_only_when_rules_apply() {
         ("POST", "/other"),
         ("POST", "/mcpx"),
     ] {
-        assert!(!g.needs_body(method, path), "{method} {path}");
+        assert_eq!(g.body_limit(method, path), None, "{method} {path}");
     }
-    assert!(g.needs_body("POST", "/token"), "OAuth POSTs as before");
-    assert_eq!(g.max_body_bytes("POST", "/token"), 65536);
+    assert_eq!(
+        g.body_limit("POST", "/token"),
+        Some(65536),
+        "OAuth POSTs as before"
+    );
     let r = g.body_too_large("POST", "/mcp");
     assert_eq!(r.status, 413);
     assert_eq!(body_json(&r)["error"]["code"], -32600);
