@@ -16,7 +16,19 @@ fn char_len(b: u8) -> usize {
 /// Whether `text` matches `pattern`.
 pub fn matches(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0usize, 0usize);
+    // The literal head of the pattern is compared in one go: most patterns are a plain name
+    // (`tools/call`, `deploy`) or a prefix and a `*` (`admin_*`).
+    let head = p.iter().position(|b| matches!(b, b'*' | b'?'));
+    let Some(start) = head else {
+        return p == t;
+    };
+    if t.get(..start) != p.get(..start) {
+        return false;
+    }
+    if p.get(start..) == Some(b"*") {
+        return true;
+    }
+    let (mut pi, mut ti) = (start, start);
     // After the last `*`: where the pattern resumes, and where the text it swallowed ends.
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
@@ -58,6 +70,9 @@ pub fn matches(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::matches;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use alloc::{format, vec};
 
     #[test]
     fn literal_star_and_question_mark() {
@@ -83,6 +98,52 @@ mod tests {
         assert!(!matches("", "x"));
         assert!(matches("", ""));
         assert!(matches("**", "x"));
+        assert!(!matches("admin", "admin_"));
+        assert!(!matches("admin_*", "admin"));
+        assert!(matches("é*", "é"), "a literal head of several bytes");
+        assert!(!matches("é?", "é"));
+        assert!(matches("ab?d*", "abcdef"));
+        assert!(!matches("ab?d*", "abcef"));
+    }
+
+    /// The definition, by characters and recursion (exponential, for tiny inputs only).
+    fn reference(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len()).any(|i| reference(rest, &t[i..])),
+            Some(('?', rest)) => !t.is_empty() && reference(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && reference(rest, &t[1..]),
+        }
+    }
+
+    /// Every string of up to `n` characters over `alphabet`.
+    fn strings(alphabet: &[char], n: usize) -> Vec<String> {
+        let mut out = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..n {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            out.extend(last.iter().cloned());
+        }
+        out
+    }
+
+    #[test]
+    fn agrees_with_the_definition_on_every_small_case() {
+        let texts = strings(&['a', 'b', 'é'], 4);
+        for pattern in strings(&['a', 'é', '*', '?'], 4) {
+            let p: Vec<char> = pattern.chars().collect();
+            for text in &texts {
+                let t: Vec<char> = text.chars().collect();
+                assert_eq!(
+                    matches(&pattern, text),
+                    reference(&p, &t),
+                    "{pattern:?} against {text:?}"
+                );
+            }
+        }
     }
 
     #[test]
