@@ -1,5 +1,6 @@
 //! `bench-envoy`: one Envoy binary, one pinned worker, one load generator (wrk, pinned to the
-//! other core), every setup measured interleaved (A B C … A B C …) against a
+//! other core), every setup measured interleaved (A B C, C B A, A B C …: every other round in
+//! reverse, so a load that drifts during a round favours no row) against a
 //! `direct_response` upstream so only the filter is measured. Prints requests/s, p50/p99 and
 //! Envoy CPU µs per request (from /proc; median and min–max of the rounds), the distance to
 //! the proxy-wasm floor (row 1e: an empty Rust filter, [`floor`]), ratios against
@@ -910,7 +911,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); jobs.len()];
     for round in 0..rounds {
-        for (i, job) in jobs.iter().enumerate() {
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let job = &jobs[i];
             let Some((e, port)) = envoys.get(&job.key) else {
                 continue;
             };

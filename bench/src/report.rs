@@ -105,7 +105,7 @@ fn num(v: f64, decimals: usize) -> String {
 pub fn render(run: &Run) -> String {
     let (rounds, seconds) = (run.rounds, run.seconds);
     let mut out = String::new();
-    let _ = writeln!(out, "# Envoy benchmark ({rounds} interleaved rounds × {seconds} s, Envoy 1 worker pinned to CPU {ENVOY_CPU}, wrk -t1 -c16 pinned to CPU {WRK_CPU})\n");
+    let _ = writeln!(out, "# Envoy benchmark ({rounds} interleaved rounds × {seconds} s, every other round in reverse order, Envoy 1 worker pinned to CPU {ENVOY_CPU}, wrk -t1 -c16 pinned to CPU {WRK_CPU})\n");
     let _ = writeln!(out, "{}", run.machine);
     let all: Vec<&Sample> = run.samples.iter().flatten().collect();
     let disturbed = all.iter().filter(|s| s.disturbed).count();
