@@ -167,7 +167,7 @@ fn toml_string(s: &str) -> String {
 
 /// Writes `wrangler.toml` + `.dev.vars` into `dir` for the bundle `shim` (the secrets under
 /// FastMCP's names when `fastmcp`).
-fn write_config(
+pub fn write_config(
     dir: &std::path::Path,
     shim: &std::path::Path,
     vars: &BTreeMap<String, String>,
@@ -199,6 +199,43 @@ fn write_config(
         ),
     )?;
     Ok(config)
+}
+
+/// What `wrangler dev` logs once it listens on `port` (only then is an answer there its own).
+fn listening_line(port: u16) -> String {
+    format!("Ready on http://127.0.0.1:{port}")
+}
+
+/// Waits until `wrangler`, started on `port`, answers `url` with 200; `Ok(Err(status))` when
+/// it exited first. Until our wrangler says it listens, an answer on the port may come from
+/// another test process's server that took the port after it was picked free (ours then
+/// fails to bind and exits): such answers are not taken for the Worker's.
+pub async fn wait_serving(
+    wrangler: &mut ChildProcess,
+    port: u16,
+    url: &str,
+) -> anyhow::Result<Result<(), std::process::ExitStatus>> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let listening = listening_line(port);
+    wait_until(WORKER_STARTUP, "wrangler dev to serve the Worker", || {
+        let exited = wrangler.try_exit_status();
+        let ours = wrangler.log().contains(&listening);
+        let client = client.clone();
+        async move {
+            if let Some(status) = exited {
+                return Some(Err(status));
+            }
+            if !ours {
+                return None;
+            }
+            let r = client.get(url).send().await.ok()?;
+            (r.status().as_u16() == 200).then_some(Ok(()))
+        }
+    })
+    .await
 }
 
 /// Starts `wrangler dev --local` for `config` on `port` (in its own process group).
@@ -298,24 +335,8 @@ impl WorkerStack {
         let config = write_config(&dir, shim, &vars, opts.store, opts.fastmcp_names)?;
         let mut wrangler = spawn_wrangler("wrangler-mcpgate", &config, port, &dir.join("state"))?;
         idp.add_redirect_uri("mcpgate-web", &format!("{base_url}/auth/callback"))?;
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(5))
-            .build()?;
         let probe = format!("{base_url}/.well-known/oauth-protected-resource/mcp");
-        let ready = wait_until(WORKER_STARTUP, "wrangler dev to serve the Worker", || {
-            let exited = wrangler.try_exit_status();
-            let client = client.clone();
-            let probe = probe.clone();
-            async move {
-                if let Some(status) = exited {
-                    return Some(Err(status));
-                }
-                let r = client.get(&probe).send().await.ok()?;
-                (r.status().as_u16() == 200).then_some(Ok(()))
-            }
-        })
-        .await;
+        let ready = wait_serving(&mut wrangler, port, &probe).await;
         match ready {
             Ok(Ok(())) => Ok((wrangler, base_url, vars, dir)),
             Ok(Err(status)) => {
@@ -356,10 +377,15 @@ pub async fn misconfigured(
     let wrangler = spawn_wrangler("wrangler-bad-config", &config, port, &dir.join("state"))?;
     let client = crate::harness::http_client();
     let url = format!("http://127.0.0.1:{port}/mcp");
+    let listening = listening_line(port);
     let (status, body) = wait_until(WORKER_STARTUP, "the misconfigured Worker to answer", || {
+        let ours = wrangler.log().contains(&listening);
         let client = client.clone();
         let url = url.clone();
         async move {
+            if !ours {
+                return None;
+            }
             let r = client.get(&url).send().await.ok()?;
             let status = r.status().as_u16();
             Some((status, r.text().await.unwrap_or_default()))

@@ -2,12 +2,16 @@
 //! bundle in front of the demo MCP server, the Cognito emulator as the IdP (see
 //! `mcpgate_e2e::worker_setup`). The scenarios both hosts share come from
 //! `mcpgate_e2e::scenarios` (Envoy runs the same list in `envoy_e2e.rs`); the Worker-only tests
-//! (configuration errors, rate limits by `CF-Connecting-IP`, CPU measurement) follow. Each test
+//! (configuration errors, a port taken by another server, rate limits by `CF-Connecting-IP`,
+//! CPU measurement) follow. Each test
 //! starts its own emulator, demo server and Worker.
 
 use mcpgate_e2e::journey::Journey;
 use mcpgate_e2e::scenarios;
-use mcpgate_e2e::worker_setup::{misconfigured, WorkerOptions, WorkerStack};
+use mcpgate_e2e::worker_setup::{
+    misconfigured, spawn_wrangler, wait_serving, worker_bundle, write_config, WorkerOptions,
+    WorkerStack,
+};
 use serde_json::{json, Value};
 
 mcpgate_e2e::shared_scenario_tests!(WorkerStack);
@@ -84,6 +88,53 @@ async fn bad_config_answers_500_and_logs_the_variable_not_the_value() {
     assert!(
         !log.contains("secret-looking-value"),
         "the value leaked: {log}"
+    );
+}
+
+/// A port picked free can be taken by another test process's server before wrangler binds
+/// it. Seen in a full run: that server answered the readiness probe, the test went on, and got
+/// "connection refused" once the other test ended. An impostor answering 200 to everything
+/// holds the port here: the wait must not take its answer for the Worker's, and reports
+/// wrangler's exit (which `WorkerStack::start` retries on another port).
+#[tokio::test]
+async fn an_answer_from_another_server_on_the_port_is_not_the_workers() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let impostor = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = impostor.local_addr().unwrap().port();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = answered.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = impostor.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf).await;
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+                .await;
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let probe = format!("http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp");
+    let direct = reqwest::get(&probe).await.unwrap();
+    assert_eq!(direct.status(), 200, "the impostor answers the probe");
+
+    let shim = worker_bundle().unwrap();
+    let dir = mcpgate_e2e::harness::log_dir()
+        .unwrap()
+        .join(mcpgate_e2e::harness::unique_name("worker-port-taken"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = write_config(&dir, &shim, &Default::default(), false, false).unwrap();
+    let mut wrangler =
+        spawn_wrangler("wrangler-port-taken", &config, port, &dir.join("state")).unwrap();
+    let outcome = wait_serving(&mut wrangler, port, &probe).await.unwrap();
+    assert!(
+        outcome.is_err(),
+        "an answer from another server was taken for the Worker's; log:\n{}",
+        wrangler.log()
+    );
+    assert!(
+        wrangler.log().contains("Address already in use"),
+        "{}",
+        wrangler.log()
     );
 }
 
