@@ -30,6 +30,7 @@ Usage: python mcp_origin.py --port PORT   (prints "listening on PORT" once it ac
 import argparse
 import asyncio
 import json
+import os
 import sys
 from typing import Any
 
@@ -185,7 +186,8 @@ class RecordAll:
                 await PlainTextResponse("ok")(scope, receive, send)
                 return
             if scope["path"] == "/_origin/ready":
-                await PlainTextResponse("ready")(scope, receive, send)
+                # The process id: the harness checks that the answer is this process's.
+                await PlainTextResponse(f"ready {os.getpid()}")(scope, receive, send)
                 return
             names = {k.lower() for k, _ in scope["headers"]}
             query = scope.get("query_string", b"").decode("latin-1")

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::demo_mcp::{DemoMcp, DemoMcpHandle};
-use crate::harness::{free_port, repo_root, wait_for_http_status, ChildProcess};
+use crate::harness::{free_port, repo_root, wait_until, ChildProcess};
 
 /// Which origin a stack starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -182,8 +182,23 @@ impl PythonOrigin {
         let mut cmd = Command::new(&python);
         cmd.arg(&script).args(["--port", &port.to_string()]);
         let mut child = ChildProcess::spawn("python-origin", cmd)?;
+        // Answered with the process id: a server of another test process that took the port
+        // after it was picked free is not taken for this one.
         let ready = format!("http://127.0.0.1:{port}/_origin/ready");
-        if let Err(e) = wait_for_http_status(&ready, 200, PYTHON_STARTUP).await {
+        let ours = format!("ready {}", child.pid());
+        let answered = wait_until(PYTHON_STARTUP, "the Python MCP origin to answer", || {
+            let (ready, ours) = (ready.clone(), ours.clone());
+            async move {
+                let r = crate::harness::http_client()
+                    .get(&ready)
+                    .send()
+                    .await
+                    .ok()?;
+                (r.text().await.ok()? == ours).then_some(())
+            }
+        })
+        .await;
+        if let Err(e) = answered {
             let exited = child.try_exit_status();
             anyhow::bail!(
                 "the Python MCP origin did not start ({e}; exited: {exited:?}); is the SDK \

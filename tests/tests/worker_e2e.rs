@@ -3,8 +3,7 @@
 //! `mcpgate_e2e::worker_setup`). The scenarios both hosts share come from
 //! `mcpgate_e2e::scenarios` (Envoy runs the same list in `envoy_e2e.rs`); the Worker-only tests
 //! (configuration errors, a port taken by another server, rate limits by `CF-Connecting-IP`,
-//! CPU measurement) follow. Each test
-//! starts its own emulator, demo server and Worker.
+//! CPU measurement) follow. Each test starts its own emulator, demo server and Worker.
 
 use mcpgate_e2e::journey::Journey;
 use mcpgate_e2e::scenarios;
