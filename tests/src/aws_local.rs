@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::harness::{free_port, target_dir, wait_for_http, ChildProcess};
+use crate::harness::{free_port, http_client, target_dir, wait_until, ChildProcess};
 
 /// Calls `aws_setup.py` makes before moto starts enforcing authentication.
 pub const SETUP_CALLS: u32 = 7;
@@ -63,9 +63,30 @@ impl Moto {
                 (SETUP_CALLS + unauthenticated).to_string(),
             )
             .env("MOTO_ALLOW_NONEXISTENT_REGION", "true");
-        let process = ChildProcess::spawn("moto", cmd)?;
+        let mut process = ChildProcess::spawn("moto", cmd)?;
         let endpoint = format!("http://127.0.0.1:{port}");
-        wait_for_http(&format!("{endpoint}/moto-api/"), Duration::from_secs(30)).await?;
+        // Until moto says it runs on the port, an answer there may come from another test
+        // process's moto that took the port after it was picked free.
+        let listening = format!("Running on {endpoint}");
+        let api = format!("{endpoint}/moto-api/");
+        let client = http_client();
+        wait_until(Duration::from_secs(30), "moto to serve", || {
+            let exited = process.try_exit_status();
+            let ours = process.log().contains(&listening);
+            let (client, api) = (client.clone(), api.clone());
+            async move {
+                if let Some(status) = exited {
+                    return Some(Err(status));
+                }
+                if !ours {
+                    return None;
+                }
+                let r = client.get(&api).send().await.ok()?;
+                r.status().is_success().then_some(Ok(()))
+            }
+        })
+        .await?
+        .map_err(|status| anyhow::anyhow!("moto exited with {status}: {}", process.log_tail(20)))?;
         let script = crate::harness::repo_root().join("tests/python/aws_setup.py");
         let out = tokio::process::Command::new(venv_bin("python")?)
             .arg(&script)

@@ -107,13 +107,20 @@ impl Browser {
         let mut driver = ChildProcess::spawn("chromedriver", cmd)?;
         let url = format!("http://127.0.0.1:{port}/");
         let client = http_client();
+        // Only once it says it started on the port is an answer there its own (another test
+        // process's chromedriver may have taken a port picked free).
+        let started = format!("ChromeDriver was started successfully on port {port}.");
         let ready = wait_until(DEADLINE, "chromedriver to be ready", || {
             let exited = driver.try_exit_status();
+            let ours = driver.log().contains(&started);
             let client = client.clone();
             let url = format!("{url}status");
             async move {
                 if let Some(status) = exited {
                     return Some(Err(status));
+                }
+                if !ours {
+                    return None;
                 }
                 let v: Value = client.get(&url).send().await.ok()?.json().await.ok()?;
                 (v["value"]["ready"] == json!(true)).then_some(Ok(()))
