@@ -70,6 +70,8 @@ struct Fake {
     metric_values: RefCell<BTreeMap<String, i64>>,
     config: RefCell<Vec<u8>>,
     tick: Cell<Option<Duration>>,
+    /// The host calls made on the request path, in order (what crosses the proxy-wasm ABI).
+    crossings: RefCell<Vec<&'static str>>,
 }
 
 impl Fake {
@@ -144,15 +146,18 @@ impl Fake {
 
 impl Host for Fake {
     fn now_ms(&self) -> u64 {
+        self.crossings.borrow_mut().push("now_ms");
         self.now_ms.get()
     }
     fn request_headers(&self) -> ReadHeaders {
+        self.crossings.borrow_mut().push("request_headers");
         ReadHeaders {
             pairs: self.with_request(|r| r.headers.clone()),
             exact: !self.inexact.get(),
         }
     }
     fn request_header(&self, name: &str) -> Option<String> {
+        self.crossings.borrow_mut().push("request_header");
         self.with_request(|r| {
             r.headers
                 .iter()
@@ -161,15 +166,18 @@ impl Host for Fake {
         })
     }
     fn request_body(&self, max: usize) -> Vec<u8> {
+        self.crossings.borrow_mut().push("request_body");
         self.with_request(|r| r.body.iter().take(max).copied().collect())
     }
     fn remove_request_header(&self, name: &str) {
+        self.crossings.borrow_mut().push("remove_request_header");
         self.with_request(|r| {
             r.removed.push(name.to_string());
             r.headers.retain(|(k, _)| k != name);
         });
     }
     fn set_request_header(&self, name: &str, value: &str) {
+        self.crossings.borrow_mut().push("set_request_header");
         self.with_request(|r| {
             r.set.push((name.to_string(), value.to_string()));
             r.headers.retain(|(k, _)| k != name);
@@ -177,6 +185,7 @@ impl Host for Fake {
         });
     }
     fn set_request_headers(&self, headers: &[(&str, &str)]) {
+        self.crossings.borrow_mut().push("set_request_headers");
         self.with_request(|r| {
             r.whole_writes += 1;
             r.headers = headers
@@ -186,6 +195,7 @@ impl Host for Fake {
         });
     }
     fn set_response_header(&self, name: &str, value: &str) {
+        self.crossings.borrow_mut().push("set_response_header");
         self.with_request(|r| {
             r.response_set.push((name.to_string(), value.to_string()));
             r.response.retain(|(k, _)| k != name);
@@ -193,21 +203,26 @@ impl Host for Fake {
         });
     }
     fn response_headers(&self) -> Vec<(String, String)> {
+        self.crossings.borrow_mut().push("response_headers");
         self.with_request(|r| r.response.clone())
     }
     fn remove_response_header(&self, name: &str) {
+        self.crossings.borrow_mut().push("remove_response_header");
         self.with_request(|r| r.response.retain(|(k, _)| k != name));
     }
     fn response_body(&self, max: usize) -> Vec<u8> {
+        self.crossings.borrow_mut().push("response_body");
         self.with_request(|r| r.response_body.iter().take(max).copied().collect())
     }
     fn set_response_body(&self, size: usize, body: &[u8]) {
+        self.crossings.borrow_mut().push("set_response_body");
         self.with_request(|r| {
             let size = size.min(r.response_body.len());
             r.response_body.splice(..size, body.iter().copied());
         });
     }
     fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        self.crossings.borrow_mut().push("send_response");
         let headers = headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -218,9 +233,11 @@ impl Host for Fake {
         });
     }
     fn resume_request(&self) {
+        self.crossings.borrow_mut().push("resume_request");
         self.with_request(|r| r.resumed = true);
     }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.crossings.borrow_mut().push("property");
         if path == ["request", "total_size"] {
             return self
                 .with_request(|r| r.total_size)
@@ -239,6 +256,7 @@ impl Host for Fake {
         body: Option<&[u8]>,
         _timeout: Duration,
     ) -> Result<u32, String> {
+        self.crossings.borrow_mut().push("dispatch");
         self.call_bodies
             .borrow_mut()
             .push(body.unwrap_or_default().to_vec());
@@ -263,12 +281,14 @@ impl Host for Fake {
             .collect()
     }
     fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.crossings.borrow_mut().push("shared_get");
         match self.shared.borrow().get(key) {
             Some((v, cas)) => (Some(v.clone()), Some(*cas)),
             None => (None, None),
         }
     }
     fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
+        self.crossings.borrow_mut().push("shared_set");
         let mut shared = self.shared.borrow_mut();
         let next = match (shared.get(key), cas) {
             (Some((_, now)), Some(c)) if *now != c => return Err(SharedError::CasMismatch),
@@ -280,6 +300,7 @@ impl Host for Fake {
     }
     fn init_store(&self) {}
     fn store(&self, op: &StoreOp, now: u64) -> Reply {
+        self.crossings.borrow_mut().push("store");
         if let StoreOp::IsRevoked { key } = op {
             let id = crate::store::entry_id(key);
             if self.replica.borrow().get(&id).is_some_and(|exp| *exp > now) {
@@ -302,6 +323,7 @@ impl Host for Fake {
         u32::try_from(names.len() - 1).ok()
     }
     fn increment_metric(&self, id: u32, delta: i64) -> bool {
+        self.crossings.borrow_mut().push("increment_metric");
         let name = self.metric_names.borrow()[id as usize].clone();
         *self.metric_values.borrow_mut().entry(name).or_default() += delta;
         true
@@ -1229,5 +1251,76 @@ fn merged_headers_follow_the_per_header_calls() {
     assert_eq!(
         crate::vm::merged(&received, &f),
         [(":path", "/mcp"), ("cookie", "a=1"), ("x-one", "last")]
+    );
+}
+
+/// The host calls of one request, from its headers to its end.
+fn crossings_of(
+    fake: &Rc<Fake>,
+    root: &Root,
+    id: u32,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Vec<&'static str> {
+    fake.crossings.borrow_mut().clear();
+    let mut ex = exchange(fake, root, id);
+    fake.request(id, method, "/mcp", headers);
+    match body {
+        None => assert_eq!(ex.on_request_headers(true), Action::Continue),
+        Some(b) => {
+            fake.with_request(|r| r.body = b.to_vec());
+            ex.on_request_headers(false);
+            assert_eq!(ex.on_request_body(b.len(), true), Action::Continue);
+        }
+    }
+    fake.with_request(|r| r.response = vec![(":status".into(), "200".into())]);
+    assert_eq!(ex.on_response_headers(), Action::Continue);
+    drop(ex);
+    fake.crossings.borrow().clone()
+}
+
+/// What crosses the proxy-wasm ABI per request. Each crossing costs more on Envoy's side than
+/// the core's whole work on a cached token (bench/RESULTS.md: ≈ 7 µs of wasm per request,
+/// ≈ 20 µs more in Envoy than the empty filter), so a new host call on the hot path must show
+/// up here, not as noise in a benchmark. A cached token: read the header map, read the clock,
+/// count the request, write the map back. `tool_rules` add one read of the body.
+#[test]
+fn a_cached_request_crosses_the_abi_four_times() {
+    let hot = [
+        "request_headers",
+        "now_ms",
+        "increment_metric",
+        "set_request_headers",
+    ];
+    let (fake, root) = configured(json!({"store": "none"}));
+    let auth = format!("Bearer {}", own_token(&fake, &root, "openid"));
+    let h = [("authorization", auth.as_str())];
+    let first = crossings_of(&fake, &root, 31, "GET", &h, None);
+    assert!(
+        first.len() > hot.len(),
+        "the first sight of a token does more: {first:?}"
+    );
+    assert_eq!(crossings_of(&fake, &root, 32, "GET", &h, None), hot);
+    let body = call(1, "whoami");
+    assert_eq!(
+        crossings_of(&fake, &root, 33, "POST", &h, Some(&body)),
+        hot,
+        "without rules the body is not read"
+    );
+
+    let (fake, root) = configured(tool_rules());
+    let auth = format!("Bearer {}", own_token(&fake, &root, "openid"));
+    let h = [("authorization", auth.as_str())];
+    crossings_of(&fake, &root, 34, "POST", &h, Some(&body));
+    assert_eq!(
+        crossings_of(&fake, &root, 35, "POST", &h, Some(&body)),
+        [
+            "request_headers",
+            "request_body",
+            "now_ms",
+            "increment_metric",
+            "set_request_headers"
+        ]
     );
 }
