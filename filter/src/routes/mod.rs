@@ -139,21 +139,21 @@ fn public(gate: &Gate, path: &str) -> bool {
     })
 }
 
-/// The route of a raw request path (query included); `None` when the path is refused.
-fn route_of_raw(gate: &Gate, path: &str) -> Option<Route> {
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
-    crate::path::canonicalize(path)
-        .ok()
-        .map(|c| route(gate, &c))
+/// The canonical path of a raw request path (query included) and its route; `None` when the
+/// path is refused.
+fn route_of_raw<'p>(gate: &Gate, raw_path: &'p str) -> Option<(Cow<'p, str>, Route)> {
+    let path = raw_path.split_once('?').map_or(raw_path, |(p, _)| p);
+    let canonical = crate::path::canonicalize(path).ok()?;
+    let r = route(gate, &canonical);
+    Some((canonical, r))
 }
 
 pub(crate) fn body_limit(gate: &Gate, method: &str, raw_path: &str) -> Option<usize> {
     if method != "POST" {
         return None;
     }
-    let path = raw_path.split_once('?').map_or(raw_path, |(p, _)| p);
-    let canonical = crate::path::canonicalize(path).ok()?;
-    match route(gate, &canonical) {
+    let (canonical, r) = route_of_raw(gate, raw_path)?;
+    match r {
         Route::Register | Route::Authorize | Route::Consent | Route::Token | Route::Revoke => {
             Some(gate.cfg.max_body_bytes)
         }
@@ -167,7 +167,7 @@ pub(crate) fn body_limit(gate: &Gate, method: &str, raw_path: &str) -> Option<us
 pub(crate) fn rate_limited(gate: &Gate, path: &str) -> bool {
     gate.cfg.rate_limit_per_address > 0
         && matches!(
-            route_of_raw(gate, path),
+            route_of_raw(gate, path).map(|(_, r)| r),
             Some(Route::Register | Route::Authorize | Route::Token)
         )
 }

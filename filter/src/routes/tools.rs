@@ -58,11 +58,8 @@ pub(crate) fn reads_body(gate: &Gate, method: &str, raw_path: &str) -> bool {
     if method != "POST" || !gate.cfg.tool_rules_active() {
         return false;
     }
-    let path = raw_path.split_once('?').map_or(raw_path, |(p, _)| p);
-    match crate::path::canonicalize(path) {
-        Ok(c) => super::route(gate, &c) == Route::Guarded && applies(gate, method, &c),
-        Err(_) => false,
-    }
+    super::route_of_raw(gate, raw_path)
+        .is_some_and(|(c, r)| r == Route::Guarded && applies(gate, method, &c))
 }
 
 /// A JSON-RPC error answer.
