@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
-use crate::harness::{free_port, EnvoyProcess};
+use crate::harness::{free_port, retry_if_port_taken, EnvoyProcess};
 use crate::origin::{Origin, OriginKind, OriginSettings};
 
 /// Startup deadline for Envoy (V8 compiles the module once per VM).
@@ -243,32 +243,37 @@ impl GateStack {
         let wasm = filter_wasm()?;
         let idp = CognitoEmulator::start(opts.cognito.clone()).await?;
         let origin = Origin::start(opts.origin).await?;
-        let port = free_port()?;
-        let base_url = format!("http://127.0.0.1:{port}");
-        let mut config = default_config(&idp, &base_url);
-        for (k, v) in opts.config {
-            if v.is_null() {
-                config.remove(&k);
-            } else {
-                config.insert(k, v);
+        // A port chosen free may be taken before Envoy binds it: another port.
+        let (envoy, base_url, plugin_config) = retry_if_port_taken(|| async {
+            let port = free_port()?;
+            let base_url = format!("http://127.0.0.1:{port}");
+            let mut config = default_config(&idp, &base_url);
+            for (k, v) in &opts.config {
+                if v.is_null() {
+                    config.remove(k);
+                } else {
+                    config.insert(k.clone(), v.clone());
+                }
             }
-        }
-        let plugin_config = Value::Object(config);
-        let yaml = envoy_config(
-            &wasm,
-            &plugin_config,
-            opts.envoy_stop_iteration,
-            port,
-            origin.port(),
-            idp.port(),
-        );
-        let concurrency = opts.concurrency.to_string();
-        let envoy = EnvoyProcess::start(
-            "envoy-mcpgate",
-            &yaml,
-            &["--concurrency", &concurrency],
-            ENVOY_STARTUP,
-        )
+            let plugin_config = Value::Object(config);
+            let yaml = envoy_config(
+                &wasm,
+                &plugin_config,
+                opts.envoy_stop_iteration,
+                port,
+                origin.port(),
+                idp.port(),
+            );
+            let concurrency = opts.concurrency.to_string();
+            let envoy = EnvoyProcess::start(
+                "envoy-mcpgate",
+                &yaml,
+                &["--concurrency", &concurrency],
+                ENVOY_STARTUP,
+            )
+            .await?;
+            Ok((envoy, base_url, plugin_config))
+        })
         .await?;
         idp.add_redirect_uri("mcpgate-web", &format!("{base_url}/auth/callback"))?;
         origin

@@ -18,7 +18,9 @@ use serde_json::{json, Map, Value};
 use crate::aws_local::{Moto, PodIdentityAgent, Relay};
 use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
 use crate::envoy_setup::{default_config, envoy_config, filter_wasm, ENVOY_STARTUP};
-use crate::harness::{free_port, log_dir, unique_name, wait_until, EnvoyProcess};
+use crate::harness::{
+    free_port, log_dir, retry_if_port_taken, unique_name, wait_until, EnvoyProcess,
+};
 use crate::origin::{Origin, OriginKind};
 
 /// The table the fleet tests use.
@@ -180,28 +182,6 @@ impl Fleet {
         let agent = PodIdentityAgent::start(moto.keys.clone(), POD_IDENTITY_TOKEN).await?;
         let idp = CognitoEmulator::start(CognitoConfig::default()).await?;
         let origin = Origin::start(OriginKind::Demo).await?;
-        let (port_a, port_b) = (free_port()?, free_port()?);
-        let base_url = format!("http://127.0.0.1:{port_a}");
-        let endpoint = format!("http://127.0.0.1:{}", relay.port);
-        let mut plugin = default_config(&idp, &base_url);
-        if let Some(Value::Object(clusters)) = plugin.get_mut("clusters") {
-            clusters.insert(format!("127.0.0.1:{}", relay.port), json!("dynamodb"));
-            clusters.insert(format!("127.0.0.1:{}", agent.port), json!("pod_identity"));
-        }
-        plugin.insert("store".into(), json!("dynamodb"));
-        plugin.insert(
-            "dynamodb".into(),
-            json!({"table": TABLE, "region": "eu-central-1", "endpoint": endpoint,
-                   "sts_endpoint": endpoint, "files_cluster": "aws_files", "timeout_ms": 1000}),
-        );
-        for (k, v) in config {
-            if v.is_null() {
-                plugin.remove(&k);
-            } else {
-                plugin.insert(k, v);
-            }
-        }
-        let plugin = Value::Object(plugin);
         let token_dir = log_dir()?.join(unique_name("irsa-token"));
         std::fs::create_dir_all(&token_dir)?;
         let token_file = token_dir.join("token");
@@ -217,19 +197,45 @@ impl Fleet {
             agent_port: agent.port,
             token_dir: &dir,
         };
-
-        let yaml_a = fleet_envoy_config(
-            &plugin,
-            port_a,
-            origin.port(),
-            idp.port(),
-            &aws,
-            &Credentials::WebIdentity {
-                role_arn: &moto.keys.role_arn,
-                token_file: &file,
-            },
-        )?;
-        let a = EnvoyProcess::start("envoy-fleet-a", &yaml_a, &[], ENVOY_STARTUP).await?;
+        let endpoint = format!("http://127.0.0.1:{}", relay.port);
+        // Ports chosen free may be taken before Envoy binds them: other ports.
+        let (a, plugin, base_url) = retry_if_port_taken(|| async {
+            let port_a = free_port()?;
+            let base_url = format!("http://127.0.0.1:{port_a}");
+            let mut plugin = default_config(&idp, &base_url);
+            if let Some(Value::Object(clusters)) = plugin.get_mut("clusters") {
+                clusters.insert(format!("127.0.0.1:{}", relay.port), json!("dynamodb"));
+                clusters.insert(format!("127.0.0.1:{}", agent.port), json!("pod_identity"));
+            }
+            plugin.insert("store".into(), json!("dynamodb"));
+            plugin.insert(
+                "dynamodb".into(),
+                json!({"table": TABLE, "region": "eu-central-1", "endpoint": endpoint,
+                       "sts_endpoint": endpoint, "files_cluster": "aws_files", "timeout_ms": 1000}),
+            );
+            for (k, v) in &config {
+                if v.is_null() {
+                    plugin.remove(k);
+                } else {
+                    plugin.insert(k.clone(), v.clone());
+                }
+            }
+            let plugin = Value::Object(plugin);
+            let yaml_a = fleet_envoy_config(
+                &plugin,
+                port_a,
+                origin.port(),
+                idp.port(),
+                &aws,
+                &Credentials::WebIdentity {
+                    role_arn: &moto.keys.role_arn,
+                    token_file: &file,
+                },
+            )?;
+            let a = EnvoyProcess::start("envoy-fleet-a", &yaml_a, &[], ENVOY_STARTUP).await?;
+            Ok((a, plugin, base_url))
+        })
+        .await?;
         // A's credentials first: its STS exchange is moto's one unauthenticated call.
         wait_until(
             ENVOY_STARTUP,
@@ -243,18 +249,23 @@ impl Fleet {
             },
         )
         .await?;
-        let yaml_b = fleet_envoy_config(
-            &plugin,
-            port_b,
-            origin.port(),
-            idp.port(),
-            &aws,
-            &Credentials::Container {
-                uri: &agent_uri,
-                token_file: &pod_file,
-            },
-        )?;
-        let b = EnvoyProcess::start("envoy-fleet-b", &yaml_b, &[], ENVOY_STARTUP).await?;
+        let (b, port_b) = retry_if_port_taken(|| async {
+            let port_b = free_port()?;
+            let yaml_b = fleet_envoy_config(
+                &plugin,
+                port_b,
+                origin.port(),
+                idp.port(),
+                &aws,
+                &Credentials::Container {
+                    uri: &agent_uri,
+                    token_file: &pod_file,
+                },
+            )?;
+            let b = EnvoyProcess::start("envoy-fleet-b", &yaml_b, &[], ENVOY_STARTUP).await?;
+            Ok((b, port_b))
+        })
+        .await?;
         wait_until(
             ENVOY_STARTUP,
             "process B's AWS credentials from the agent",

@@ -66,6 +66,32 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+/// How a child says that a port [`free_port`] picked was taken before it could bind it (test
+/// processes run side by side, each picking ports): Envoy's and wrangler's own words, and
+/// wrangler's when workerd could not start.
+pub const PORT_TAKEN: [&str; 2] = [
+    "Address already in use",
+    "The Workers runtime failed to start",
+];
+
+/// Runs `start` (which picks its ports with [`free_port`]) again, up to 5 times in all, while
+/// it fails because a port was taken meanwhile; any other error is returned at once.
+pub async fn retry_if_port_taken<T, F, Fut>(mut start: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match start().await {
+            Err(e) if attempt < 5 && PORT_TAKEN.iter().any(|m| format!("{e:#}").contains(m)) => {
+                attempt += 1
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The Envoy binary of the project-local venv (`<repo>/.venv/bin/envoy`).
 pub fn envoy_bin() -> anyhow::Result<PathBuf> {
     let bin = repo_root().join(".venv").join("bin").join("envoy");

@@ -18,17 +18,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
-use crate::harness::{free_port, log_dir, repo_root, unique_name, wait_until, ChildProcess};
+use crate::harness::{
+    free_port, log_dir, repo_root, retry_if_port_taken, unique_name, wait_until, ChildProcess,
+    PORT_TAKEN,
+};
 use crate::origin::{Origin, OriginKind, OriginSettings};
-
-/// What wrangler logs when workerd did not start (e.g. a port it was given was taken meanwhile).
-/// How `wrangler dev` says that a port chosen free was taken before it listened: workerd
-/// could not bind, or wrangler's own check found the address in use (test processes run side
-/// by side, each picking ports).
-const PORT_TAKEN: [&str; 2] = [
-    "The Workers runtime failed to start",
-    "Address already in use",
-];
 
 /// Startup deadline for `wrangler dev` (node + workerd start, the module is compiled once).
 pub const WORKER_STARTUP: Duration = Duration::from_secs(90);
@@ -276,33 +270,23 @@ impl WorkerStack {
         let shim = worker_bundle()?;
         let idp = CognitoEmulator::start(opts.cognito.clone()).await?;
         let origin = Origin::start(opts.origin).await?;
-        let mut attempt = 1;
-        loop {
-            match Self::start_wrangler(&opts, &shim, &idp, &origin).await {
-                Ok((wrangler, base_url, vars, dir)) => {
-                    origin
-                        .configure(&OriginSettings::for_proxy(
-                            &base_url,
-                            &idp.userinfo_endpoint(),
-                        ))
-                        .await?;
-                    return Ok(Self {
-                        idp,
-                        origin,
-                        wrangler,
-                        base_url,
-                        vars,
-                        dir,
-                    });
-                }
-                // A port chosen free was taken before wrangler listened on it: another
-                // port, a bounded number of times.
-                Err(e) if attempt < 5 && PORT_TAKEN.iter().any(|m| e.to_string().contains(m)) => {
-                    attempt += 1
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        // A port chosen free may be taken before wrangler listens on it: another port.
+        let (wrangler, base_url, vars, dir) =
+            retry_if_port_taken(|| Self::start_wrangler(&opts, &shim, &idp, &origin)).await?;
+        origin
+            .configure(&OriginSettings::for_proxy(
+                &base_url,
+                &idp.userinfo_endpoint(),
+            ))
+            .await?;
+        Ok(Self {
+            idp,
+            origin,
+            wrangler,
+            base_url,
+            vars,
+            dir,
+        })
     }
 
     /// One `wrangler dev` for the stack on a fresh port: the process, its base URL, its

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use mcpgate_e2e::demo_mcp::DemoMcp;
 use mcpgate_e2e::harness::{
-    free_port, http_client, wait_for_http, wait_until, ChildProcess, EnvoyProcess,
+    free_port, http_client, retry_if_port_taken, wait_for_http, wait_until, ChildProcess,
+    EnvoyProcess,
 };
 use serde_json::{json, Value};
 
@@ -194,4 +195,41 @@ async fn real_envoy_proxies_the_demo_server_without_buffering_sse() {
         envoy.stat("http.ingress.downstream_rq_2xx").await.unwrap(),
         Some(2)
     );
+}
+
+/// A port picked free can be taken by another test process before Envoy binds it (a full run
+/// saw the fleet test fail so: "cannot bind …: Address already in use", Envoy exited). The
+/// stacks start again on another port; anything else is not retried.
+#[tokio::test]
+async fn an_envoy_whose_port_was_taken_starts_again_on_another() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = taken.local_addr().unwrap().port();
+    let attempts = std::cell::Cell::new(0);
+    let envoy = retry_if_port_taken(|| {
+        attempts.set(attempts.get() + 1);
+        let port = if attempts.get() == 1 {
+            held
+        } else {
+            free_port().unwrap()
+        };
+        let yaml = envoy_config(1).replacen("port_value: 0", &format!("port_value: {port}"), 1);
+        async move { EnvoyProcess::start("envoy-port-taken", &yaml, &[], STARTUP).await }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        attempts.get(),
+        2,
+        "one failed start on the taken port, then another port"
+    );
+    assert_ne!(envoy.listener_port("main").await.unwrap(), held);
+
+    let other = std::cell::Cell::new(0);
+    let refused: anyhow::Result<()> = retry_if_port_taken(|| {
+        other.set(other.get() + 1);
+        async { anyhow::bail!("the configuration was refused") }
+    })
+    .await;
+    assert!(refused.is_err());
+    assert_eq!(other.get(), 1, "other errors are returned at once");
 }
