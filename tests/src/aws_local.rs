@@ -17,7 +17,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::harness::{free_port, http_client, target_dir, wait_until, ChildProcess};
+use crate::harness::{
+    free_port, http_client, retry_if_port_taken, target_dir, wait_until, ChildProcess,
+};
 
 /// Calls `aws_setup.py` makes before moto starts enforcing authentication.
 pub const SETUP_CALLS: u32 = 7;
@@ -51,10 +53,8 @@ fn venv_bin(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 impl Moto {
-    /// Starts moto, creates table `table` and the credentials; moto then checks signatures
-    /// and policies on every call but the next `unauthenticated` ones (an STS web-identity
-    /// exchange carries no signature, and moto needs one of its free calls for it).
-    pub async fn start(table: &str, unauthenticated: u32) -> anyhow::Result<Self> {
+    /// One moto on a port chosen free, once it serves there as itself.
+    async fn spawn(unauthenticated: u32) -> anyhow::Result<(ChildProcess, u16)> {
         let port = free_port()?;
         let mut cmd = Command::new(venv_bin("moto_server")?);
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -87,6 +87,16 @@ impl Moto {
         })
         .await?
         .map_err(|status| anyhow::anyhow!("moto exited with {status}: {}", process.log_tail(20)))?;
+        Ok((process, port))
+    }
+
+    /// Starts moto, creates table `table` and the credentials; moto then checks signatures
+    /// and policies on every call but the next `unauthenticated` ones (an STS web-identity
+    /// exchange carries no signature, and moto needs one of its free calls for it).
+    pub async fn start(table: &str, unauthenticated: u32) -> anyhow::Result<Self> {
+        // A port chosen free may be taken before moto binds it: another port.
+        let (process, port) = retry_if_port_taken(|| Self::spawn(unauthenticated)).await?;
+        let endpoint = format!("http://127.0.0.1:{port}");
         let script = crate::harness::repo_root().join("tests/python/aws_setup.py");
         let out = tokio::process::Command::new(venv_bin("python")?)
             .arg(&script)

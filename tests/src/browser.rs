@@ -13,7 +13,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::harness::{free_port, http_client, target_dir, unique_name, wait_until, ChildProcess};
+use crate::harness::{
+    free_port, http_client, retry_if_port_taken, target_dir, unique_name, wait_until, ChildProcess,
+};
 use crate::scenarios::DEADLINE;
 
 /// Debian's Chromium and its matching WebDriver (installed by `scripts/ensure-chromium.sh`).
@@ -86,18 +88,9 @@ impl Browser {
     pub async fn start() -> anyhow::Result<Self> {
         require(CHROMIUM)?;
         require(CHROMEDRIVER)?;
-        let mut attempt = 1;
-        loop {
-            match Self::start_driver().await {
-                Ok((driver, url)) => return Self::session(driver, &url).await,
-                // The port chosen free was taken before chromedriver bound it.
-                Err(e) if attempt < 3 => {
-                    eprintln!("chromedriver did not start ({e}); another port");
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        // A port chosen free may be taken before chromedriver binds it: another port.
+        let (driver, url) = retry_if_port_taken(Self::start_driver).await?;
+        Self::session(driver, &url).await
     }
 
     async fn start_driver() -> anyhow::Result<(ChildProcess, String)> {

@@ -67,12 +67,20 @@ pub fn free_port() -> anyhow::Result<u16> {
 }
 
 /// How a child says that a port [`free_port`] picked was taken before it could bind it (test
-/// processes run side by side, each picking ports): Envoy's and wrangler's own words, and
-/// wrangler's when workerd could not start.
+/// processes run side by side, each picking ports): what Envoy, wrangler, uvicorn, moto and
+/// chromedriver say, and wrangler's words when workerd could not start.
 pub const PORT_TAKEN: [&str; 2] = [
     "Address already in use",
     "The Workers runtime failed to start",
 ];
+
+/// Whether `message` says a port was taken (any case: uvicorn writes "address already in use").
+fn port_taken(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    PORT_TAKEN
+        .iter()
+        .any(|m| message.contains(&m.to_ascii_lowercase()))
+}
 
 /// Runs `start` (which picks its ports with [`free_port`]) again, up to 5 times in all, while
 /// it fails because a port was taken meanwhile; any other error is returned at once.
@@ -84,9 +92,7 @@ where
     let mut attempt = 1;
     loop {
         match start().await {
-            Err(e) if attempt < 5 && PORT_TAKEN.iter().any(|m| format!("{e:#}").contains(m)) => {
-                attempt += 1
-            }
+            Err(e) if attempt < 5 && port_taken(&format!("{e:#}")) => attempt += 1,
             other => return other,
         }
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::demo_mcp::{DemoMcp, DemoMcpHandle};
-use crate::harness::{free_port, repo_root, wait_until, ChildProcess};
+use crate::harness::{free_port, repo_root, retry_if_port_taken, wait_until, ChildProcess};
 
 /// Which origin a stack starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -178,36 +178,54 @@ impl PythonOrigin {
                 python.display()
             );
         }
+        // A port chosen free may be taken before the server binds it: another port.
+        let (child, port) = retry_if_port_taken(|| Self::spawn(&python, &script)).await?;
+        Ok(Self { child, port })
+    }
+
+    /// One start on a port chosen free, once the server answers as itself.
+    async fn spawn(
+        python: &std::path::Path,
+        script: &std::path::Path,
+    ) -> anyhow::Result<(ChildProcess, u16)> {
         let port = free_port()?;
-        let mut cmd = Command::new(&python);
-        cmd.arg(&script).args(["--port", &port.to_string()]);
+        let mut cmd = Command::new(python);
+        cmd.arg(script).args(["--port", &port.to_string()]);
         let mut child = ChildProcess::spawn("python-origin", cmd)?;
         // Answered with the process id: a server of another test process that took the port
         // after it was picked free is not taken for this one.
         let ready = format!("http://127.0.0.1:{port}/_origin/ready");
         let ours = format!("ready {}", child.pid());
         let answered = wait_until(PYTHON_STARTUP, "the Python MCP origin to answer", || {
+            let exited = child.try_exit_status();
             let (ready, ours) = (ready.clone(), ours.clone());
             async move {
+                if let Some(status) = exited {
+                    return Some(Err(status));
+                }
                 let r = crate::harness::http_client()
                     .get(&ready)
                     .send()
                     .await
                     .ok()?;
-                (r.text().await.ok()? == ours).then_some(())
+                (r.text().await.ok()? == ours).then_some(Ok(()))
             }
         })
         .await;
-        if let Err(e) = answered {
-            let exited = child.try_exit_status();
-            anyhow::bail!(
-                "the Python MCP origin did not start ({e}; exited: {exited:?}); is the SDK \
-                 installed (scripts/ensure-python-origin.sh)? log {}:\n{}",
+        match answered {
+            Ok(Ok(())) => Ok((child, port)),
+            Ok(Err(status)) => anyhow::bail!(
+                "the Python MCP origin exited with {status}; is the SDK installed \
+                 (scripts/ensure-python-origin.sh)? log {}:\n{}",
                 child.log_path().display(),
                 child.log_tail(30)
-            );
+            ),
+            Err(e) => anyhow::bail!(
+                "the Python MCP origin did not start ({e}); log {}:\n{}",
+                child.log_path().display(),
+                child.log_tail(30)
+            ),
         }
-        Ok(Self { child, port })
     }
 
     async fn requests(&self) -> anyhow::Result<Vec<OriginRequest>> {
