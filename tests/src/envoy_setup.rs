@@ -102,6 +102,17 @@ pub struct GateStack {
     pub plugin_config: Value,
 }
 
+/// Lays `over` over `config`: each key replaces the configuration's, a `null` removes it.
+pub fn overlay(config: &mut Map<String, Value>, over: &Map<String, Value>) {
+    for (k, v) in over {
+        if v.is_null() {
+            config.remove(k);
+        } else {
+            config.insert(k.clone(), v.clone());
+        }
+    }
+}
+
 /// The plugin configuration for an emulator reachable at `idp` and a proxy at `base_url`:
 /// client `mcpgate-web`, secrets from the VM environment, cluster `idp` for the emulator,
 /// `allow_on_headers_stop_iteration` declared.
@@ -248,13 +259,7 @@ impl GateStack {
             let port = free_port()?;
             let base_url = format!("http://127.0.0.1:{port}");
             let mut config = default_config(&idp, &base_url);
-            for (k, v) in &opts.config {
-                if v.is_null() {
-                    config.remove(k);
-                } else {
-                    config.insert(k.clone(), v.clone());
-                }
-            }
+            overlay(&mut config, &opts.config);
             let plugin_config = Value::Object(config);
             let yaml = envoy_config(
                 &wasm,

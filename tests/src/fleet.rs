@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use crate::aws_local::{Moto, PodIdentityAgent, Relay};
 use crate::cognito::{CognitoConfig, CognitoEmulator, EmulatorHandle};
-use crate::envoy_setup::{default_config, envoy_config, filter_wasm, ENVOY_STARTUP};
+use crate::envoy_setup::{default_config, envoy_config, filter_wasm, overlay, ENVOY_STARTUP};
 use crate::harness::{
     free_port, log_dir, retry_if_port_taken, unique_name, wait_until, EnvoyProcess,
 };
@@ -213,13 +213,7 @@ impl Fleet {
                 json!({"table": TABLE, "region": "eu-central-1", "endpoint": endpoint,
                        "sts_endpoint": endpoint, "files_cluster": "aws_files", "timeout_ms": 1000}),
             );
-            for (k, v) in &config {
-                if v.is_null() {
-                    plugin.remove(k);
-                } else {
-                    plugin.insert(k.clone(), v.clone());
-                }
-            }
+            overlay(&mut plugin, &config);
             let plugin = Value::Object(plugin);
             let yaml_a = fleet_envoy_config(
                 &plugin,
