@@ -175,46 +175,25 @@ pub fn render(run: &Run) -> String {
             )
         );
     }
-    let _ = write!(
-        out,
-        "{}",
-        check(
-            "row 4 ÷ row 3",
-            run.med("4") / r3,
-            1.2,
-            &beyond("4", r3, "3")
-        )
-    );
-    let _ = write!(
-        out,
-        "{}",
-        check(
-            "row 5 ÷ row 2",
-            run.med("5") / r2,
-            0.55,
-            &beyond("5", r2, "2")
-        )
-    );
-    let _ = write!(
-        out,
-        "{}",
-        check(
-            "row 6 ÷ row 2",
-            run.med("6") / r2,
-            1.1,
-            &beyond("6", r2, "2")
-        )
-    );
-    let _ = write!(
-        out,
-        "{}",
-        check(
-            "row 7 ÷ row 3",
-            run.med("7") / r3,
-            1.2,
-            &beyond("7", r3, "3")
-        )
-    );
+    // The ratio goals against jwt_authn: (row, against, limit).
+    for (id, by, limit) in [
+        ("4", "3", 1.2),
+        ("5", "2", 0.55),
+        ("6", "2", 1.1),
+        ("7", "3", 1.2),
+    ] {
+        let against = run.med(by);
+        let _ = write!(
+            out,
+            "{}",
+            check(
+                &format!("row {id} ÷ row {by}"),
+                run.med(id) / against,
+                limit,
+                &beyond(id, against, by)
+            )
+        );
+    }
     for id in ["8a", "8b"] {
         let _ = write!(
             out,

@@ -322,8 +322,8 @@ pub fn merged<'a>(received: &'a [(String, String)], f: &'a Forward) -> Vec<(&'a 
             out.push((name, value));
         }
     }
-    if f.path.is_some() && !received.iter().any(|(n, _)| n == ":path") {
-        if let Some(path) = &f.path {
+    if let Some(path) = &f.path {
+        if !received.iter().any(|(n, _)| n == ":path") {
             out.push((":path", path));
         }
     }
