@@ -10,11 +10,20 @@
 # --oauth N instead times N OAuth flows per store, shared data against DynamoDB on the local
 # moto server). `--quick` (routine runs, ≤ 3 minutes on 2 cores): a few rows for 2 s each, no
 # criterion benches, no memory run, no Worker, nothing written. Results of the full run:
-# bench/RESULTS.md.
+# bench/RESULTS.md. `--instructions` (with --rows, --wasm, --rounds, --requests N): the rows
+# counted in instructions per request with Envoy under callgrind instead — repeatable whatever
+# the machine does (bench/src/instructions.rs); nothing else runs, nothing is written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=false
-for a in "$@"; do [ "$a" = --quick ] && quick=true; done
+instructions=false
+for a in "$@"; do
+  [ "$a" = --quick ] && quick=true
+  [ "$a" = --instructions ] && { quick=true; instructions=true; }
+done
+if $instructions; then
+  command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
+fi
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 command -v taskset >/dev/null || { apt-get update -qq && apt-get install -y -qq util-linux; }
 ./scripts/ensure-envoy.sh >/dev/null
@@ -26,7 +35,7 @@ if ! $quick; then
   cargo bench -p mcpgate-filter --bench verify --bench hot_path -- --warm-up-time 1 --measurement-time 3 2>&1 \
     | grep -E -B1 'time:' | grep -vE '^--$|^ +[0-9]|^Found|^Benchmarking|^Warning|^$' || true
 fi
-echo "== Envoy: side by side =="
+$instructions && echo "== Envoy under callgrind: instructions per request ==" || echo "== Envoy: side by side =="
 cargo run --release -q -p mcpgate-bench -- "$@"
 if ! $quick; then
   echo "== Worker in workerd itself =="

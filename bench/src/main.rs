@@ -17,10 +17,13 @@
 //! Rows 4s/5s and 4d/5d run the MCP path with `store: shared_data` and `store: dynamodb` (the
 //! local moto server of `scripts/ensure-aws-local.sh`). `--oauth N` instead times N complete
 //! OAuth flows per store ([`oauth`]). Rows F/F0/FG run FastMCP in the same rounds
-//! ([`fastmcp`]); `--workerd` instead measures the Worker in workerd ([`workerd`]).
+//! ([`fastmcp`]); `--workerd` instead measures the Worker in workerd ([`workerd`]);
+//! `--instructions [--requests N]` instead counts the rows' instructions per request under
+//! callgrind, `--rounds` windows each ([`instructions`]).
 
 mod fastmcp;
 mod floor;
+mod instructions;
 mod machine;
 mod oauth;
 mod report;
@@ -842,6 +845,21 @@ async fn main() -> anyhow::Result<()> {
                 expect_2xx: row.expect_2xx,
             });
         }
+    }
+
+    if std::env::args().any(|a| a == "--instructions") {
+        let yaml = |(instance, v): (usize, usize)| {
+            config(
+                instance,
+                variants.get(v).map_or(wasm.as_path(), |x| x.1.as_path()),
+            )
+        };
+        let requests = arg("--requests", 1000) as usize;
+        println!(
+            "{}",
+            instructions::run(&jobs, &yaml, rounds as usize, requests).await?
+        );
+        return Ok(());
     }
 
     let mut envoys: std::collections::BTreeMap<(usize, usize), (EnvoyProcess, u16)> =

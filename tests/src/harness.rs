@@ -112,6 +112,24 @@ pub fn envoy_bin() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Envoy's own binary inside the venv (`.venv/bin/envoy` is a Python launcher that runs it;
+/// a wrapper such as valgrind must be given the binary itself).
+pub fn envoy_native_bin() -> anyhow::Result<PathBuf> {
+    use anyhow::Context as _;
+    let lib = repo_root().join(".venv").join("lib");
+    std::fs::read_dir(&lib)
+        .with_context(|| format!("{}: run scripts/ensure-envoy.sh", lib.display()))?
+        .flatten()
+        .map(|python| python.path().join("site-packages/envoy/_bin/envoy"))
+        .find(|bin| bin.is_file())
+        .with_context(|| {
+            format!(
+                "no site-packages/envoy/_bin/envoy under {}: run scripts/ensure-envoy.sh",
+                lib.display()
+            )
+        })
+}
+
 /// A child process in its own process group, with stdout and stderr appended to one log file.
 /// Dropping it kills the whole group (SIGTERM, then SIGKILL after a grace period) and reaps it.
 #[derive(Debug)]
@@ -339,14 +357,43 @@ impl EnvoyProcess {
         env: Option<&[(String, String)]>,
         deadline: impl IntoDeadline,
     ) -> anyhow::Result<Self> {
+        Self::launch(name, config_yaml, extra_args, env, &[], deadline).await
+    }
+
+    /// [`EnvoyProcess::start`] with Envoy's own binary (not the venv's launcher script) run by
+    /// `wrapper` (`valgrind --tool=callgrind …`): the wrapper's first word is the program, the
+    /// rest its arguments before Envoy's.
+    pub async fn start_wrapped(
+        name: &str,
+        config_yaml: &str,
+        wrapper: &[String],
+        deadline: impl IntoDeadline,
+    ) -> anyhow::Result<Self> {
+        Self::launch(name, config_yaml, &[], None, wrapper, deadline).await
+    }
+
+    async fn launch(
+        name: &str,
+        config_yaml: &str,
+        extra_args: &[&str],
+        env: Option<&[(String, String)]>,
+        wrapper: &[String],
+        deadline: impl IntoDeadline,
+    ) -> anyhow::Result<Self> {
         let deadline = deadline.into_deadline();
-        let bin = envoy_bin()?;
         let stem = unique_name(name);
         let dir = log_dir()?;
         let config_path = dir.join(format!("{stem}.yaml"));
         let admin_path = dir.join(format!("{stem}.admin"));
         std::fs::write(&config_path, config_yaml)?;
-        let mut cmd = Command::new(bin);
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(envoy_bin()?),
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(envoy_native_bin()?);
+                c
+            }
+        };
         cmd.arg("--config-path")
             .arg(&config_path)
             .arg("--admin-address-path")
@@ -563,6 +610,19 @@ mod tests {
                 "grandchild {grandchild} survived the group kill"
             );
             std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    #[test]
+    fn envoy_native_bin_is_the_binary_the_launcher_runs_or_explains() {
+        match envoy_native_bin() {
+            Ok(p) => {
+                assert!(p.ends_with("site-packages/envoy/_bin/envoy"));
+                let mut head = [0u8; 4];
+                std::io::Read::read_exact(&mut File::open(&p).unwrap(), &mut head).unwrap();
+                assert_eq!(&head, b"\x7fELF", "{} is not an executable", p.display());
+            }
+            Err(e) => assert!(e.to_string().contains("scripts/ensure-envoy.sh")),
         }
     }
 
