@@ -33,6 +33,14 @@ pub fn hex(input: &[u8]) -> alloc::string::String {
 /// This is a lexical pre-check, run before `serde_json`, so hostile input cannot make the
 /// parser recurse deeply. Malformed JSON is left for the parser to reject.
 pub fn json_depth_within(input: &[u8], max_depth: usize) -> bool {
+    // Nesting needs an opening bracket per level: a text with few of them (every MCP request
+    // but a hostile one) is within the limit without following its strings.
+    input.iter().filter(|&&b| b == b'{' || b == b'[').count() <= max_depth
+        || nesting_within(input, max_depth)
+}
+
+/// [`json_depth_within`] by following the text: brackets inside strings do not count.
+fn nesting_within(input: &[u8], max_depth: usize) -> bool {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -101,5 +109,33 @@ mod tests {
             "brackets in strings"
         );
         assert!(json_depth_within(br#"{"a":"\"[[[["}"#, 1), "escaped quote");
+    }
+
+    /// The bracket count that skips the scan never changes the answer: every text of up to 7
+    /// bytes over the characters that matter, against following the text alone, at depths 0 to 4.
+    #[test]
+    fn counting_brackets_first_agrees_with_following_strings() {
+        let alphabet = *b"{[}]\"\\a";
+        let mut text = Vec::new();
+        fn each(text: &mut Vec<u8>, alphabet: &[u8], left: usize, f: &mut dyn FnMut(&[u8])) {
+            f(text);
+            if left == 0 {
+                return;
+            }
+            for &c in alphabet {
+                text.push(c);
+                each(text, alphabet, left - 1, f);
+                text.pop();
+            }
+        }
+        each(&mut text, &alphabet, 7, &mut |t| {
+            for max in 0..=4 {
+                assert_eq!(
+                    json_depth_within(t, max),
+                    nesting_within(t, max),
+                    "{t:?} at {max}"
+                );
+            }
+        });
     }
 }
