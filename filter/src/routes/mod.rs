@@ -345,9 +345,11 @@ pub(crate) fn spoofable(gate: &Gate, headers: &[(&str, &str)]) -> Vec<String> {
         let in_namespace = name
             .get(..NAMESPACE.len())
             .is_some_and(|p| same_header(NAMESPACE, p));
-        let spoofs = in_namespace || gate.strip_headers.iter().any(|h| same_header(h, name));
+        if !in_namespace && !gate.strip_headers.iter().any(|h| same_header(h, name)) {
+            continue;
+        }
         let name = name.to_ascii_lowercase();
-        if spoofs && !out.contains(&name) {
+        if !out.contains(&name) {
             out.push(name);
         }
     }
