@@ -54,9 +54,8 @@ pub struct Exchange {
     context_id: u32,
     host: Rc<dyn Host>,
     vm: Option<Rc<Vm>>,
-    /// Method, path and headers of a request held at its headers while its body is buffered
-    /// (and whether they are exact, see [`crate::hostcalls::ReadHeaders`]).
-    pending: Option<(Vec<(String, String)>, bool)>,
+    /// Method, path and headers of a request held at its headers while its body is buffered.
+    pending: Option<Vec<(String, String)>>,
     /// The largest body of the held request (the core's limit for its route).
     max_body: usize,
     waiting: Option<Waiting>,
@@ -68,9 +67,6 @@ pub struct Exchange {
     list_filter: Option<ListFilter>,
     /// The answer being filtered.
     answer: Option<ListAnswer>,
-    /// The request headers as received, kept for the forward when they can be written back
-    /// whole (see [`Vm::apply_forward`]).
-    received: Option<Vec<(String, String)>>,
 }
 
 fn header<'h>(headers: &'h [(String, String)], name: &str) -> &'h str {
@@ -119,7 +115,6 @@ impl Exchange {
             response_headers: Vec::new(),
             list_filter: None,
             answer: None,
-            received: None,
         }
     }
 
@@ -127,9 +122,7 @@ impl Exchange {
         let Some(vm) = self.vm.clone() else {
             return self.fail_unconfigured();
         };
-        let read = vm.host.request_headers();
-        let exact = read.exact;
-        let headers = read.pairs;
+        let headers = vm.host.request_headers();
         let method = header(&headers, ":method");
         let path = header(&headers, ":path");
         let limit = if end_of_stream {
@@ -149,12 +142,12 @@ impl Exchange {
                         vm.held.borrow_mut().hold(self.context_id, baseline);
                     }
                     self.max_body = limit;
-                    self.pending = Some((headers, exact));
+                    self.pending = Some(headers);
                     Action::Pause
                 }
             };
         }
-        self.handle(&vm, headers, exact, &[])
+        self.handle(&vm, &headers, &[])
     }
 
     pub fn on_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
@@ -262,18 +255,9 @@ impl Exchange {
         }
     }
 
-    /// Hands the request to the core and drives the outcome. `exact`: the headers are the
-    /// map as it is (kept for writing back the forward's changes in one call).
-    fn handle(
-        &mut self,
-        vm: &Rc<Vm>,
-        headers: Vec<(String, String)>,
-        exact: bool,
-        body: &[u8],
-    ) -> Action {
-        let outcome = self.decide(vm, &headers, body);
-        self.received = exact.then_some(headers);
-        match outcome {
+    /// Hands the request to the core and drives the outcome.
+    fn handle(&mut self, vm: &Rc<Vm>, headers: &[(String, String)], body: &[u8]) -> Action {
+        match self.decide(vm, headers, body) {
             Ok(o) => self.drive(vm, o),
             Err(_) => Self::fail(vm),
         }
@@ -349,7 +333,7 @@ impl Exchange {
                 }
                 Outcome::Forward(f) => {
                     vm.metrics.inc(REQUESTS_ALLOWED);
-                    vm.apply_forward(&f, self.received.take().as_deref());
+                    vm.apply_forward(&f);
                     self.response_headers = f.response_headers;
                     self.list_filter = f.list_filter;
                     if self.stream_stopped {
@@ -435,12 +419,12 @@ impl Exchange {
         if body_size > self.max_body {
             return self.too_large(vm);
         }
-        let Some((headers, exact)) = self.pending.take() else {
+        let Some(headers) = self.pending.take() else {
             return Action::Continue;
         };
         let body = vm.host.request_body(body_size);
         self.stream_stopped = false;
-        match self.handle(vm, headers, exact, &body) {
+        match self.handle(vm, &headers, &body) {
             // Only a forward continues (the core answers the OAuth routes itself).
             Action::Continue => Action::Continue,
             _ => {
@@ -464,7 +448,7 @@ impl Exchange {
     }
 
     fn too_large(&mut self, vm: &Vm) -> Action {
-        let (headers, _) = self.pending.take().unwrap_or_default();
+        let headers = self.pending.take().unwrap_or_default();
         vm.metrics.denied("body_too_large");
         vm.respond(
             &vm.gate

@@ -32,16 +32,15 @@ pub trait Host {
     fn now_ms(&self) -> u64;
 
     // ---- the current request and its response ----
-    /// The request headers, names lower-cased (the whole map in one call).
-    fn request_headers(&self) -> ReadHeaders;
+    /// The request headers, names lower-cased (the whole map in one call); a value that is
+    /// not UTF-8 reads with replacement characters (the map itself is left as it is).
+    fn request_headers(&self) -> Vec<(String, String)>;
     /// One request header.
     fn request_header(&self, name: &str) -> Option<String>;
     /// The buffered request body, at most `max` bytes.
     fn request_body(&self, max: usize) -> Vec<u8>;
     fn remove_request_header(&self, name: &str);
     fn set_request_header(&self, name: &str, value: &str);
-    /// Replaces the whole request header map in one call (`proxy_set_header_map_pairs`).
-    fn set_request_headers(&self, headers: &[(&str, &str)]);
     fn set_response_header(&self, name: &str, value: &str);
     /// The response headers, names lower-cased (`:status` included).
     fn response_headers(&self) -> Vec<(String, String)>;
@@ -96,15 +95,6 @@ pub trait Host {
     fn verify_signature(&self, args: &[u8]) -> Result<Option<Vec<u8>>, bool>;
 }
 
-/// The request headers as read, values as text.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReadHeaders {
-    pub pairs: Vec<(String, String)>,
-    /// Every value was UTF-8: `pairs` are the map byte for byte, so a changed copy can be
-    /// written back whole ([`Host::set_request_headers`]).
-    pub exact: bool,
-}
-
 /// The real host: proxy-wasm's hostcalls into Envoy.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Envoy;
@@ -124,21 +114,16 @@ impl Host for Envoy {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
-    fn request_headers(&self) -> ReadHeaders {
+    fn request_headers(&self) -> Vec<(String, String)> {
         let raw = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
-        let mut exact = true;
-        let pairs = raw
-            .into_iter()
+        raw.into_iter()
             .map(|(mut k, v)| {
                 k.make_ascii_lowercase();
-                let v = String::from_utf8(v).unwrap_or_else(|e| {
-                    exact = false;
-                    String::from_utf8_lossy(e.as_bytes()).into_owned()
-                });
+                let v = String::from_utf8(v)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                 (k, v)
             })
-            .collect();
-        ReadHeaders { pairs, exact }
+            .collect()
     }
 
     fn request_header(&self, name: &str) -> Option<String> {
@@ -160,10 +145,6 @@ impl Host for Envoy {
 
     fn set_request_header(&self, name: &str, value: &str) {
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
-    }
-
-    fn set_request_headers(&self, headers: &[(&str, &str)]) {
-        let _ = hostcalls::set_map(MapType::HttpRequestHeaders, headers.to_vec());
     }
 
     fn set_response_header(&self, name: &str, value: &str) {
