@@ -411,13 +411,33 @@ fn render(jobs: &[Job], results: &[Vec<Split>], rounds: usize, requests: usize) 
             .and_then(|j| j.id.split_once('@'))
             .map_or(String::new(), |(_, l)| format!(" ({l})"));
         for (a, by, what) in [
-            ("9r", "9", "10 tool_rules on a tools/call (goal ≤ 1.10 in CPU time)"),
+            (
+                "9r",
+                "9",
+                "10 tool_rules on a tools/call (goal ≤ 1.10 in CPU time)",
+            ),
             ("4", "1e", "own token repeated against the floor"),
             ("7", "1e", "Cognito token repeated against the floor"),
-            ("4", "3", "own token repeated against cached jwt_authn (goal ≤ 1.2)"),
-            ("7", "3", "Cognito token repeated against cached jwt_authn (goal ≤ 1.2)"),
-            ("5", "2", "1000 own tokens against uncached jwt_authn (goal ≤ 0.55)"),
-            ("6", "2", "1000 Cognito tokens against uncached jwt_authn (goal ≤ 1.1)"),
+            (
+                "4",
+                "3",
+                "own token repeated against cached jwt_authn (goal ≤ 1.2)",
+            ),
+            (
+                "7",
+                "3",
+                "Cognito token repeated against cached jwt_authn (goal ≤ 1.2)",
+            ),
+            (
+                "5",
+                "2",
+                "1000 own tokens against uncached jwt_authn (goal ≤ 0.55)",
+            ),
+            (
+                "6",
+                "2",
+                "1000 Cognito tokens against uncached jwt_authn (goal ≤ 1.1)",
+            ),
         ] {
             if let (Some(x), Some(y)) = (med(a, b), med(by, b)) {
                 let _ = writeln!(
