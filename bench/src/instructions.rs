@@ -243,6 +243,9 @@ async fn send(
             .collect(),
         _ => Vec::new(),
     };
+    if matches!(load, Load::Rotate(_)) && rotated.is_empty() {
+        bail!("no tokens to rotate through");
+    }
     for i in 0..n {
         let request = match load {
             Load::Fixed(auth) => {
@@ -254,7 +257,7 @@ async fn send(
             }
             Load::Rotate(_) => client.get(&url).header(
                 "authorization",
-                format!("Bearer {}", rotated[i % rotated.len().max(1)]),
+                format!("Bearer {}", rotated[i % rotated.len()]),
             ),
             Load::Post {
                 token,
