@@ -1223,10 +1223,10 @@ fn crossings_of(
     fake.crossings.borrow().clone()
 }
 
-/// What crosses the proxy-wasm ABI per request. Each crossing costs Envoy more than the
-/// core's whole work on a cached token (bench/RESULTS.md, `--instructions`: a header set or
-/// removed ≈ 3k instructions, all of mcpgate's own work in the VM ≈ 30k), so a new host call on
-/// the hot path must show up here, not as noise in a benchmark. A cached token: read the
+/// What crosses the proxy-wasm ABI per request. Each crossing costs Envoy ≈ 3k instructions
+/// (bench/RESULTS.md, `--instructions`), a tenth of all of mcpgate's own work in the VM on a
+/// cached token, so a new host call on the hot path must show up here, not as noise in a
+/// benchmark. A cached token: read the
 /// header map, read the clock, count the request, remove the token, set each identity header
 /// (one call each: writing the whole map back costs Envoy more). `tool_rules` add one read of
 /// the body.
