@@ -377,9 +377,7 @@ fn render(jobs: &[Job], results: &[Vec<Split>], rounds: usize, requests: usize) 
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let med = |base: &str, build: usize| -> Option<f64> {
-        let i = jobs.iter().position(|j| {
-            j.base == base && (j.key.1 == build || !crate::MCPGATE.contains(&j.key.0))
-        })?;
+        let i = crate::job_of(jobs, base, build)?;
         results
             .get(i)
             .filter(|r| !r.is_empty())

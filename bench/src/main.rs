@@ -588,6 +588,12 @@ struct Job {
     expect_2xx: bool,
 }
 
+/// The job of row `base` on build `build` (rows without mcpgate run once, for every build).
+fn job_of(jobs: &[Job], base: &str, build: usize) -> Option<usize> {
+    jobs.iter()
+        .position(|j| j.base == base && (j.key.1 == build || !MCPGATE.contains(&j.key.0)))
+}
+
 /// Instances that run mcpgate, once per build given with `--wasm`.
 const MCPGATE: std::ops::RangeInclusive<usize> = 3..=8;
 /// The instance of row 1e (the empty proxy-wasm filter).

@@ -26,9 +26,7 @@ pub struct Run<'a> {
 
 impl Run<'_> {
     fn pos(&self, base: &str, build: usize) -> Option<usize> {
-        self.jobs.iter().position(|j| {
-            j.base == base && (j.key.1 == build || !crate::MCPGATE.contains(&j.key.0))
-        })
+        crate::job_of(self.jobs, base, build)
     }
 
     fn cpu(&self, i: usize) -> Vec<f64> {
