@@ -99,11 +99,26 @@ pub trait Host {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Envoy;
 
+/// A header map's values as text: taken as they are when UTF-8 (no copy), else with
+/// replacement characters.
 fn lossy(pairs: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
     pairs
         .into_iter()
-        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .map(|(k, v)| {
+            let v = String::from_utf8(v)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            (k, v)
+        })
         .collect()
+}
+
+/// A header map of the current request or response, names lower-cased in place.
+fn header_map(map: MapType) -> Vec<(String, String)> {
+    let mut headers = lossy(hostcalls::get_map_bytes(map).unwrap_or_default());
+    for (k, _) in &mut headers {
+        k.make_ascii_lowercase();
+    }
+    headers
 }
 
 impl Host for Envoy {
@@ -115,15 +130,7 @@ impl Host for Envoy {
     }
 
     fn request_headers(&self) -> Vec<(String, String)> {
-        let raw = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
-        raw.into_iter()
-            .map(|(mut k, v)| {
-                k.make_ascii_lowercase();
-                let v = String::from_utf8(v)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                (k, v)
-            })
-            .collect()
+        header_map(MapType::HttpRequestHeaders)
     }
 
     fn request_header(&self, name: &str) -> Option<String> {
@@ -152,10 +159,7 @@ impl Host for Envoy {
     }
 
     fn response_headers(&self) -> Vec<(String, String)> {
-        lossy(hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default())
-            .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect()
+        header_map(MapType::HttpResponseHeaders)
     }
 
     fn remove_response_header(&self, name: &str) {
