@@ -1,7 +1,9 @@
 //! Name patterns of `tool_rules`: `*` matches any run of characters (none included), `?`
 //! exactly one character; everything else matches itself, case included. Linear in the text
 //! for patterns with one `*`, at most `pattern × text` steps otherwise (patterns are short:
-//! see `config::tools::MAX_PATTERN_BYTES`).
+//! see `config::tools::MAX_PATTERN_BYTES`). The configuration's are [`Pattern`]s.
+
+use alloc::string::String;
 
 /// The length of the UTF-8 character starting at `b`.
 fn char_len(b: u8) -> usize {
@@ -13,15 +15,62 @@ fn char_len(b: u8) -> usize {
     }
 }
 
+/// Where `pattern`'s literal head ends: the first `*` or `?`, or its end.
+fn head_of(pattern: &[u8]) -> usize {
+    pattern
+        .iter()
+        .position(|b| matches!(b, b'*' | b'?'))
+        .unwrap_or(pattern.len())
+}
+
 /// Whether `text` matches `pattern`.
 pub fn matches(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    // The literal head of the pattern is compared in one go: most patterns are a plain name
-    // (`tools/call`, `deploy`) or a prefix and a `*` (`admin_*`).
-    let head = p.iter().position(|b| matches!(b, b'*' | b'?'));
-    let Some(start) = head else {
+    let p = pattern.as_bytes();
+    matches_from(p, head_of(p), text.as_bytes())
+}
+
+/// A pattern of the configuration, its literal head found once: matching a plain name
+/// (`tools/call`, `deploy`) is then one comparison, a prefix and a `*` (`admin_*`) one more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pattern {
+    text: String,
+    head: usize,
+}
+
+impl Pattern {
+    pub fn new(text: String) -> Self {
+        let head = head_of(text.as_bytes());
+        Self { text, head }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `text` matches the pattern (as [`matches`]).
+    pub fn matches(&self, text: &str) -> bool {
+        matches_from(self.text.as_bytes(), self.head, text.as_bytes())
+    }
+}
+
+impl From<&str> for Pattern {
+    fn from(text: &str) -> Self {
+        Self::new(text.into())
+    }
+}
+
+impl PartialEq<&str> for Pattern {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+/// Whether `t` matches `p`, whose first `start` bytes are literal (and the next, if any, a
+/// wildcard).
+fn matches_from(p: &[u8], start: usize, t: &[u8]) -> bool {
+    if start == p.len() {
         return p == t;
-    };
+    }
     if t.get(..start) != p.get(..start) {
         return false;
     }
@@ -137,10 +186,16 @@ mod tests {
             let p: Vec<char> = pattern.chars().collect();
             for text in &texts {
                 let t: Vec<char> = text.chars().collect();
+                let expected = reference(&p, &t);
                 assert_eq!(
                     matches(&pattern, text),
-                    reference(&p, &t),
+                    expected,
                     "{pattern:?} against {text:?}"
+                );
+                assert_eq!(
+                    super::Pattern::new(pattern.clone()).matches(text),
+                    expected,
+                    "Pattern {pattern:?} against {text:?}"
                 );
             }
         }

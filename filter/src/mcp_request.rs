@@ -1,8 +1,9 @@
 //! What an MCP POST asks for: the JSON-RPC method, the name of its target (tool, prompt,
 //! resource URI, task) and its `id`, read from the body with a bounded parse — the size is
-//! limited by the caller (`max_mcp_body_bytes`), the nesting checked lexically first (at most
-//! [`MAX_DEPTH`] levels), then `serde_json` reads a small struct that skips every other member
-//! without building a tree of it — and checked against the 2026-07-28 revision's
+//! limited by the caller (`max_mcp_body_bytes`), the whole body checked to be UTF-8 (skipped
+//! members included) and the nesting lexically (at most [`MAX_DEPTH`] levels: the origin
+//! parses what the proxy skips), then `serde_json` reads a small struct that skips every other
+//! member without building a tree of it — and checked against the 2026-07-28 revision's
 //! `Mcp-Method` / `Mcp-Name` headers when the client sends them.
 //!
 //! Where the proxy and the MCP server could read one body differently, the request is refused
@@ -239,10 +240,13 @@ pub fn parse(body: &[u8]) -> Result<McpMessage, McpError> {
         Some(b'{') => {}
         _ => return Err(McpError::Parse),
     }
+    // All of it: an origin that reads bad bytes leniently could find a member name here that
+    // the parse below skipped as something else.
+    let text = core::str::from_utf8(body).map_err(|_| McpError::Parse)?;
     if !crate::encoding::json_depth_within(body, MAX_DEPTH) {
         return Err(McpError::Parse);
     }
-    let env: Envelope = serde_json::from_slice(body).map_err(|e| {
+    let env: Envelope = serde_json::from_str(text).map_err(|e| {
         if e.is_data() {
             McpError::Invalid("Invalid Request: a member has the wrong type or is given twice")
         } else {
@@ -398,15 +402,40 @@ mod tests {
             msg(r#"{"method":"ping","id":{}}"#),
             Err(McpError::Invalid(_))
         ));
-        let deep = format!(
-            "{{\"method\":\"ping\",\"params\":{{\"x\":{}{}}}}}",
-            "[".repeat(MAX_DEPTH),
-            "]".repeat(MAX_DEPTH)
+        // `levels` of nesting in all: the message, `params`, then arrays in `member`.
+        let nested = |member: &str, levels: usize| {
+            let arrays = levels - 2;
+            format!(
+                "{{\"method\":\"tools/call\",\"params\":{{\"{member}\":{}{}}}}}",
+                "[".repeat(arrays),
+                "]".repeat(arrays)
+            )
+        };
+        assert!(msg(&nested("arguments", MAX_DEPTH)).is_ok());
+        assert_eq!(
+            msg(&nested("arguments", MAX_DEPTH + 1)),
+            Err(McpError::Parse)
         );
-        assert_eq!(msg(&deep), Err(McpError::Parse));
-        assert!(msg(&deep.replacen('[', "", 3).replacen(']', "", 3)).is_ok());
+        assert_eq!(
+            msg(&nested("name", MAX_DEPTH)),
+            Err(McpError::Invalid(
+                "Invalid params: the name of the tool, prompt, resource or task must be a string"
+            ))
+        );
+        assert_eq!(msg(&nested("name", MAX_DEPTH + 1)), Err(McpError::Parse));
+        let deep_sibling = format!(
+            "{{\"method\":\"ping\",\"x\":{}{}}}",
+            "{\"a\":".repeat(MAX_DEPTH),
+            "}".repeat(MAX_DEPTH)
+        );
+        assert_eq!(msg(&deep_sibling), Err(McpError::Parse));
         let bad_utf8 = b"{\"method\":\"tools/call\",\"params\":{\"name\":\"\xff\"}}";
         assert_eq!(parse(bad_utf8), Err(McpError::Parse));
+        // Also where the parse only skips: a lenient decoder could take `\xc0"` for one
+        // character, and read the rest of the message differently.
+        let skipped =
+            b"{\"method\":\"tools/call\",\"params\":{\"name\":\"whoami\"},\"x\":\"\xc0\"}";
+        assert_eq!(parse(skipped), Err(McpError::Parse));
     }
 
     #[test]

@@ -25,6 +25,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::glob::Pattern;
+
 /// Largest `tools/list` answer (a JSON body, or one SSE event) the proxy rewrites. Envoy's
 /// default buffer limit per stream is 1 MiB; this stays below it.
 pub const MAX_ANSWER_BYTES: usize = 512 * 1024;
@@ -36,7 +38,7 @@ pub struct ListFilter {
     pub(crate) id: Value,
     /// The rules that can match `tools/call` (their `name` pattern, `None`: any name), in
     /// order, each with whether this caller passes it.
-    pub(crate) rules: Vec<(Option<String>, bool)>,
+    pub(crate) rules: Vec<(Option<Pattern>, bool)>,
     /// Whether a tool no rule matches may be called.
     pub(crate) default_allow: bool,
 }
@@ -78,11 +80,7 @@ impl ListFilter {
     pub fn allows(&self, name: &str) -> bool {
         self.rules
             .iter()
-            .find(|(pattern, _)| {
-                pattern
-                    .as_deref()
-                    .is_none_or(|p| crate::glob::matches(p, name))
-            })
+            .find(|(pattern, _)| pattern.as_ref().is_none_or(|p| p.matches(name)))
             .map_or(self.default_allow, |(_, pass)| *pass)
     }
 

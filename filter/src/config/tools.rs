@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::reader::Reader;
 use super::ConfigError;
+use crate::glob::Pattern;
 
 /// Most rules in `tool_rules`.
 pub const MAX_RULES: usize = 256;
@@ -43,10 +44,10 @@ pub enum ToolDefault {
 pub struct ToolRule {
     /// A pattern over the JSON-RPC method (`*` any run of characters, `?` one); default
     /// `tools/call`.
-    pub method: String,
+    pub method: Pattern,
     /// A pattern over the tool, prompt or resource name; `None` matches any request of the
     /// method, named or not.
-    pub name: Option<String>,
+    pub name: Option<Pattern>,
     /// Every one of these scopes.
     pub scopes: Vec<String>,
     /// Membership of at least one of these groups (when not empty).
@@ -62,14 +63,14 @@ impl ToolRule {
     }
 }
 
-fn pattern(key: &str, v: &Value) -> Result<String, ConfigError> {
+fn pattern(key: &str, v: &Value) -> Result<Pattern, ConfigError> {
     match v {
         Value::String(s)
             if !s.is_empty()
                 && s.len() <= MAX_PATTERN_BYTES
                 && !s.chars().any(|c| c.is_control()) =>
         {
-            Ok(s.clone())
+            Ok(Pattern::new(s.clone()))
         }
         _ => Err(ConfigError::new(
             key,
@@ -153,7 +154,7 @@ fn rule(i: usize, v: &Value) -> Result<ToolRule, ConfigError> {
         }
     }
     let method = match m.get("method") {
-        None => "tools/call".to_string(),
+        None => Pattern::new("tools/call".to_string()),
         Some(v) => pattern(&format!("{key}.method"), v)?,
     };
     let name = m
@@ -161,12 +162,15 @@ fn rule(i: usize, v: &Value) -> Result<ToolRule, ConfigError> {
         .map(|v| pattern(&format!("{key}.name"), v))
         .transpose()?;
     if name.is_some()
-        && !method.contains(['*', '?'])
-        && !NAMED_METHODS.iter().any(|(n, _)| *n == method)
+        && !method.as_str().contains(['*', '?'])
+        && !NAMED_METHODS.iter().any(|(n, _)| method == *n)
     {
         return Err(ConfigError::new(
             &format!("{key}.name"),
-            format!("{method} requests name no tool, prompt or resource"),
+            format!(
+                "{} requests name no tool, prompt or resource",
+                method.as_str()
+            ),
         ));
     }
     let list = |k: &str, what: &str| {

@@ -172,15 +172,15 @@ fn check(rule: &ToolRule, id: &Identity) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// The first rule matching a request of `method` naming `name`.
+/// The first rule matching a request of `method` naming `name` (the name first: it tells
+/// rules apart more often than the method does).
 fn matching<'g>(gate: &'g Gate, method: &str, name: Option<&str>) -> Option<&'g ToolRule> {
     gate.cfg.tool_rules.iter().find(|r| {
-        crate::glob::matches(&r.method, method)
-            && match (&r.name, name) {
-                (None, _) => true,
-                (Some(p), Some(n)) => crate::glob::matches(p, n),
-                (Some(_), None) => false,
-            }
+        (match (&r.name, name) {
+            (None, _) => true,
+            (Some(p), Some(n)) => p.matches(n),
+            (Some(_), None) => false,
+        }) && r.method.matches(method)
     })
 }
 
@@ -221,7 +221,7 @@ fn list_filter(gate: &Gate, msg: &McpMessage, id: &Identity) -> ListFilter {
             .cfg
             .tool_rules
             .iter()
-            .filter(|r| crate::glob::matches(&r.method, "tools/call"))
+            .filter(|r| r.method.matches("tools/call"))
             .map(|r| (r.name.clone(), check(r, id).is_ok()))
             .collect(),
         default_allow: gate.cfg.tool_rules_default == ToolDefault::Allow,
