@@ -4,10 +4,9 @@
 //! `identity_assertion_audience`).
 
 use alloc::string::String;
-use alloc::vec::Vec;
 
 use super::reader::{header_name_for_origin, Reader};
-use super::{ConfigError, IdentityHeaders};
+use super::ConfigError;
 
 /// Which of the IdP's tokens of the user the origin receives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +52,7 @@ impl Forwarding {
     }
 }
 
-pub(super) fn read(r: &Reader, identity: &IdentityHeaders) -> Result<Forwarding, ConfigError> {
+pub(super) fn read(r: &Reader) -> Result<Forwarding, ConfigError> {
     let upstream_token = match r.opt_str("forward_upstream_token")?.as_deref() {
         None | Some("none") => UpstreamToken::None,
         Some("access") => UpstreamToken::Access,
@@ -93,31 +92,6 @@ pub(super) fn read(r: &Reader, identity: &IdentityHeaders) -> Result<Forwarding,
             ));
         }
         f.assertion_audience = Some(aud);
-    }
-    if f.upstream_token_header == f.assertion_header {
-        return Err(ConfigError::new(
-            "identity_assertion_header",
-            "must differ from upstream_token_header",
-        ));
-    }
-    let identity_names: Vec<&String> = alloc::vec![
-        &identity.sub,
-        &identity.username,
-        &identity.groups,
-        &identity.scope,
-        &identity.client_id,
-        &identity.email,
-    ];
-    for (key, name) in [
-        ("upstream_token_header", &f.upstream_token_header),
-        ("identity_assertion_header", &f.assertion_header),
-    ] {
-        if identity_names.contains(&name) {
-            return Err(ConfigError::new(
-                key,
-                "must differ from the identity headers",
-            ));
-        }
     }
     Ok(f)
 }

@@ -318,6 +318,9 @@ pub fn parse_map(
     let jwt_signing_keys = tokens::signing_keys(&r, idp.client_secret.as_ref())?;
     let signing_algorithm = tokens::algorithm(&r)?;
     let identity_headers = rules::identity_headers(&r)?;
+    let claim_headers = rules::claim_headers(&r)?;
+    let forwarding = forwarding::read(&r)?;
+    rules::one_source_per_header(&identity_headers, &claim_headers, &forwarding)?;
     let consent = match r.opt_str("consent")?.as_deref() {
         None | Some("always") => ConsentMode::Always,
         Some("remember") => ConsentMode::Remember,
@@ -365,8 +368,8 @@ pub fn parse_map(
             )?,
             accepted_client_ids: r.str_list("accepted_client_ids")?.unwrap_or_default(),
             accepted_client_scopes: r.scopes("accepted_client_scopes")?.unwrap_or_default(),
-            claim_headers: rules::claim_headers(&r)?,
-            forwarding: forwarding::read(&r, &identity_headers)?,
+            claim_headers,
+            forwarding,
             identity_headers,
             group_rules: rules::group_rules(&r)?,
             protect: rules::protect(&r)?,

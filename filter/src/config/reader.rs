@@ -73,14 +73,23 @@ const RESERVED_FOR_THE_REQUEST: &[&str] = &[
     "last-event-id",
 ];
 
+/// A header the proxy sets on requests to the origin (an identity or claim header): a valid
+/// name other than `authorization`, and never one the request itself needs.
+pub(super) fn header_name_for_identity(key: &str, name: &str) -> Result<String, ConfigError> {
+    not_the_requests(key, header_name(key, name)?)
+}
+
 /// A header the proxy sets on requests to the origin with a credential of its own (the IdP's
-/// token, the identity assertion): like [`header_name`], but `authorization` is allowed (the
-/// value is then sent as `Bearer …`), and the request's own headers are not.
+/// token, the identity assertion): like [`header_name_for_identity`], but `authorization` is
+/// allowed (the value is then sent as `Bearer …`).
 pub(super) fn header_name_for_origin(key: &str, name: &str) -> Result<String, ConfigError> {
     if name.eq_ignore_ascii_case("authorization") {
         return Ok("authorization".to_string());
     }
-    let name = header_name(key, name)?;
+    header_name_for_identity(key, name)
+}
+
+fn not_the_requests(key: &str, name: String) -> Result<String, ConfigError> {
     if RESERVED_FOR_THE_REQUEST.contains(&name.as_str()) || name.starts_with("x-forwarded-") {
         return Err(ConfigError::new(
             key,

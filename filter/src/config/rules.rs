@@ -7,7 +7,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde_json::Value;
 
-use super::reader::{header_name, Reader};
+use super::forwarding::Forwarding;
+use super::reader::{header_name_for_identity, Reader};
 use super::{ConfigError, GroupRule, IdentityHeaders, Protect};
 
 pub(super) fn identity_headers(r: &Reader) -> Result<IdentityHeaders, ConfigError> {
@@ -20,7 +21,7 @@ pub(super) fn identity_headers(r: &Reader) -> Result<IdentityHeaders, ConfigErro
     };
     for (k, v) in m {
         let key = format!("identity_headers.{k}");
-        let name = header_name(
+        let name = header_name_for_identity(
             &key,
             v.as_str()
                 .ok_or_else(|| ConfigError::new(&key, "must be a header name"))?,
@@ -38,6 +39,52 @@ pub(super) fn identity_headers(r: &Reader) -> Result<IdentityHeaders, ConfigErro
     Ok(h)
 }
 
+/// Every header the proxy sets for the origin comes from one source: the identity headers,
+/// the claim headers, the IdP's token and the identity assertion all have names of their own
+/// (else one would silently overwrite another, and the order of the writes would decide).
+pub(super) fn one_source_per_header(
+    identity: &IdentityHeaders,
+    claims: &[(String, String)],
+    forwarding: &Forwarding,
+) -> Result<(), ConfigError> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    let named = [
+        ("identity_headers.sub", &identity.sub),
+        ("identity_headers.username", &identity.username),
+        ("identity_headers.groups", &identity.groups),
+        ("identity_headers.scope", &identity.scope),
+        ("identity_headers.client_id", &identity.client_id),
+        ("identity_headers.email", &identity.email),
+    ]
+    .map(|(k, n)| (String::from(k), n.as_str()))
+    .into_iter()
+    .chain(
+        claims
+            .iter()
+            .map(|(claim, n)| (format!("claim_headers.{claim}"), n.as_str())),
+    )
+    .chain([
+        (
+            String::from("upstream_token_header"),
+            forwarding.upstream_token_header.as_str(),
+        ),
+        (
+            String::from("identity_assertion_header"),
+            forwarding.assertion_header.as_str(),
+        ),
+    ]);
+    for (key, name) in named {
+        if let Some((first, _)) = seen.iter().find(|(_, n)| *n == name) {
+            return Err(ConfigError::new(
+                &key,
+                format!("must differ from {first}: each header sent to the origin has one source"),
+            ));
+        }
+        seen.push((key, name));
+    }
+    Ok(())
+}
+
 /// `claim_headers`: claim name → header name.
 pub(super) fn claim_headers(r: &Reader) -> Result<Vec<(String, String)>, ConfigError> {
     Ok(match r.map.get("claim_headers") {
@@ -49,7 +96,7 @@ pub(super) fn claim_headers(r: &Reader) -> Result<Vec<(String, String)>, ConfigE
                 let header = header
                     .as_str()
                     .ok_or_else(|| ConfigError::new(&key, "must be a header name"))?;
-                out.push((claim.clone(), header_name(&key, header)?));
+                out.push((claim.clone(), header_name_for_identity(&key, header)?));
             }
             out
         }

@@ -145,6 +145,43 @@ fn bad_values_are_named() {
             json!({"custom:tenant": "bad header"}),
             "claim_headers.custom:tenant",
         ),
+        // Headers the request itself needs: the user's name must not become its Host.
+        (
+            "identity_headers",
+            json!({"username": "Host"}),
+            "identity_headers.username",
+        ),
+        (
+            "identity_headers",
+            json!({"sub": "content-length"}),
+            "identity_headers.sub",
+        ),
+        (
+            "claim_headers",
+            json!({"custom:tenant": "Cookie"}),
+            "claim_headers.custom:tenant",
+        ),
+        (
+            "claim_headers",
+            json!({"custom:tenant": "mcp-name"}),
+            "claim_headers.custom:tenant",
+        ),
+        // One source per header: a claim must not overwrite the verified groups.
+        (
+            "claim_headers",
+            json!({"custom:role": "X-Mcpgate-Groups"}),
+            "claim_headers.custom:role",
+        ),
+        (
+            "identity_headers",
+            json!({"email": "x-mcpgate-sub"}),
+            "identity_headers.email",
+        ),
+        (
+            "upstream_token_header",
+            json!("x-mcpgate-scope"),
+            "upstream_token_header",
+        ),
         (
             "group_rules",
             json!([{"path_prefix": "admin", "groups": ["a"]}]),

@@ -691,10 +691,10 @@ fn bad_settings_are_refused_naming_the_key() {
     assert!(err(json!({"upstream_token_header": "x y"})).contains("`upstream_token_header`"));
     assert!(
         err(json!({"upstream_token_header": "x-a", "identity_assertion_header": "X-A"}))
-            .contains("must differ from upstream_token_header")
+            .contains("`identity_assertion_header`: must differ from upstream_token_header")
     );
     assert!(err(json!({"identity_assertion_header": "x-mcpgate-sub"}))
-        .contains("must differ from the identity headers"));
+        .contains("must differ from identity_headers.sub"));
     assert!(err(json!({"identity_assertion_audience": "a\nb"}))
         .contains("`identity_assertion_audience`"));
 }
