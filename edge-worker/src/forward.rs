@@ -51,7 +51,7 @@ pub async fn proxy(
         }
         out.append(k, v)?;
     }
-    for (k, v) in &f.set_headers {
+    for (k, v) in f.headers_to_set() {
         out.set(k, v)?;
     }
     let init = web_sys::RequestInit::new();

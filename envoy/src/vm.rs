@@ -281,7 +281,7 @@ impl Vm {
         for name in &f.remove_headers {
             self.host.remove_request_header(name);
         }
-        for (name, value) in &f.set_headers {
+        for (name, value) in f.headers_to_set() {
             self.host.set_request_header(name, value);
         }
         if let Some(path) = &f.path {

@@ -5,6 +5,7 @@
 //! [`Outcome::Store`], [`Outcome::NeedKeys`]) and give the result back through
 //! [`crate::Gate::resume`], which answers with another outcome.
 
+use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -78,7 +79,12 @@ impl Response {
 pub struct Forward {
     /// Headers to remove first (the client's `Authorization`, spoofed identity headers).
     pub remove_headers: Vec<String>,
-    /// Headers to set afterwards (the verified identity).
+    /// The verified identity's headers, set afterwards: built once per verified token and
+    /// shared with the token cache, so a cache hit copies none of them.
+    pub identity_headers: Rc<[(String, String)]>,
+    /// The other headers to set (the `cookie` header without the proxy's cookies, the IdP's
+    /// token, the identity assertion). Every name set is different from the others (the
+    /// configuration's rule), so the order of the writes does not matter.
     pub set_headers: Vec<(String, String)>,
     /// The path and query to send upstream instead of the received ones: the canonical path
     /// the core checked (see [`crate::path`]), set only when it differs from the request's.
@@ -89,6 +95,13 @@ pub struct Forward {
     /// The origin's answer is a `tools/list` answer to cut down to the tools the caller may
     /// call (`filter_tools_list`): hosts pass its body through this filter.
     pub list_filter: Option<crate::tools_list::ListFilter>,
+}
+
+impl Forward {
+    /// Every header to set on the request to the origin.
+    pub fn headers_to_set(&self) -> impl Iterator<Item = &(String, String)> {
+        self.identity_headers.iter().chain(&self.set_headers)
+    }
 }
 
 /// An outbound HTTP request the core needs (IdP token endpoint, JWKS, CIMD document).

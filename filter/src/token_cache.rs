@@ -12,7 +12,6 @@ use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::rc::Rc;
 use alloc::string::String;
-use alloc::vec::Vec;
 
 use crate::jwt::Identity;
 
@@ -28,7 +27,7 @@ struct Entry {
 #[derive(Default)]
 pub(crate) struct Attached {
     /// The identity headers for the origin, built once (`routes::guard`).
-    pub identity_headers: Option<Vec<(String, String)>>,
+    pub identity_headers: Option<Rc<[(String, String)]>>,
     /// The identity assertion and its `exp`.
     pub assertion: Option<(String, u64)>,
     /// Whether the token's carried IdP token was read (into `upstream`).

@@ -176,12 +176,12 @@ fn verify(
     // The proxy's own tokens are revoked with their grant (`sid`: the refresh-token family);
     // one small store record answers, whatever the store holds.
     let revocation = match (&identity.sid, &identity.jti) {
+        _ if !(is_own && env.store) => None,
         (Some(sid), _) => Some(super::token::family_key(sid)),
         // Tokens issued before grants were named: revoked one by one.
         (None, Some(jti)) => Some(format!("mcpgate:access:{jti}")),
         (None, None) => None,
-    }
-    .filter(|_| is_own && env.store);
+    };
     let plan = super::origin_headers::plan(gate, token, &identity, is_own, env);
     let mut forward = forward(gate, token, &identity, base, env);
     if list_filter.is_some() {
@@ -256,19 +256,13 @@ fn clean(v: &str) -> String {
 /// cached token, copied from the cache afterwards.
 fn forward(gate: &Gate, token: &str, id: &Identity, mut base: Forward, env: &mut Env) -> Forward {
     let slot = env.cache.as_deref_mut().and_then(|c| c.attached(token));
-    let set = match slot {
-        Some(a) => a
-            .identity_headers
-            .get_or_insert_with(|| identity_headers(gate, id))
-            .clone(),
-        None => identity_headers(gate, id),
+    base.identity_headers = match slot {
+        Some(a) => Rc::clone(
+            a.identity_headers
+                .get_or_insert_with(|| identity_headers(gate, id).into()),
+        ),
+        None => identity_headers(gate, id).into(),
     };
-    // After what the base sets already (the cookie header without the proxy's cookies).
-    if base.set_headers.is_empty() {
-        base.set_headers = set;
-    } else {
-        base.set_headers.extend(set);
-    }
     base
 }
 

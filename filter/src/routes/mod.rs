@@ -314,6 +314,7 @@ pub(crate) fn forward_base(gate: &Gate, req: &Request, path: Option<String>) -> 
     }
     Forward {
         remove_headers,
+        identity_headers: Default::default(),
         set_headers,
         path,
         response_headers: Vec::new(),

@@ -113,7 +113,7 @@ fn whole_flow_metadata_register_authorize_consent_callback_token_mcp_refresh_rev
     let f = w.mcp(&access).forward();
     assert!(f.remove_headers.iter().any(|h| h == "authorization"));
     assert!(f.remove_headers.iter().any(|h| h == "x-mcpgate-sub"));
-    let set: alloc::collections::BTreeMap<_, _> = f.set_headers.iter().cloned().collect();
+    let set: alloc::collections::BTreeMap<_, _> = f.headers_to_set().cloned().collect();
     assert_eq!(set["x-mcpgate-sub"], "6a1f1d2e-1111-2222-3333-444455556666");
     assert_eq!(set["x-mcpgate-username"], "alice");
     assert_eq!(set["x-mcpgate-groups"], "admins");

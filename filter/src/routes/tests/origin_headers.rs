@@ -47,15 +47,14 @@ fn at_origin(f: &Forward, sent: &[(&str, &str)]) -> BTreeMap<String, String> {
         .filter(|(k, _)| !f.remove_headers.iter().any(|r| r.eq_ignore_ascii_case(k)))
         .map(|(k, v)| (k.to_ascii_lowercase(), String::from(*v)))
         .collect();
-    for (k, v) in &f.set_headers {
+    for (k, v) in f.headers_to_set() {
         out.insert(k.clone(), v.clone());
     }
     out
 }
 
 fn set<'f>(f: &'f Forward, name: &str) -> Option<&'f str> {
-    f.set_headers
-        .iter()
+    f.headers_to_set()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }

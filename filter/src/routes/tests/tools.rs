@@ -89,7 +89,7 @@ fn a_missing_scope_is_403_naming_every_scope_needed_with_a_jsonrpc_error() {
     assert!(r.header("access-control-expose-headers").is_some());
     // A tool no rule names passes (default allow), with the identity.
     let f = tool(&mut w, &auth, "other").forward();
-    assert!(f.set_headers.iter().any(|(k, _)| k == "x-mcpgate-sub"));
+    assert!(f.headers_to_set().any(|(k, _)| k == "x-mcpgate-sub"));
     assert!(f.list_filter.is_none());
 }
 

@@ -95,8 +95,7 @@ fn a_user_with_100_groups_signs_in_refreshes_and_reaches_the_origin() {
     let refresh = t["refresh_token"].as_str().unwrap().to_string();
     let f = w.mcp(&access).forward();
     let groups_header = f
-        .set_headers
-        .iter()
+        .headers_to_set()
         .find(|(k, _)| k == "x-mcpgate-groups")
         .map(|(_, v)| v.clone())
         .unwrap();

@@ -27,8 +27,7 @@ fn grant(w: &mut World, idp: IdpFn, requested: &str) -> (Value, String) {
 fn header_scope(w: &mut World, access: &str) -> String {
     w.mcp(access)
         .forward()
-        .set_headers
-        .iter()
+        .headers_to_set()
         .find(|(k, _)| k == "x-mcpgate-scope")
         .map(|(_, v)| v.clone())
         .unwrap()
