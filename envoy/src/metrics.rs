@@ -10,6 +10,9 @@ use crate::hostcalls::{Host, MetricKind};
 
 pub struct Metrics {
     host: Rc<dyn Host>,
+    /// The [`Counter`]s' ids, by their order in `Counter::ALL`.
+    counters: [Cell<Option<u32>>; Counter::ALL.len()],
+    /// The ids of the gauges and of the counters defined on first use (refusal reasons).
     ids: RefCell<BTreeMap<String, u32>>,
     /// The sizes this VM last added to the cache gauges.
     token_cache_entries: Cell<usize>,
@@ -18,18 +21,54 @@ pub struct Metrics {
     oauth_body_unsupported: Cell<usize>,
 }
 
-pub const REQUESTS_ALLOWED: &str = "mcpgate.requests_allowed";
-pub const JWKS_FETCH_OK: &str = "mcpgate.jwks_fetch_ok";
-pub const JWKS_FETCH_FAILED: &str = "mcpgate.jwks_fetch_failed";
-pub const IDP_CALLS_OK: &str = "mcpgate.idp_calls_ok";
-pub const IDP_CALLS_FAILED: &str = "mcpgate.idp_calls_failed";
-/// Calls to the fleet store (DynamoDB) answered, and those that failed (no answer, an error,
-/// no credentials yet).
-pub const STORE_CALLS_OK: &str = "mcpgate.store_calls_ok";
-pub const STORE_CALLS_FAILED: &str = "mcpgate.store_calls_failed";
-/// Revocations this process learnt from the fleet store's feed.
-pub const REVOCATIONS_REPLICATED: &str = "mcpgate.revocations_replicated";
-/// Gauge: verified tokens cached (each VM's cache is bounded by `token_cache_size`).
+/// The counters defined when the VM starts; their ids are kept in slots, so counting a
+/// request looks nothing up.
+#[derive(Clone, Copy)]
+pub enum Counter {
+    RequestsAllowed,
+    JwksFetchOk,
+    JwksFetchFailed,
+    IdpCallsOk,
+    IdpCallsFailed,
+    StoreCallsOk,
+    StoreCallsFailed,
+    RevocationsReplicated,
+}
+
+impl Counter {
+    const ALL: [Counter; 8] = [
+        Self::RequestsAllowed,
+        Self::JwksFetchOk,
+        Self::JwksFetchFailed,
+        Self::IdpCallsOk,
+        Self::IdpCallsFailed,
+        Self::StoreCallsOk,
+        Self::StoreCallsFailed,
+        Self::RevocationsReplicated,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RequestsAllowed => "mcpgate.requests_allowed",
+            Self::JwksFetchOk => "mcpgate.jwks_fetch_ok",
+            Self::JwksFetchFailed => "mcpgate.jwks_fetch_failed",
+            Self::IdpCallsOk => "mcpgate.idp_calls_ok",
+            Self::IdpCallsFailed => "mcpgate.idp_calls_failed",
+            Self::StoreCallsOk => "mcpgate.store_calls_ok",
+            Self::StoreCallsFailed => "mcpgate.store_calls_failed",
+            Self::RevocationsReplicated => "mcpgate.revocations_replicated",
+        }
+    }
+}
+
+pub const REQUESTS_ALLOWED: Counter = Counter::RequestsAllowed;
+pub const JWKS_FETCH_OK: Counter = Counter::JwksFetchOk;
+pub const JWKS_FETCH_FAILED: Counter = Counter::JwksFetchFailed;
+pub const IDP_CALLS_OK: Counter = Counter::IdpCallsOk;
+pub const IDP_CALLS_FAILED: Counter = Counter::IdpCallsFailed;
+pub const STORE_CALLS_OK: Counter = Counter::StoreCallsOk;
+pub const STORE_CALLS_FAILED: Counter = Counter::StoreCallsFailed;
+pub const REVOCATIONS_REPLICATED: Counter = Counter::RevocationsReplicated;
 pub const TOKEN_CACHE_ENTRIES: &str = "mcpgate.token_cache_entries";
 /// Gauge: cached IdP answers (Client ID Metadata Documents; bounded per VM).
 pub const HTTP_CACHE_ENTRIES: &str = "mcpgate.http_cache_entries";
@@ -42,22 +81,14 @@ impl Metrics {
     pub fn new(host: Rc<dyn Host>) -> Self {
         let m = Self {
             host,
+            counters: Default::default(),
             ids: RefCell::default(),
             token_cache_entries: Cell::default(),
             http_cache_entries: Cell::default(),
             oauth_body_unsupported: Cell::default(),
         };
-        for name in [
-            REQUESTS_ALLOWED,
-            JWKS_FETCH_OK,
-            JWKS_FETCH_FAILED,
-            IDP_CALLS_OK,
-            IDP_CALLS_FAILED,
-            STORE_CALLS_OK,
-            STORE_CALLS_FAILED,
-            REVOCATIONS_REPLICATED,
-        ] {
-            m.id(name);
+        for c in Counter::ALL {
+            m.counter_id(c);
         }
         for name in [
             TOKEN_CACHE_ENTRIES,
@@ -69,8 +100,13 @@ impl Metrics {
         m
     }
 
-    fn id(&self, name: &str) -> Option<u32> {
-        self.define(MetricKind::Counter, name)
+    /// `c`'s id, defined now if defining it failed before.
+    fn counter_id(&self, c: Counter) -> Option<u32> {
+        let slot = self.counters.get(c as usize)?;
+        if slot.get().is_none() {
+            slot.set(self.host.define_metric(MetricKind::Counter, c.name()));
+        }
+        slot.get()
     }
 
     fn gauge_id(&self, name: &str) -> Option<u32> {
@@ -86,8 +122,8 @@ impl Metrics {
         Some(id)
     }
 
-    pub fn inc(&self, name: &str) {
-        if let Some(id) = self.id(name) {
+    pub fn inc(&self, c: Counter) {
+        if let Some(id) = self.counter_id(c) {
             self.host.increment_metric(id, 1);
         }
     }
@@ -135,7 +171,10 @@ impl Metrics {
                 }
             })
             .collect();
-        self.inc(&format!("mcpgate.requests_denied.{safe}"));
+        let name = format!("mcpgate.requests_denied.{safe}");
+        if let Some(id) = self.define(MetricKind::Counter, &name) {
+            self.host.increment_metric(id, 1);
+        }
     }
 }
 
