@@ -23,6 +23,7 @@ use proxy_wasm::types::Action;
 
 use crate::body_mode::{self, Mode, Why};
 use crate::dynamodb::requests::Expect;
+use crate::header_map::HeaderMap;
 use crate::hostcalls::Host;
 use crate::list_answer::ListAnswer;
 use crate::metrics::{IDP_CALLS_FAILED, IDP_CALLS_OK, REQUESTS_ALLOWED};
@@ -55,7 +56,7 @@ pub struct Exchange {
     host: Rc<dyn Host>,
     vm: Option<Rc<Vm>>,
     /// Method, path and headers of a request held at its headers while its body is buffered.
-    pending: Option<Vec<(String, String)>>,
+    pending: Option<HeaderMap>,
     /// The largest body of the held request (the core's limit for its route).
     max_body: usize,
     waiting: Option<Waiting>,
@@ -67,13 +68,6 @@ pub struct Exchange {
     list_filter: Option<ListFilter>,
     /// The answer being filtered.
     answer: Option<ListAnswer>,
-}
-
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> &'h str {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
 }
 
 /// The downstream peer's IP address (Envoy's `source.address`, port removed).
@@ -123,8 +117,8 @@ impl Exchange {
             return self.fail_unconfigured();
         };
         let headers = vm.host.request_headers();
-        let method = header(&headers, ":method");
-        let path = header(&headers, ":path");
+        let method = headers.get(":method");
+        let path = headers.get(":path");
         let limit = if end_of_stream {
             None
         } else {
@@ -256,7 +250,7 @@ impl Exchange {
     }
 
     /// Hands the request to the core and drives the outcome.
-    fn handle(&mut self, vm: &Rc<Vm>, headers: &[(String, String)], body: &[u8]) -> Action {
+    fn handle(&mut self, vm: &Rc<Vm>, headers: &HeaderMap, body: &[u8]) -> Action {
         match self.decide(vm, headers, body) {
             Ok(o) => self.drive(vm, o),
             Err(_) => Self::fail(vm),
@@ -266,21 +260,18 @@ impl Exchange {
     fn decide(
         &self,
         vm: &Rc<Vm>,
-        headers: &[(String, String)],
+        headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Outcome, mcpgate_filter::host::env::RandomFailed> {
-        let pairs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let path = header(headers, ":path");
+        let pairs: Vec<(&str, &str)> = headers.iter().collect();
+        let path = headers.get(":path");
         let address = if vm.gate.wants_client_address(path) {
             client_address(vm)
         } else {
             None
         };
         let req = Request {
-            method: header(headers, ":method"),
+            method: headers.get(":method"),
             path,
             headers: &pairs,
             body,
@@ -407,9 +398,9 @@ impl Exchange {
     }
 
     /// Answers a POST that this Envoy cannot hand the body of ([`body_mode`]).
-    fn refuse(vm: &Vm, why: Why, headers: &[(String, String)], method: &str, path: &str) -> Action {
+    fn refuse(vm: &Vm, why: Why, headers: &HeaderMap, method: &str, path: &str) -> Action {
         vm.metrics.denied(body_mode::REASON);
-        let accept = header(headers, "accept");
+        let accept = headers.get("accept");
         vm.respond(&body_mode::refusal_for(&vm.gate, why, method, path, accept));
         Action::Pause
     }
@@ -452,7 +443,7 @@ impl Exchange {
         vm.metrics.denied("body_too_large");
         vm.respond(
             &vm.gate
-                .body_too_large(header(&headers, ":method"), header(&headers, ":path")),
+                .body_too_large(headers.get(":method"), headers.get(":path")),
         );
         Action::Pause
     }

@@ -10,6 +10,8 @@ use mcpgate_filter::{Reply, StoreOp};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 
+use crate::header_map::HeaderMap;
+
 /// Why a shared-data write failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SharedError {
@@ -34,7 +36,7 @@ pub trait Host {
     // ---- the current request and its response ----
     /// The request headers, names lower-cased (the whole map in one call); a value that is
     /// not UTF-8 reads with replacement characters (the map itself is left as it is).
-    fn request_headers(&self) -> Vec<(String, String)>;
+    fn request_headers(&self) -> HeaderMap;
     /// One request header.
     fn request_header(&self, name: &str) -> Option<String>;
     /// The buffered request body, at most `max` bytes.
@@ -43,7 +45,7 @@ pub trait Host {
     fn set_request_header(&self, name: &str, value: &str);
     fn set_response_header(&self, name: &str, value: &str);
     /// The response headers, names lower-cased (`:status` included).
-    fn response_headers(&self) -> Vec<(String, String)>;
+    fn response_headers(&self) -> HeaderMap;
     fn remove_response_header(&self, name: &str);
     /// The response body buffered for this callback, at most `max` bytes.
     fn response_body(&self, max: usize) -> Vec<u8>;
@@ -68,7 +70,7 @@ pub trait Host {
         timeout: Duration,
     ) -> Result<u32, String>;
     /// The headers of the answer to the call being completed (pseudo-headers included).
-    fn call_response_headers(&self) -> Vec<(String, String)>;
+    fn call_response_headers(&self) -> HeaderMap;
     /// The body of the answer to the call being completed.
     fn call_response_body(&self, size: usize) -> Vec<u8>;
 
@@ -99,26 +101,37 @@ pub trait Host {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Envoy;
 
-/// A header map's values as text: taken as they are when UTF-8 (no copy), else with
-/// replacement characters.
-fn lossy(pairs: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| {
-            let v = String::from_utf8(v)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-            (k, v)
-        })
-        .collect()
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(
+        map_type: MapType,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> Status;
 }
 
-/// A header map of the current request or response, names lower-cased in place.
-fn header_map(map: MapType) -> Vec<(String, String)> {
-    let mut headers = lossy(hostcalls::get_map_bytes(map).unwrap_or_default());
-    for (k, _) in &mut headers {
-        k.make_ascii_lowercase();
+/// A header map of the current request or response, or of a call's answer, read in place
+/// ([`HeaderMap::parse`]); empty when Envoy has none.
+fn header_map(map: MapType) -> HeaderMap {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a pointer and a size into the two locals. A non-null pointer is
+    // a buffer of `size` bytes it allocated through the SDK's `proxy_on_memory_allocate` (a
+    // `Vec<u8>` of that capacity, forgotten): taking it back as that `Vec` frees it once,
+    // as the SDK's own `get_map_bytes` does.
+    let buf = unsafe {
+        match proxy_get_header_map_pairs(map, &mut data, &mut size) {
+            Status::Ok if !data.is_null() => Vec::from_raw_parts(data, size, size),
+            _ => Vec::new(),
+        }
+    };
+    if buf.is_empty() {
+        return HeaderMap::default();
     }
-    headers
+    HeaderMap::parse(buf).unwrap_or_else(|| {
+        log::warn!("mcpgate: Envoy handed over a header map that does not parse");
+        HeaderMap::default()
+    })
 }
 
 impl Host for Envoy {
@@ -129,7 +142,7 @@ impl Host for Envoy {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
-    fn request_headers(&self) -> Vec<(String, String)> {
+    fn request_headers(&self) -> HeaderMap {
         header_map(MapType::HttpRequestHeaders)
     }
 
@@ -158,7 +171,7 @@ impl Host for Envoy {
         let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
     }
 
-    fn response_headers(&self) -> Vec<(String, String)> {
+    fn response_headers(&self) -> HeaderMap {
         header_map(MapType::HttpResponseHeaders)
     }
 
@@ -210,8 +223,8 @@ impl Host for Envoy {
             .map_err(|status| format!("dispatch to cluster {cluster} failed: {status:?}"))
     }
 
-    fn call_response_headers(&self) -> Vec<(String, String)> {
-        lossy(hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default())
+    fn call_response_headers(&self) -> HeaderMap {
+        header_map(MapType::HttpCallResponseHeaders)
     }
 
     fn call_response_body(&self, size: usize) -> Vec<u8> {

@@ -2,7 +2,8 @@
 //! built for `wasm32-wasip1` and run by Envoy's V8 runtime.
 //!
 //! * [`hostcalls`] — every call into Envoy behind one trait ([`hostcalls::Host`]), so the
-//!   logic below has unit tests that run without Envoy;
+//!   logic below has unit tests that run without Envoy; its header-map read is the crate's
+//!   one `unsafe` block (the SDK copies every header; [`header_map`] reads them in place);
 //! * [`root`] — configuration (core keys plus the Envoy keys of [`config`]), ticks, the
 //!   watchdog of held OAuth POSTs;
 //! * [`drive`] — one request: body buffering, the core's outcomes, resumption after host
@@ -22,14 +23,15 @@
 //! * [`metrics`] — `mcpgate.*` counters and gauges.
 //!
 //! A panic traps the VM and fails every request of its worker, so this crate denies
-//! `unwrap`, `expect`, `panic!` and indexing.
+//! `unwrap`, `expect`, `panic!` and indexing (and `unsafe` without its safety argument).
 #![cfg_attr(
     not(test),
     deny(
         clippy::unwrap_used,
         clippy::expect_used,
         clippy::panic,
-        clippy::indexing_slicing
+        clippy::indexing_slicing,
+        clippy::undocumented_unsafe_blocks
     )
 )]
 
@@ -38,6 +40,7 @@ pub mod cimd;
 pub mod config;
 pub mod drive;
 pub mod dynamodb;
+pub mod header_map;
 pub mod hostcalls;
 pub mod http_context;
 pub mod jwks;

@@ -29,15 +29,8 @@ impl ListAnswer {
     /// At the response headers: what to do with the body (`None`: pass it untouched).
     pub fn start(host: &dyn Host, filter: ListFilter) -> Option<Self> {
         let headers = host.response_headers();
-        let status = headers
-            .iter()
-            .find(|(k, _)| k == ":status")
-            .and_then(|(_, v)| v.parse::<u16>().ok())
-            .unwrap_or(0);
-        let pairs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let status = headers.get(":status").parse::<u16>().unwrap_or(0);
+        let pairs: Vec<(&str, &str)> = headers.iter().collect();
         let answer = match filter.body_kind(status, &pairs) {
             BodyKind::Untouched => return None,
             BodyKind::Json => Self::Json(filter),

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use crate::body_mode::{Mode, Why, GRACE_MS};
 use crate::drive::Exchange;
+use crate::header_map::HeaderMap;
 use crate::hostcalls::{Host, MetricKind, SharedError};
 use crate::root::Root;
 use crate::vm::Vm;
@@ -140,14 +141,18 @@ impl Fake {
     }
 }
 
+fn map_of(headers: &Headers) -> HeaderMap {
+    HeaderMap::from_pairs(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
 impl Host for Fake {
     fn now_ms(&self) -> u64 {
         self.crossings.borrow_mut().push("now_ms");
         self.now_ms.get()
     }
-    fn request_headers(&self) -> Headers {
+    fn request_headers(&self) -> HeaderMap {
         self.crossings.borrow_mut().push("request_headers");
-        self.with_request(|r| r.headers.clone())
+        self.with_request(|r| map_of(&r.headers))
     }
     fn request_header(&self, name: &str) -> Option<String> {
         self.crossings.borrow_mut().push("request_header");
@@ -185,9 +190,9 @@ impl Host for Fake {
             r.response.push((name.to_string(), value.to_string()));
         });
     }
-    fn response_headers(&self) -> Vec<(String, String)> {
+    fn response_headers(&self) -> HeaderMap {
         self.crossings.borrow_mut().push("response_headers");
-        self.with_request(|r| r.response.clone())
+        self.with_request(|r| map_of(&r.response))
     }
     fn remove_response_header(&self, name: &str) {
         self.crossings.borrow_mut().push("remove_response_header");
@@ -251,8 +256,8 @@ impl Host for Fake {
         calls.push((cluster.to_string(), headers));
         Ok(u32::try_from(calls.len()).unwrap_or(u32::MAX))
     }
-    fn call_response_headers(&self) -> Vec<(String, String)> {
-        self.call_answer.borrow().0.clone()
+    fn call_response_headers(&self) -> HeaderMap {
+        map_of(&self.call_answer.borrow().0)
     }
     fn call_response_body(&self, size: usize) -> Vec<u8> {
         self.call_answer

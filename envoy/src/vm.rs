@@ -243,11 +243,7 @@ impl Vm {
     /// was no answer (failure, timeout) or the body exceeds `max_body`.
     pub fn call_response(&self, body_size: usize, max_body: usize) -> HttpResponse {
         let headers = self.host.call_response_headers();
-        let status = headers
-            .iter()
-            .find(|(k, _)| k == ":status")
-            .and_then(|(_, v)| v.parse::<u16>().ok())
-            .unwrap_or(0);
+        let status = headers.get(":status").parse::<u16>().unwrap_or(0);
         if body_size > max_body {
             log::warn!("mcpgate: IdP answer of {body_size} bytes exceeds the limit of {max_body}");
             return HttpResponse::default();
@@ -260,8 +256,9 @@ impl Vm {
         HttpResponse {
             status,
             headers: headers
-                .into_iter()
+                .iter()
                 .filter(|(k, _)| !k.starts_with(':'))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             body,
         }
