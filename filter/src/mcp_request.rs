@@ -128,7 +128,7 @@ struct Params {
 }
 
 /// An object key, borrowed when it has no escapes.
-struct Key<'de>(alloc::borrow::Cow<'de, str>);
+pub(crate) struct Key<'de>(pub(crate) alloc::borrow::Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

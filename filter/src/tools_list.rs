@@ -172,14 +172,11 @@ impl ListFilter {
                 id == self.id
                     || matches!((id.as_f64(), self.id.as_f64()), (Some(a), Some(b)) if a == b)
             });
-        let Some(result) = envelope.result.filter(|_| ours) else {
-            return Rewrite::Unchanged;
-        };
-        let Ok(result) = serde_json::from_str::<ResultTools>(result.get()) else {
-            return Rewrite::Unreadable;
-        };
-        let Some(tools) = result.tools.filter(|t| !t.is_empty()) else {
-            return Rewrite::Unchanged;
+        let tools = match envelope.result.filter(|_| ours) {
+            None | Some(Tools::Absent) => return Rewrite::Unchanged,
+            Some(Tools::Unreadable) => return Rewrite::Unreadable,
+            Some(Tools::List(tools)) if tools.is_empty() => return Rewrite::Unchanged,
+            Some(Tools::List(tools)) => tools,
         };
         let keep = |raw: &RawValue| {
             serde_json::from_str::<ToolName>(raw.get())
@@ -242,20 +239,125 @@ pub enum Rewrite {
     Unreadable,
 }
 
-/// A JSON-RPC message, as far as the filter reads it.
+/// A JSON-RPC message, as far as the filter reads it: one pass over the text, the tools
+/// taken as they are written (their spans), whatever the message turns out to be.
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow, default)]
     id: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    result: Option<&'a RawValue>,
+    result: Option<Tools<'a>>,
 }
 
-/// The `result` of a `tools/list` answer: its tools, each as its text.
-#[derive(Deserialize)]
-struct ResultTools<'a> {
-    #[serde(borrow, default)]
-    tools: Option<Vec<&'a RawValue>>,
+/// The `tools` of a message's `result`. Reading it never fails the message: what it says
+/// matters only for the answer to the filtered request, known once `id` is read too.
+enum Tools<'a> {
+    /// Each tool as its text.
+    List(Vec<&'a RawValue>),
+    /// A result without `tools`.
+    Absent,
+    /// A result that is not an object, `tools` that is not an array or is given twice.
+    Unreadable,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Tools<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::mcp_request::Key;
+        use core::marker::PhantomData;
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+        /// `result.tools`: an array of tools, or anything else (unreadable).
+        struct List<'a>(Option<Vec<&'a RawValue>>);
+        impl<'de: 'a, 'a> Deserialize<'de> for List<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V<'a>(PhantomData<&'a ()>);
+                impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+                    type Value = List<'a>;
+                    fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+                        f.write_str("the tools")
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<List<'a>, A::Error> {
+                        let mut tools = Vec::new();
+                        while let Some(t) = a.next_element::<&'a RawValue>()? {
+                            tools.push(t);
+                        }
+                        Ok(List(Some(tools)))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<List<'a>, A::Error> {
+                        while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                        Ok(List(None))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<List<'a>, E> {
+                        Ok(List(None))
+                    }
+                    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<List<'a>, E> {
+                        Ok(List(None))
+                    }
+                    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<List<'a>, E> {
+                        Ok(List(None))
+                    }
+                    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<List<'a>, E> {
+                        Ok(List(None))
+                    }
+                    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<List<'a>, E> {
+                        Ok(List(None))
+                    }
+                    /// `null`: no tools (as an empty list).
+                    fn visit_unit<E: serde::de::Error>(self) -> Result<List<'a>, E> {
+                        Ok(List(Some(Vec::new())))
+                    }
+                }
+                d.deserialize_any(V(PhantomData))
+            }
+        }
+
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Tools<'a>;
+            fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+                f.write_str("a result")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Tools<'a>, A::Error> {
+                let mut tools: Option<Option<Vec<&'a RawValue>>> = None;
+                let mut twice = false;
+                while let Some(Key(key)) = a.next_key::<Key>()? {
+                    if key != "tools" {
+                        a.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                    let list = a.next_value::<List>()?.0;
+                    twice |= tools.is_some();
+                    tools = Some(list);
+                }
+                Ok(match tools {
+                    _ if twice => Tools::Unreadable,
+                    None => Tools::Absent,
+                    Some(None) => Tools::Unreadable,
+                    Some(Some(list)) => Tools::List(list),
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Tools<'a>, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Tools::Unreadable)
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Tools<'a>, E> {
+                Ok(Tools::Unreadable)
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Tools<'a>, E> {
+                Ok(Tools::Unreadable)
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Tools<'a>, E> {
+                Ok(Tools::Unreadable)
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Tools<'a>, E> {
+                Ok(Tools::Unreadable)
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Tools<'a>, E> {
+                Ok(Tools::Unreadable)
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
 }
 
 /// One tool, as far as the filter reads it.
@@ -546,6 +648,23 @@ mod tests {
             out,
             "{ \"id\" : 2, \"result\": { \"tools\" : [ {\"name\": \"count\"} ] , \"x\":1 } }"
         );
+        // No tools to hide: the answer passes as it is.
+        for none in [
+            r#"{"id":2,"result":{"tools":null}}"#,
+            r#"{"id":2,"result":{"tools":[]}}"#,
+            r#"{"id":2,"result":{"nextCursor":"c"}}"#,
+        ] {
+            assert_eq!(f.json(none.as_bytes()), none.as_bytes(), "{none}");
+        }
+        // Another request's answer passes as it is, whatever its result holds.
+        for other in [
+            r#"{"id":3,"result":{"tools":5}}"#,
+            r#"{"id":3,"result":{"tools":[],"tools":[{"name":"admin_x"}]}}"#,
+            r#"{"id":3,"result":"text"}"#,
+            r#"{"id":3,"result":[1,{"tools":[{"name":"admin_x"}]}]}"#,
+        ] {
+            assert_eq!(f.json(other.as_bytes()), other.as_bytes(), "{other}");
+        }
         // Data that is not JSON at all passes (no client reads it as an answer).
         assert_eq!(through("data: hello\n\n", 3), "data: hello\n\n");
     }
