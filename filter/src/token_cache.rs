@@ -1,7 +1,7 @@
 //! A bounded cache of verified bearer tokens, so a token seen again costs a lookup instead of
 //! a signature check (RSA especially). Keyed by a hash of the token's signature segment; a
-//! hit also compares the whole token, so a hash collision can never lend one token another's
-//! identity. Entries die at the token's `exp`; the oldest entry is evicted when full.
+//! hit also compares the whole token (in time that does not depend on where it differs), so a
+//! hash collision can never lend one token another's identity. Entries die at the token's `exp`; the oldest entry is evicted when full.
 //!
 //! Hosts keep one per VM / isolate and lend it to the core through `Env::cache`. Each entry
 //! also keeps what the guard derived for the origin from its token ([`Attached`]: the
@@ -45,16 +45,41 @@ pub struct TokenCache {
     capacity: usize,
 }
 
-/// FNV-1a over the last 64 bytes (the signature), which differ between any two tokens.
+/// A hash of the last 64 bytes (the signature, which differs between any two tokens), eight
+/// bytes at a time, and of the length.
 fn key(token: &str) -> u64 {
     let bytes = token.as_bytes();
     let tail = bytes.get(bytes.len().saturating_sub(64)..).unwrap_or(bytes);
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in tail {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
+    let mut words = tail.chunks_exact(8);
+    for w in &mut words {
+        let w = <[u8; 8]>::try_from(w).map_or(0, u64::from_le_bytes);
+        h = (h.rotate_left(23) ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
-    h ^ bytes.len() as u64
+    for b in words.remainder() {
+        h = (h.rotate_left(23) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    h
+}
+
+/// Whether a presented token is the cached one: every byte compared, eight at a time, and the
+/// time taken does not depend on where they first differ (a token is a credential).
+fn same_token(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut diff = 0u64;
+    for (x, y) in (&mut wa).zip(&mut wb) {
+        let x = <[u8; 8]>::try_from(x).map_or(0, u64::from_le_bytes);
+        let y = <[u8; 8]>::try_from(y).map_or(0, u64::from_le_bytes);
+        diff |= x ^ y;
+    }
+    for (x, y) in wa.remainder().iter().zip(wb.remainder()) {
+        diff |= u64::from(x ^ y);
+    }
+    diff == 0
 }
 
 impl TokenCache {
@@ -78,7 +103,7 @@ impl TokenCache {
     /// The identity of a cached, still valid token (`exp` + `leeway` after `now`).
     pub(crate) fn get(&self, token: &str, now: u64, leeway: u64) -> Option<(&Rc<Identity>, bool)> {
         let e = self.entries.get(&key(token))?;
-        (*e.token == *token && e.identity.exp.saturating_add(leeway) > now)
+        (same_token(&e.token, token) && e.identity.exp.saturating_add(leeway) > now)
             .then_some((&e.identity, e.own))
     }
 
@@ -86,7 +111,7 @@ impl TokenCache {
     pub(crate) fn attached(&mut self, token: &str) -> Option<&mut Attached> {
         self.entries
             .get_mut(&key(token))
-            .filter(|e| *e.token == *token)
+            .filter(|e| same_token(&e.token, token))
             .map(|e| &mut e.attached)
     }
 
@@ -148,8 +173,33 @@ mod tests {
         assert!(c.get("aaa.bbb.sig", 99, 0).is_some());
         assert!(c.get("aaa.bbb.sig", 100, 0).is_none(), "expired");
         assert!(c.get("aaa.bbb.sig", 120, 30).is_some(), "leeway");
-        // Same signature segment (same hash), different token: no hit.
-        assert!(c.get("xxx.bbb.sig", 0, 0).is_none());
+        // The same last 64 bytes and length (the same key), another token: no hit.
+        let sig = "s".repeat(64);
+        c.insert(&format!("aaa.bbb.{sig}"), id(100).into(), true);
+        assert_eq!(
+            key(&format!("aaa.bbb.{sig}")),
+            key(&format!("xxx.bbb.{sig}"))
+        );
+        assert!(c.get(&format!("aaa.bbb.{sig}"), 0, 0).is_some());
+        assert!(c.get(&format!("xxx.bbb.{sig}"), 0, 0).is_none());
+        assert!(c.attached(&format!("xxx.bbb.{sig}")).is_none());
+    }
+
+    #[test]
+    fn tokens_are_the_same_exactly_when_every_byte_is() {
+        for len in 0..40 {
+            let a: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            assert!(same_token(&a, &a.clone()));
+            assert!(!same_token(&a, &format!("{a}x")), "longer");
+            for at in 0..len {
+                let mut b = a.clone().into_bytes();
+                b[at] ^= 1;
+                let b = String::from_utf8(b).unwrap();
+                assert!(!same_token(&a, &b), "{len} bytes, differing at {at}");
+            }
+        }
     }
 
     #[test]
