@@ -179,20 +179,13 @@ impl Gate {
             prm,
             as_metadata,
         };
-        let h = &cfg.identity_headers;
-        let mut strip_headers: Vec<String> = [
-            &h.sub,
-            &h.username,
-            &h.groups,
-            &h.scope,
-            &h.client_id,
-            &h.email,
-        ]
-        .into_iter()
-        .cloned()
-        .chain(cfg.claim_headers.iter().map(|(_, header)| header.clone()))
-        // Whether or not they are on: a client never sends these itself.
-        .chain(cfg.forwarding.header_names().map(String::from))
+        // Whether or not the IdP's token and the assertion are on: a client never sends these.
+        let mut strip_headers: Vec<String> = crate::config::origin_headers(
+            &cfg.identity_headers,
+            &cfg.claim_headers,
+            &cfg.forwarding,
+        )
+        .map(|(_, name)| String::from(name))
         .collect();
         strip_headers.sort();
         strip_headers.dedup();

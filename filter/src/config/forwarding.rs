@@ -44,14 +44,6 @@ impl Default for Forwarding {
     }
 }
 
-impl Forwarding {
-    /// The header names the origin receives from these settings (whether on or off: the
-    /// proxy removes them from every request a client sends).
-    pub fn header_names(&self) -> [&str; 2] {
-        [&self.upstream_token_header, &self.assertion_header]
-    }
-}
-
 pub(super) fn read(r: &Reader) -> Result<Forwarding, ConfigError> {
     let upstream_token = match r.opt_str("forward_upstream_token")?.as_deref() {
         None | Some("none") => UpstreamToken::None,

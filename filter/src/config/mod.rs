@@ -33,6 +33,7 @@ pub mod vars;
 
 pub use clients::{Cimd, CorsMode, CorsOrigins};
 pub use forwarding::{Forwarding, UpstreamToken};
+pub(crate) use rules::origin_headers;
 pub use tools::{ToolDefault, ToolRule};
 pub use vars::{env_name, from_vars};
 

@@ -39,16 +39,15 @@ pub(super) fn identity_headers(r: &Reader) -> Result<IdentityHeaders, ConfigErro
     Ok(h)
 }
 
-/// Every header the proxy sets for the origin comes from one source: the identity headers,
-/// the claim headers, the IdP's token and the identity assertion all have names of their own
-/// (else one would silently overwrite another, and the order of the writes would decide).
-pub(super) fn one_source_per_header(
-    identity: &IdentityHeaders,
-    claims: &[(String, String)],
-    forwarding: &Forwarding,
-) -> Result<(), ConfigError> {
-    let mut seen: Vec<(String, &str)> = Vec::new();
-    let named = [
+/// Every header the proxy sets on requests to the origin, each with the key that names it:
+/// the identity headers, the claim headers, the IdP's token and the identity assertion
+/// (whether or not those two are on).
+pub(crate) fn origin_headers<'a>(
+    identity: &'a IdentityHeaders,
+    claims: &'a [(String, String)],
+    forwarding: &'a Forwarding,
+) -> impl Iterator<Item = (String, &'a str)> + 'a {
+    [
         ("identity_headers.sub", &identity.sub),
         ("identity_headers.username", &identity.username),
         ("identity_headers.groups", &identity.groups),
@@ -56,24 +55,32 @@ pub(super) fn one_source_per_header(
         ("identity_headers.client_id", &identity.client_id),
         ("identity_headers.email", &identity.email),
     ]
-    .map(|(k, n)| (String::from(k), n.as_str()))
     .into_iter()
+    .map(|(k, n)| (String::from(k), n.as_str()))
     .chain(
         claims
             .iter()
             .map(|(claim, n)| (format!("claim_headers.{claim}"), n.as_str())),
     )
-    .chain([
-        (
-            String::from("upstream_token_header"),
-            forwarding.upstream_token_header.as_str(),
-        ),
-        (
-            String::from("identity_assertion_header"),
-            forwarding.assertion_header.as_str(),
-        ),
-    ]);
-    for (key, name) in named {
+    .chain(
+        [
+            ("upstream_token_header", &forwarding.upstream_token_header),
+            ("identity_assertion_header", &forwarding.assertion_header),
+        ]
+        .map(|(k, n)| (String::from(k), n.as_str())),
+    )
+}
+
+/// Every header the proxy sets for the origin comes from one source: each of
+/// [`origin_headers`] has a name of its own (else one would silently overwrite another, and
+/// the order of the writes would decide).
+pub(super) fn one_source_per_header(
+    identity: &IdentityHeaders,
+    claims: &[(String, String)],
+    forwarding: &Forwarding,
+) -> Result<(), ConfigError> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    for (key, name) in origin_headers(identity, claims, forwarding) {
         if let Some((first, _)) = seen.iter().find(|(_, n)| *n == name) {
             return Err(ConfigError::new(
                 &key,
