@@ -26,7 +26,7 @@ use crate::dynamodb::requests::Expect;
 use crate::header_map::HeaderMap;
 use crate::hostcalls::Host;
 use crate::list_answer::ListAnswer;
-use crate::metrics::{IDP_CALLS_FAILED, IDP_CALLS_OK, REQUESTS_ALLOWED};
+use crate::metrics::Counter;
 use crate::vm::{StoreStep, Vm, MAX_STORE_ANSWER};
 
 /// What a paused request waits for.
@@ -224,10 +224,10 @@ impl Exchange {
                     vm.http_cache.borrow_mut().store(&url, &resp, vm.now_secs());
                 }
                 if resp.status == 0 || resp.status >= 500 {
-                    vm.metrics.inc(IDP_CALLS_FAILED);
+                    vm.metrics.inc(Counter::IdpCallsFailed);
                     log::warn!("mcpgate: IdP call failed (status {})", resp.status);
                 } else {
-                    vm.metrics.inc(IDP_CALLS_OK);
+                    vm.metrics.inc(Counter::IdpCallsOk);
                 }
                 self.resume(&vm, paused, Reply::Http(resp));
             }
@@ -323,7 +323,7 @@ impl Exchange {
                     return Action::Pause;
                 }
                 Outcome::Forward(f) => {
-                    vm.metrics.inc(REQUESTS_ALLOWED);
+                    vm.metrics.inc(Counter::RequestsAllowed);
                     vm.apply_forward(&f);
                     self.response_headers = f.response_headers;
                     self.list_filter = f.list_filter;
@@ -371,7 +371,7 @@ impl Exchange {
                             }
                             Err(e) => {
                                 log::warn!("mcpgate: IdP call not sent: {e}");
-                                vm.metrics.inc(IDP_CALLS_FAILED);
+                                vm.metrics.inc(Counter::IdpCallsFailed);
                                 (paused, Reply::Http(HttpResponse::default()))
                             }
                         },

@@ -14,7 +14,7 @@ use mcpgate_filter::host::keys::JwksTimes;
 use mcpgate_filter::HttpResponse;
 
 use crate::hostcalls::{Host, SharedError};
-use crate::metrics::{Metrics, JWKS_FETCH_FAILED, JWKS_FETCH_OK};
+use crate::metrics::{Counter, Metrics};
 
 const DOC_KEY: &str = "mcpgate.jwks";
 const LEASE_KEY: &str = "mcpgate.jwks.lease";
@@ -124,7 +124,7 @@ impl Cache {
             let mut record = format!("{now}\n").into_bytes();
             record.extend_from_slice(&resp.body);
             let stored = host.shared_set(DOC_KEY, &record, None).is_ok();
-            metrics.inc(JWKS_FETCH_OK);
+            metrics.inc(Counter::JwksFetchOk);
             log::info!(
                 "mcpgate: fetched the IdP's JWKS ({} bytes)",
                 resp.body.len()
@@ -132,7 +132,7 @@ impl Cache {
             self.sync(host);
             stored
         } else {
-            metrics.inc(JWKS_FETCH_FAILED);
+            metrics.inc(Counter::JwksFetchFailed);
             log::warn!(
                 "mcpgate: JWKS fetch failed (status {}); keeping the last good key set",
                 resp.status

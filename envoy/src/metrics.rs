@@ -30,8 +30,11 @@ pub enum Counter {
     JwksFetchFailed,
     IdpCallsOk,
     IdpCallsFailed,
+    /// Calls to the fleet store (DynamoDB) answered, and those that failed (no answer, an
+    /// error, no credentials yet).
     StoreCallsOk,
     StoreCallsFailed,
+    /// Revocations this process learnt from the fleet store's feed.
     RevocationsReplicated,
 }
 
@@ -61,14 +64,6 @@ impl Counter {
     }
 }
 
-pub const REQUESTS_ALLOWED: Counter = Counter::RequestsAllowed;
-pub const JWKS_FETCH_OK: Counter = Counter::JwksFetchOk;
-pub const JWKS_FETCH_FAILED: Counter = Counter::JwksFetchFailed;
-pub const IDP_CALLS_OK: Counter = Counter::IdpCallsOk;
-pub const IDP_CALLS_FAILED: Counter = Counter::IdpCallsFailed;
-pub const STORE_CALLS_OK: Counter = Counter::StoreCallsOk;
-pub const STORE_CALLS_FAILED: Counter = Counter::StoreCallsFailed;
-pub const REVOCATIONS_REPLICATED: Counter = Counter::RevocationsReplicated;
 pub const TOKEN_CACHE_ENTRIES: &str = "mcpgate.token_cache_entries";
 /// Gauge: cached IdP answers (Client ID Metadata Documents; bounded per VM).
 pub const HTTP_CACHE_ENTRIES: &str = "mcpgate.http_cache_entries";

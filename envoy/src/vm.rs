@@ -19,7 +19,7 @@ use crate::dynamodb::requests::{self, Expect};
 use crate::dynamodb::Client;
 use crate::hostcalls::Host;
 use crate::jwks;
-use crate::metrics::{Metrics, STORE_CALLS_FAILED, STORE_CALLS_OK};
+use crate::metrics::{Counter, Metrics};
 use crate::native_rsa::EnvoyRsa;
 
 pub struct Vm {
@@ -103,7 +103,7 @@ impl Vm {
             },
             Err(e) => {
                 log::warn!("mcpgate: fleet store call not sent: {e}");
-                self.metrics.inc(STORE_CALLS_FAILED);
+                self.metrics.inc(Counter::StoreCallsFailed);
                 StoreStep::Done(Reply::StoreFailed)
             }
         }
@@ -115,7 +115,7 @@ impl Vm {
     pub fn store_answer(&self, op: &StoreOp, expect: &Expect, resp: &HttpResponse) -> Reply {
         let decision = requests::decide(expect, resp.status, &resp.body);
         if decision.reply == Reply::StoreFailed {
-            self.metrics.inc(STORE_CALLS_FAILED);
+            self.metrics.inc(Counter::StoreCallsFailed);
             let kind = requests::error_type(&resp.body).unwrap_or_default();
             log::warn!(
                 "mcpgate: fleet store call failed (status {}{}{kind})",
@@ -123,7 +123,7 @@ impl Vm {
                 if kind.is_empty() { "" } else { ", " }
             );
         } else {
-            self.metrics.inc(STORE_CALLS_OK);
+            self.metrics.inc(Counter::StoreCallsOk);
         }
         if let (Some(client), Some(follow_up)) = (&self.dynamodb, &decision.follow_up) {
             // Not waited for: a lost refund only leaves one count too many in the window.

@@ -421,7 +421,8 @@ impl Background {
                 let (next, new) =
                     replica::complete(cx.host, &plan, page, poll, cx.client.config.timeout_ms);
                 for _ in 0..new {
-                    cx.metrics.inc(crate::metrics::REVOCATIONS_REPLICATED);
+                    cx.metrics
+                        .inc(crate::metrics::Counter::RevocationsReplicated);
                 }
                 if new > 0 {
                     log::info!("mcpgate: {new} revocation(s) replicated from the fleet store");
