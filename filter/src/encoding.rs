@@ -45,20 +45,25 @@ fn openings(input: &[u8]) -> usize {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const SPACE: u64 = 0x2020_2020_2020_2020;
     const OPEN: u64 = 0x7b7b_7b7b_7b7b_7b7b;
-    let mut chunks = input.chunks_exact(8);
+    let (words, rest) = words(input);
     let mut n = 0usize;
-    for chunk in &mut chunks {
-        let w = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
+    for w in words {
         let x = (w | SPACE) ^ OPEN;
         // The high bit of each byte of `zero` is set exactly when that byte of `x` is 0.
         let zero = !(((x & LOW7) + LOW7) | x | LOW7);
         n += zero.count_ones() as usize;
     }
-    n + chunks
-        .remainder()
-        .iter()
-        .filter(|&&b| b == b'{' || b == b'[')
-        .count()
+    n + rest.iter().filter(|&&b| b == b'{' || b == b'[').count()
+}
+
+/// `bytes` as little-endian 64-bit words, and the bytes after the last whole word: for
+/// loops over long inputs on the hot path (in wasm, a byte loop costs several instructions
+/// per byte; `==` on slices is libc's byte-by-byte `memcmp`).
+pub fn words(bytes: &[u8]) -> (impl Iterator<Item = u64> + '_, &[u8]) {
+    let chunks = bytes.chunks_exact(8);
+    let rest = chunks.remainder();
+    let words = chunks.map(|c| <[u8; 8]>::try_from(c).map_or(0, u64::from_le_bytes));
+    (words, rest)
 }
 
 /// [`json_depth_within`] by following the text: brackets inside strings do not count.

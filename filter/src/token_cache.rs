@@ -1,18 +1,20 @@
 //! A bounded cache of verified bearer tokens, so a token seen again costs a lookup instead of
 //! a signature check (RSA especially). Keyed by a hash of the token's signature segment; a
-//! hit also compares the whole token (in time that does not depend on where it differs), so a
-//! hash collision can never lend one token another's identity. Entries die at the token's `exp`; the oldest entry is evicted when full.
+//! hit also compares the whole token (in time that does not depend on where it differs), so
+//! a hash collision can never lend one token another's identity. Entries die at the token's
+//! `exp`; the oldest entry is evicted when full.
 //!
 //! Hosts keep one per VM / isolate and lend it to the core through `Env::cache`. Each entry
 //! also keeps what the guard derived for the origin from its token ([`Attached`]: the
 //! identity headers, the identity assertion, the IdP's token), so a token seen again reuses
-//! them: a hit shares the identity (no copy) and copies the prebuilt header list once.
+//! them: a hit shares the identity and the prebuilt header list (no copy).
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::rc::Rc;
 use alloc::string::String;
 
+use crate::encoding::words;
 use crate::jwt::Identity;
 
 struct Entry {
@@ -50,16 +52,12 @@ pub struct TokenCache {
 fn key(token: &str) -> u64 {
     let bytes = token.as_bytes();
     let tail = bytes.get(bytes.len().saturating_sub(64)..).unwrap_or(bytes);
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
-    let mut words = tail.chunks_exact(8);
-    for w in &mut words {
-        let w = <[u8; 8]>::try_from(w).map_or(0, u64::from_le_bytes);
-        h = (h.rotate_left(23) ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    for b in words.remainder() {
-        h = (h.rotate_left(23) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    h
+    let (words, rest) = words(tail);
+    words
+        .chain(rest.iter().map(|b| u64::from(*b)))
+        .fold(0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64, |h, w| {
+            (h.rotate_left(23) ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        })
 }
 
 /// Whether a presented token is the cached one: every byte compared, eight at a time, and the
@@ -69,17 +67,10 @@ fn same_token(a: &str, b: &str) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let mut diff = 0u64;
-    for (x, y) in (&mut wa).zip(&mut wb) {
-        let x = <[u8; 8]>::try_from(x).map_or(0, u64::from_le_bytes);
-        let y = <[u8; 8]>::try_from(y).map_or(0, u64::from_le_bytes);
-        diff |= x ^ y;
-    }
-    for (x, y) in wa.remainder().iter().zip(wb.remainder()) {
-        diff |= u64::from(x ^ y);
-    }
-    diff == 0
+    let ((wa, ra), (wb, rb)) = (words(a), words(b));
+    let words_differ = wa.zip(wb).fold(0, |d, (x, y)| d | (x ^ y));
+    let rest_differs = ra.iter().zip(rb).fold(0, |d, (x, y)| d | u64::from(x ^ y));
+    words_differ | rest_differs == 0
 }
 
 impl TokenCache {
