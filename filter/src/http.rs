@@ -5,6 +5,7 @@
 //! [`Outcome::Store`], [`Outcome::NeedKeys`]) and give the result back through
 //! [`crate::Gate::resume`], which answers with another outcome.
 
+use alloc::borrow::Cow;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -78,10 +79,11 @@ impl Response {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Forward {
     /// Headers to remove first (the client's `Authorization`, spoofed identity headers).
-    pub remove_headers: Vec<String>,
+    pub remove_headers: Vec<Cow<'static, str>>,
     /// The verified identity's headers, set afterwards: built once per verified token and
-    /// shared with the token cache, so a cache hit copies none of them.
-    pub identity_headers: Rc<[(String, String)]>,
+    /// shared with the token cache, so a cache hit copies none of them (`None` on paths that
+    /// forward no identity: an empty `Rc` slice would be an allocation per request).
+    pub identity_headers: Option<Rc<[(String, String)]>>,
     /// The other headers to set (the `cookie` header without the proxy's cookies, the IdP's
     /// token, the identity assertion). Every name set is different from the others (the
     /// configuration's rule), so the order of the writes does not matter.
@@ -100,7 +102,10 @@ pub struct Forward {
 impl Forward {
     /// Every header to set on the request to the origin.
     pub fn headers_to_set(&self) -> impl Iterator<Item = &(String, String)> {
-        self.identity_headers.iter().chain(&self.set_headers)
+        self.identity_headers
+            .iter()
+            .flat_map(|h| h.iter())
+            .chain(&self.set_headers)
     }
 }
 

@@ -91,11 +91,26 @@ impl TokenCache {
         self.entries.is_empty()
     }
 
-    /// The identity of a cached, still valid token (`exp` + `leeway` after `now`).
-    pub(crate) fn get(&self, token: &str, now: u64, leeway: u64) -> Option<(&Rc<Identity>, bool)> {
-        let e = self.entries.get(&key(token))?;
-        (same_token(&e.token, token) && e.identity.exp.saturating_add(leeway) > now)
-            .then_some((&e.identity, e.own))
+    /// A cached, still valid token (`exp` + `leeway` after `now`): its identity, whether it is
+    /// the proxy's own, and what was derived from it.
+    pub(crate) fn hit(
+        &mut self,
+        token: &str,
+        now: u64,
+        leeway: u64,
+    ) -> Option<(&Rc<Identity>, bool, &mut Attached)> {
+        let e = self.entries.get_mut(&key(token))?;
+        (same_token(&e.token, token) && e.identity.exp.saturating_add(leeway) > now).then_some((
+            &e.identity,
+            e.own,
+            &mut e.attached,
+        ))
+    }
+
+    /// The identity of a cached, still valid token.
+    #[cfg(test)]
+    fn get(&mut self, token: &str, now: u64, leeway: u64) -> Option<(&Rc<Identity>, bool)> {
+        self.hit(token, now, leeway).map(|(id, own, _)| (id, own))
     }
 
     /// What was derived from a cached `token` for the origin (`None` when it is not cached).

@@ -112,7 +112,7 @@ pub(super) fn handle(
         },
     };
     let mut base = super::forward_base(gate, req, rewrite);
-    base.remove_headers.push("authorization".to_string());
+    base.remove_headers.push("authorization".into());
     base.response_headers = cors;
     let mcp = tools::applies(gate, req.method, path).then(|| tools::inspect(gate, req));
     verify(gate, token, path, base, mcp, false, env)
@@ -127,13 +127,19 @@ fn verify(
     retried: bool,
     env: &mut Env,
 ) -> Outcome {
-    let leeway = gate.cfg.leeway_seconds;
+    let (leeway, now) = (gate.cfg.leeway_seconds, env.now);
+    // A token seen before: its identity and its headers for the origin in one lookup.
     let cached = env
         .cache
-        .as_deref()
-        .and_then(|c| c.get(token, env.now, leeway))
-        .map(|(id, own)| (Rc::clone(id), own));
-    let (identity, is_own) = match cached {
+        .as_deref_mut()
+        .and_then(|c| c.hit(token, now, leeway))
+        .map(|(id, own, attached)| {
+            let headers = attached
+                .identity_headers
+                .get_or_insert_with(|| identity_headers(gate, id).into());
+            (Rc::clone(id), own, Some(Rc::clone(headers)))
+        });
+    let (identity, is_own, headers) = match cached {
         Some(hit) => hit,
         None => match authenticate(gate, token, path, &base, &mcp, retried, env) {
             Ok((id, own)) => {
@@ -141,7 +147,7 @@ fn verify(
                 if let Some(cache) = env.cache.as_deref_mut() {
                     cache.insert(token, Rc::clone(&id), own);
                 }
-                (id, own)
+                (id, own, None)
             }
             Err(out) => return *out,
         },
@@ -183,10 +189,10 @@ fn verify(
         (None, None) => None,
     };
     let plan = super::origin_headers::plan(gate, token, &identity, is_own, env);
-    let mut forward = forward(gate, token, &identity, base, env);
+    let mut forward = forward(gate, token, &identity, base, headers, env);
     if list_filter.is_some() {
         // The answer must reach the filter readable.
-        forward.remove_headers.push("accept-encoding".to_string());
+        forward.remove_headers.push("accept-encoding".into());
         forward.list_filter = list_filter;
     }
     match revocation {
@@ -254,15 +260,27 @@ fn clean(v: &str) -> String {
 
 /// `base` with the identity headers of `token` (verified as `id`) added: built once per
 /// cached token, copied from the cache afterwards.
-fn forward(gate: &Gate, token: &str, id: &Identity, mut base: Forward, env: &mut Env) -> Forward {
-    let slot = env.cache.as_deref_mut().and_then(|c| c.attached(token));
-    base.identity_headers = match slot {
-        Some(a) => Rc::clone(
-            a.identity_headers
-                .get_or_insert_with(|| identity_headers(gate, id).into()),
-        ),
-        None => identity_headers(gate, id).into(),
-    };
+/// `base` with the identity's headers: the cached list (`headers`), else the one kept with
+/// the token in the cache, built now if it is the first.
+fn forward(
+    gate: &Gate,
+    token: &str,
+    id: &Identity,
+    mut base: Forward,
+    headers: Option<Rc<[(String, String)]>>,
+    env: &mut Env,
+) -> Forward {
+    let headers =
+        headers.unwrap_or_else(
+            || match env.cache.as_deref_mut().and_then(|c| c.attached(token)) {
+                Some(a) => Rc::clone(
+                    a.identity_headers
+                        .get_or_insert_with(|| identity_headers(gate, id).into()),
+                ),
+                None => identity_headers(gate, id).into(),
+            },
+        );
+    base.identity_headers = Some(headers);
     base
 }
 

@@ -307,14 +307,14 @@ pub(crate) fn forward_base(gate: &Gate, req: &Request, path: Option<String>) -> 
     let mut remove_headers = spoofable(gate, req.headers);
     let mut set_headers = Vec::new();
     if let Some(rest) = proxy_cookies(req.headers) {
-        remove_headers.push("cookie".to_string());
+        remove_headers.push(Cow::Borrowed("cookie"));
         if !rest.is_empty() {
             set_headers.push(("cookie".to_string(), rest));
         }
     }
     Forward {
         remove_headers,
-        identity_headers: Default::default(),
+        identity_headers: None,
         set_headers,
         path,
         response_headers: Vec::new(),
@@ -339,9 +339,9 @@ fn same_header(header: &str, name: &str) -> bool {
 /// `x-mcpgate-` namespace (so renaming the identity headers leaves no default name open).
 /// They are removed before anything is forwarded, so only headers actually present cost the
 /// host a call. `x_mcpgate_sub` counts too: some backends read `_` as `-`.
-pub(crate) fn spoofable(gate: &Gate, headers: &[(&str, &str)]) -> Vec<String> {
+pub(crate) fn spoofable(gate: &Gate, headers: &[(&str, &str)]) -> Vec<Cow<'static, str>> {
     const NAMESPACE: &str = "x-mcpgate-";
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<Cow<'static, str>> = Vec::new();
     for (name, _) in headers {
         let in_namespace = name
             .get(..NAMESPACE.len())
@@ -349,9 +349,8 @@ pub(crate) fn spoofable(gate: &Gate, headers: &[(&str, &str)]) -> Vec<String> {
         if !in_namespace && !gate.strip_headers.iter().any(|h| same_header(h, name)) {
             continue;
         }
-        let name = name.to_ascii_lowercase();
-        if !out.contains(&name) {
-            out.push(name);
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(name)) {
+            out.push(Cow::Owned(name.to_ascii_lowercase()));
         }
     }
     out
