@@ -418,6 +418,11 @@ fn render(jobs: &[Job], results: &[Vec<Split>], rounds: usize, requests: usize) 
                 "10 tool_rules on a tools/call (goal ≤ 1.10 in CPU time)",
             ),
             ("4", "1e", "own token repeated against the floor"),
+            (
+                "4i",
+                "1e",
+                "own token repeated, only the subject passed, against the floor",
+            ),
             ("7", "1e", "Cognito token repeated against the floor"),
             (
                 "4",

@@ -476,6 +476,13 @@ fn rows(l: &Loads) -> Vec<Row> {
             expect_2xx: true,
         },
         Row {
+            id: "4i",
+            name: "mcpgate, own token repeated, only the subject passed (identity_headers null)",
+            instance: 9,
+            load: Load::Fixed(bearer(l.own_one)),
+            expect_2xx: true,
+        },
+        Row {
             id: "5",
             name: "mcpgate, 1000 own tokens rotated",
             instance: 3,
@@ -595,9 +602,9 @@ fn job_of(jobs: &[Job], base: &str, build: usize) -> Option<usize> {
 }
 
 /// Instances that run mcpgate, once per build given with `--wasm`.
-const MCPGATE: std::ops::RangeInclusive<usize> = 3..=8;
+const MCPGATE: std::ops::RangeInclusive<usize> = 3..=9;
 /// The instance of row 1e (the empty proxy-wasm filter).
-const EMPTY: usize = 9;
+const EMPTY: usize = 10;
 /// The rows of `--quick`.
 const QUICK_ROWS: &str = "1,1e,2,3,4,5,7,8a,4s,9,9r";
 
@@ -757,6 +764,11 @@ async fn main() -> anyhow::Result<()> {
     pure_plugin["native_rsa"] = json!(false);
     let mut store_plugin = plugin.clone();
     store_plugin["store"] = json!("shared_data");
+    // Row 4i: the origin reads only the subject; each identity header not passed is one host
+    // call less per request.
+    let mut subject_plugin = plugin.clone();
+    subject_plugin["identity_headers"] = json!({"username": null, "groups": null, "scope": null,
+                                                "client_id": null, "email": null});
     let mut rules_plugin = plugin.clone();
     rules_plugin["tool_rules"] = ten_rules();
     rules_plugin["filter_tools_list"] = json!(true);
@@ -782,7 +794,7 @@ async fn main() -> anyhow::Result<()> {
             envoy_yaml_with(vec![mcpgate_env(wasm, &p, env)], idp.port(), Some(m.port))
         })
     };
-    // Instances 0–2 and EMPTY run once; 3–8 (mcpgate) once per `--wasm` build.
+    // Instances 0–2 and EMPTY run once; 3–9 (mcpgate) once per `--wasm` build.
     let config = |instance: usize, wasm: &Path| -> anyhow::Result<String> {
         Ok(match instance {
             0 => envoy_yaml(vec![], idp.port()),
@@ -794,6 +806,7 @@ async fn main() -> anyhow::Result<()> {
             6 => envoy_yaml(vec![mcpgate(wasm, &rules_plugin), buffer()], idp.port()),
             7 => envoy_yaml(vec![mcpgate(wasm, &plugin), buffer()], idp.port()),
             8 => dynamodb_config(wasm).unwrap_or_default(),
+            9 => envoy_yaml(vec![mcpgate(wasm, &subject_plugin)], idp.port()),
             EMPTY => envoy_yaml(vec![floor::filter(&floor::build()?)], idp.port()),
             _ => String::new(),
         })

@@ -161,7 +161,7 @@ pub fn render(run: &Run) -> String {
         out,
         "\n| target | measured | limit | | beyond the floor |\n| --- | ---: | ---: | --- | --- |"
     );
-    for id in ["4", "7"] {
+    for id in ["4", "7", "4i"] {
         let _ = write!(
             out,
             "{}",

@@ -128,26 +128,29 @@ pub struct Upstream {
     pub userinfo_endpoint: Option<String>,
 }
 
-/// Header names used to pass the identity to the MCP server.
+/// Header names used to pass the identity to the MCP server; `None`: not passed (the
+/// configuration's `null`: each header the origin does not read is one host call less per
+/// request in Envoy, ≈ 3.3k instructions).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdentityHeaders {
-    pub sub: String,
-    pub username: String,
-    pub groups: String,
-    pub scope: String,
-    pub client_id: String,
-    pub email: String,
+    pub sub: Option<String>,
+    pub username: Option<String>,
+    pub groups: Option<String>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub email: Option<String>,
 }
 
 impl Default for IdentityHeaders {
     fn default() -> Self {
+        let name = |n: &str| Some(String::from(n));
         Self {
-            sub: "x-mcpgate-sub".into(),
-            username: "x-mcpgate-username".into(),
-            groups: "x-mcpgate-groups".into(),
-            scope: "x-mcpgate-scope".into(),
-            client_id: "x-mcpgate-client-id".into(),
-            email: "x-mcpgate-email".into(),
+            sub: name("x-mcpgate-sub"),
+            username: name("x-mcpgate-username"),
+            groups: name("x-mcpgate-groups"),
+            scope: name("x-mcpgate-scope"),
+            client_id: name("x-mcpgate-client-id"),
+            email: name("x-mcpgate-email"),
         }
     }
 }

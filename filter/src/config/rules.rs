@@ -21,11 +21,16 @@ pub(super) fn identity_headers(r: &Reader) -> Result<IdentityHeaders, ConfigErro
     };
     for (k, v) in m {
         let key = format!("identity_headers.{k}");
-        let name = header_name_for_identity(
-            &key,
-            v.as_str()
-                .ok_or_else(|| ConfigError::new(&key, "must be a header name"))?,
-        )?;
+        let name = match v {
+            Value::Null => None,
+            Value::String(n) => Some(header_name_for_identity(&key, n)?),
+            _ => {
+                return Err(ConfigError::new(
+                    &key,
+                    "must be a header name, or null to not pass it",
+                ))
+            }
+        };
         match k.as_str() {
             "sub" => h.sub = name,
             "username" => h.username = name,
@@ -40,8 +45,8 @@ pub(super) fn identity_headers(r: &Reader) -> Result<IdentityHeaders, ConfigErro
 }
 
 /// Every header the proxy sets on requests to the origin, each with the key that names it:
-/// the identity headers, the claim headers, the IdP's token and the identity assertion
-/// (whether or not those two are on).
+/// the identity headers (those not turned off), the claim headers, the IdP's token and the
+/// identity assertion (whether or not those two are on).
 pub(crate) fn origin_headers<'a>(
     identity: &'a IdentityHeaders,
     claims: &'a [(String, String)],
@@ -56,7 +61,7 @@ pub(crate) fn origin_headers<'a>(
         ("identity_headers.email", &identity.email),
     ]
     .into_iter()
-    .map(|(k, n)| (String::from(k), n.as_str()))
+    .filter_map(|(k, n)| Some((String::from(k), n.as_deref()?)))
     .chain(
         claims
             .iter()

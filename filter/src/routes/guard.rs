@@ -286,20 +286,20 @@ fn forward(
 
 fn identity_headers(gate: &Gate, id: &Identity) -> Vec<(String, String)> {
     let h = &gate.cfg.identity_headers;
+    let groups = (!id.groups.is_empty()).then(|| id.groups.join(","));
+    let fields = [
+        (&h.sub, Some(id.sub.as_str())),
+        (&h.username, id.username.as_deref()),
+        (&h.groups, groups.as_deref()),
+        (&h.scope, Some(id.scope.as_str())),
+        (&h.client_id, id.client_id.as_deref()),
+        (&h.email, id.email.as_deref()),
+    ];
     let mut set: Vec<(String, String)> = Vec::with_capacity(8);
-    set.push((h.sub.clone(), clean(&id.sub)));
-    if let Some(u) = &id.username {
-        set.push((h.username.clone(), clean(u)));
-    }
-    if !id.groups.is_empty() {
-        set.push((h.groups.clone(), clean(&id.groups.join(","))));
-    }
-    set.push((h.scope.clone(), clean(&id.scope)));
-    if let Some(c) = &id.client_id {
-        set.push((h.client_id.clone(), clean(c)));
-    }
-    if let Some(e) = &id.email {
-        set.push((h.email.clone(), clean(e)));
+    for (name, value) in fields {
+        if let (Some(name), Some(value)) = (name, value) {
+            set.push((name.clone(), clean(value)));
+        }
     }
     for (claim, header) in &gate.cfg.claim_headers {
         if let Some((_, v)) = id.extra.iter().find(|(k, _)| k == claim) {

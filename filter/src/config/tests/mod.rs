@@ -141,6 +141,11 @@ fn bad_values_are_named() {
             "identity_headers.nick",
         ),
         (
+            "identity_headers",
+            json!({"groups": false}),
+            "identity_headers.groups",
+        ),
+        (
             "claim_headers",
             json!({"custom:tenant": "bad header"}),
             "claim_headers.custom:tenant",
@@ -396,4 +401,18 @@ mod tools;
 fn an_empty_key_is_named_visibly() {
     let e = parse_json(br#"{"":{"[":"{"}}"#, &[], &no_env).unwrap_err();
     assert_eq!(e.to_string(), "config key `\"\"`: unknown key");
+}
+
+#[test]
+fn an_identity_header_set_to_null_is_not_passed_and_frees_its_name() {
+    let mut v = minimal();
+    v["identity_headers"] = json!({"groups": null, "sub": "x-user"});
+    v["claim_headers"] = json!({"custom:role": "x-mcpgate-groups"});
+    let c = parse(v).unwrap();
+    assert_eq!(c.identity_headers.groups, None);
+    assert_eq!(c.identity_headers.sub.as_deref(), Some("x-user"));
+    assert_eq!(
+        c.identity_headers.username.as_deref(),
+        Some("x-mcpgate-username")
+    );
 }

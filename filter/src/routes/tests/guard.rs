@@ -163,3 +163,24 @@ fn a_cached_token_forwards_the_identity_headers_built_once() {
         .is_some_and(|h| alloc::rc::Rc::ptr_eq(&c, h))));
     assert_eq!(first.remove_headers, second.remove_headers);
 }
+
+#[test]
+fn identity_headers_turned_off_are_not_set_and_still_not_spoofable() {
+    let mut w = World::new(json!({
+        "identity_headers": {"username": null, "groups": null, "scope": null, "email": null}
+    }));
+    let (_, t) = w.tokens();
+    let token = t["access_token"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {token}");
+    let spoofed = [
+        ("authorization", auth.as_str()),
+        ("x-mcpgate-groups", "admins"),
+    ];
+    let f = w.send("GET", "/mcp", &spoofed, "").forward();
+    let set: Vec<&str> = f.headers_to_set().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(set, ["x-mcpgate-sub", "x-mcpgate-client-id"]);
+    assert!(
+        f.remove_headers.iter().any(|h| h == "x-mcpgate-groups"),
+        "the client's copy of a header the proxy does not set is still removed"
+    );
+}
