@@ -4,8 +4,8 @@
 //! renewed by the proxy when it expired between two tool calls; and the identity assertion
 //! (`identity_assertion`), which the origin's `verify_assertion` tool verifies against the
 //! proxy's JWKS (the Python origin with the README's PyJWT snippet, the demo with RustCrypto)
-//! and refuses once tampered with. A client's own copies of these headers never reach the
-//! origin. [`identity_scenario_tests!`](crate::identity_scenario_tests) makes one test per
+//! and refuses once tampered with; identity headers turned off (`null`) do not reach it. A
+//! client's own copies of these headers never reach the origin. [`identity_scenario_tests!`](crate::identity_scenario_tests) makes one test per
 //! scenario for a host.
 
 use std::time::{Duration, Instant};
@@ -64,6 +64,14 @@ pub fn renamed_options<O: HostOptions>() -> O {
         .config("identity_assertion_header", json!("x-id-assertion"))
 }
 
+/// Only the subject and the user name passed (`identity_headers`: the others `null`).
+pub fn trimmed_options<O: HostOptions>() -> O {
+    O::default().config(
+        "identity_headers",
+        json!({"groups": null, "scope": null, "client_id": null, "email": null}),
+    )
+}
+
 /// One `#[tokio::test]` per identity scenario for the host type `$host`, in front of the
 /// origin `$origin` (the demo server when omitted); after each, the origin must have seen
 /// nothing but identified MCP requests.
@@ -86,6 +94,8 @@ macro_rules! identity_scenario_tests {
                 identity_scenarios::nothing_by_default, Default::default();
             renamed_headers_and_the_idp_token_as_authorization:
                 identity_scenarios::renamed_headers, $crate::identity_scenarios::renamed_options();
+            identity_headers_turned_off_do_not_reach_the_origin:
+                identity_scenarios::trimmed_headers, $crate::identity_scenarios::trimmed_options();
         );
     };
 }
@@ -304,4 +314,24 @@ pub async fn renamed_headers(h: &impl Host) {
     assert_eq!(out["userinfo"]["username"], "alice", "{out}");
     let (_, out) = call_tool(h, &tokens.access, "verify_assertion", json!({}), &forged).await;
     assert_eq!(out["valid"], json!(true), "{out}");
+}
+
+/// Identity headers turned off reach the origin neither from the proxy nor from the client:
+/// alice (group `admins`) arrives with her subject and name only, a forged groups header is
+/// removed.
+pub async fn trimmed_headers(h: &impl Host) {
+    let (_, tokens) = sign_in(h, "alice", "alice-password").await;
+    let forged = [("x-mcpgate-groups", "admins,ops")];
+    let (status, out) = call_tool(h, &tokens.access, "whoami", json!({}), &forged).await;
+    assert_eq!(status, 200, "{out}");
+    let seen = out["headers"].as_object().cloned().unwrap_or_default();
+    let mut names: Vec<&str> = seen.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["x-mcpgate-sub", "x-mcpgate-username"],
+        "the origin saw {out}"
+    );
+    assert_eq!(seen["x-mcpgate-sub"], json!(ALICE_SUB), "{out}");
+    assert_eq!(seen["x-mcpgate-username"], json!("alice"), "{out}");
 }
