@@ -323,7 +323,7 @@ impl Exchange {
                     return Action::Pause;
                 }
                 Outcome::Forward(f) => {
-                    vm.metrics.inc(Counter::RequestsAllowed);
+                    vm.metrics.allowed();
                     vm.apply_forward(&f);
                     self.response_headers = f.response_headers;
                     self.list_filter = f.list_filter;

@@ -237,6 +237,14 @@ impl Context for Root {
             vm.complete_jwks_fetch(body_size);
         }
     }
+
+    /// The VM is going away: the requests counted since the last tick still reach `/stats`.
+    fn on_done(&mut self) -> bool {
+        if let Some(vm) = &self.vm {
+            vm.metrics.flush();
+        }
+        true
+    }
 }
 
 impl RootContext for Root {
@@ -255,6 +263,9 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
+        if let Some(vm) = &self.vm {
+            vm.metrics.flush();
+        }
         self.refresh_keys();
         self.fleet_store();
         // Last: it switches the effective context to request contexts and back.

@@ -115,7 +115,16 @@ async fn metrics_are_visible_in_envoy_stats() {
     let (status, _, _) = call_whoami(&stack, Some(&expired)).await;
     assert_eq!(status, 401);
 
-    assert!(stack.counter("mcpgate.requests_allowed").await.unwrap() >= 1);
+    // Forwarded requests reach /stats on the VM's next tick (100 ms).
+    wait_until(
+        Duration::from_secs(10),
+        "requests_allowed in /stats",
+        || async {
+            (stack.counter("mcpgate.requests_allowed").await.unwrap_or(0) >= 1).then_some(())
+        },
+    )
+    .await
+    .unwrap();
     assert!(stack.counter("mcpgate.jwks_fetch_ok").await.unwrap() >= 1);
     assert_eq!(stack.counter("mcpgate.jwks_fetch_failed").await.unwrap(), 0);
     assert!(
