@@ -258,10 +258,9 @@ fn clean(v: &str) -> String {
         .collect()
 }
 
-/// `base` with the identity headers of `token` (verified as `id`) added: built once per
-/// cached token, copied from the cache afterwards.
-/// `base` with the identity's headers: the cached list (`headers`), else the one kept with
-/// the token in the cache, built now if it is the first.
+/// `base` with the identity headers of `token` (verified as `id`): the list the cache handed
+/// out with the identity (`headers`), else the one kept with the token in the cache, built
+/// now if it is the first — one list per cached token, shared, never copied.
 fn forward(
     gate: &Gate,
     token: &str,
