@@ -251,8 +251,12 @@ fn authenticate(
     }
 }
 
-/// Header values must not carry line breaks or other controls.
+/// Header values must not carry line breaks or other controls (each becomes a space).
 fn clean(v: &str) -> String {
+    if !v.chars().any(char::is_control) {
+        // The usual case: one copy, not a character at a time.
+        return v.into();
+    }
     v.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()

@@ -41,6 +41,19 @@ fn mcp_rejects_cognito_tokens_unless_accepted() {
 }
 
 #[test]
+fn identity_header_values_lose_their_control_characters() {
+    let mut w = World::new(json!({"accepted_client_ids": [vectors::APP_CLIENT]}));
+    let mut claims = vectors::cognito_access_claims();
+    claims["username"] = json!("alice\r\nx-evil: 1\u{85}\tend");
+    let f = w.mcp(&vectors::rs256(&claims)).forward();
+    let username = f
+        .headers_to_set()
+        .find(|(k, _)| k == "x-mcpgate-username")
+        .map(|(_, v)| v.clone());
+    assert_eq!(username.as_deref(), Some("alice  x-evil: 1  end"));
+}
+
+#[test]
 fn mcp_direct_token_with_unknown_kid_asks_host_for_keys_once() {
     let mut w = World::new(json!({"accepted_client_ids": [vectors::APP_CLIENT]}));
     let t = vectors::sign(
