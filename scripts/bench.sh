@@ -13,6 +13,9 @@
 # bench/RESULTS.md. `--instructions` (with --rows, --wasm, --rounds, --requests N): the rows
 # counted in instructions per request with Envoy under callgrind instead — repeatable whatever
 # the machine does (bench/src/instructions.rs); nothing else runs, nothing is written.
+# `--together a:b,…` (with --rows, --wasm, --rounds, --seconds): each pair of rows measured in
+# the same windows, both Envoys on one CPU, with a 95 % interval for the median of the
+# per-window ratio (bench/src/together.rs); nothing else runs, nothing is written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=false
@@ -20,6 +23,7 @@ instructions=false
 for a in "$@"; do
   [ "$a" = --quick ] && quick=true
   [ "$a" = --instructions ] && { quick=true; instructions=true; }
+  [ "$a" = --together ] && quick=true
 done
 if $instructions; then
   command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }

@@ -19,7 +19,8 @@
 //! OAuth flows per store ([`oauth`]). Rows F/F0/FG run FastMCP in the same rounds
 //! ([`fastmcp`]); `--workerd` instead measures the Worker in workerd ([`workerd`]);
 //! `--instructions [--requests N]` instead counts the rows' instructions per request under
-//! callgrind, `--rounds` windows each ([`instructions`]).
+//! callgrind, `--rounds` windows each ([`instructions`]); `--together a:b,…` measures pairs of
+//! the selected rows in the same windows, both on the Envoy CPU ([`together`]).
 
 mod fastmcp;
 mod floor;
@@ -27,6 +28,7 @@ mod instructions;
 mod machine;
 mod oauth;
 mod report;
+mod together;
 mod workerd;
 
 use std::path::{Path, PathBuf};
@@ -282,8 +284,9 @@ fn buffer() -> Value {
     }})
 }
 
-fn wrk_script(dir: &Path, load: &Load) -> anyhow::Result<PathBuf> {
-    let path = dir.join(format!("wrk-{}.lua", std::process::id()));
+/// The wrk script of `load`; `tag` tells apart the scripts of loads that run at once.
+fn wrk_script(dir: &Path, load: &Load, tag: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join(format!("wrk-{}{tag}.lua", std::process::id()));
     let lua = match load {
         Load::Fixed(_) => "".to_string(),
         Load::Post {
@@ -336,13 +339,28 @@ fn children_ticks() -> u64 {
     (us(ru.ru_utime) + us(ru.ru_stime)) / 10_000
 }
 
+/// What one wrk run measured: requests, p50 and p99 (ms), non-2xx answers.
+type WrkResult = (u64, f64, f64, u64);
+
 fn run_wrk(
     port: u16,
     load: &Load,
     seconds: u64,
     dir: &Path,
 ) -> anyhow::Result<(u64, f64, f64, u64, u64)> {
-    let script = wrk_script(dir, load)?;
+    let ticks0 = children_ticks();
+    let out = wrk(port, load, seconds, dir, "")?
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    let wrk_ticks = children_ticks() - ticks0;
+    let (requests, p50, p99, non2xx) = wrk_result(&out)?;
+    Ok((requests, p50, p99, non2xx, wrk_ticks))
+}
+
+/// The wrk command of one sample (pinned to the load generator's CPU); `tag` as
+/// [`wrk_script`].
+fn wrk(port: u16, load: &Load, seconds: u64, dir: &Path, tag: &str) -> anyhow::Result<Command> {
+    let script = wrk_script(dir, load, tag)?;
     let mut cmd = Command::new("taskset");
     cmd.args([
         "-c",
@@ -359,9 +377,11 @@ fn run_wrk(
         cmd.args(["-H", &format!("Authorization: {h}")]);
     }
     cmd.arg(format!("http://127.0.0.1:{port}/mcp"));
-    let ticks0 = children_ticks();
-    let out = cmd.output().context("running wrk (apt-get install wrk)")?;
-    let wrk_ticks = children_ticks() - ticks0;
+    Ok(cmd)
+}
+
+/// Reads wrk's report.
+fn wrk_result(out: &std::process::Output) -> anyhow::Result<WrkResult> {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let requests = text
         .lines()
@@ -382,7 +402,7 @@ fn run_wrk(
         .and_then(|l| l.split(':').nth(1))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
-    Ok((requests, pct("50%"), pct("99%"), non2xx, wrk_ticks))
+    Ok((requests, pct("50%"), pct("99%"), non2xx))
 }
 
 async fn measure(
@@ -939,6 +959,43 @@ async fn main() -> anyhow::Result<()> {
         if n != 16 || answer.contains("delete_user") {
             bail!("the rules instance did not filter tools/list: {answer}");
         }
+    }
+
+    // `--together a:b,…`: pairs of rows in the same windows instead of the rounds below.
+    if let Some(spec) = std::env::args().skip_while(|a| a != "--together").nth(1) {
+        let mut pairs = Vec::new();
+        for pair in spec.split(',') {
+            let (a, b) = pair
+                .split_once(':')
+                .with_context(|| format!("--together wants row:row pairs, got {pair:?}"))?;
+            let side = |id: &str| -> anyhow::Result<together::Side> {
+                let job = jobs
+                    .iter()
+                    .find(|j| j.id == id)
+                    .with_context(|| format!("--together: row {id} is not among --rows"))?;
+                let (e, port) = envoys
+                    .get(&job.key)
+                    .with_context(|| format!("--together: row {id} has no Envoy"))?;
+                Ok(together::Side {
+                    id: &job.id,
+                    pid: e.child.pid(),
+                    port: *port,
+                    load: &job.load,
+                    expect_2xx: job.expect_2xx,
+                })
+            };
+            let (a, b) = (side(a)?, side(b)?);
+            if a.pid == b.pid {
+                bail!("--together: rows {} and {} share one Envoy", a.id, b.id);
+            }
+            pairs.push((a, b));
+        }
+        println!(
+            "{}
+{described}",
+            together::run(&pairs, rounds, seconds, arg("--slice-ms", 100), &dir)?
+        );
+        return Ok(());
     }
 
     // Rows F/F0/FG: FastMCP in the same rounds (bench/src/fastmcp.rs).
