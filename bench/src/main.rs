@@ -990,11 +990,8 @@ async fn main() -> anyhow::Result<()> {
             }
             pairs.push((a, b));
         }
-        println!(
-            "{}
-{described}",
-            together::run(&pairs, rounds, seconds, arg("--slice-ms", 100), &dir)?
-        );
+        let report = together::run(&pairs, rounds, seconds, arg("--slice-ms", 100), &dir)?;
+        println!("{report}\n{described}");
         return Ok(());
     }
 
