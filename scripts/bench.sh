@@ -15,7 +15,8 @@
 # the machine does (bench/src/instructions.rs); nothing else runs, nothing is written.
 # `--together a:b,…` (with --rows, --wasm, --rounds, --seconds): each pair of rows measured in
 # the same windows, both Envoys on one CPU, with a 95 % interval for the median of the
-# per-window ratio (bench/src/together.rs); nothing else runs, nothing is written.
+# per-window ratio (bench/src/together.rs); nothing else runs, nothing is written. The full
+# run measures the goals' pairs that way too (`--together-rounds N` windows, 12 by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=false

@@ -20,7 +20,9 @@
 //! ([`fastmcp`]); `--workerd` instead measures the Worker in workerd ([`workerd`]);
 //! `--instructions [--requests N]` instead counts the rows' instructions per request under
 //! callgrind, `--rounds` windows each ([`instructions`]); `--together a:b,…` measures pairs of
-//! the selected rows in the same windows, both on the Envoy CPU ([`together`]).
+//! the selected rows in the same windows, both on the Envoy CPU ([`together`]). The full run
+//! (or `--together-rounds N`) also measures the goals' pairs that way after its rounds
+//! ([`GOAL_PAIRS`], 12 windows), and judges those goals by them.
 
 mod fastmcp;
 mod floor;
@@ -628,6 +630,45 @@ const EMPTY: usize = 10;
 /// The rows of `--quick`.
 const QUICK_ROWS: &str = "1,1e,2,3,4,5,7,8a,4s,9,9r";
 
+/// The goals' pairs the full run measures together (`a:b`: row b against row a).
+const GOAL_PAIRS: &str = "9:9r,1e:4,1e:7,3:4,3:7,2:5,2:6";
+
+/// The Envoys and loads of `spec`'s pairs (`a:b,…`, rows' ids as in the table).
+fn together_pairs<'a>(
+    jobs: &'a [Job],
+    envoys: &std::collections::BTreeMap<(usize, usize), (EnvoyProcess, u16)>,
+    spec: &str,
+) -> anyhow::Result<Vec<(together::Side<'a>, together::Side<'a>)>> {
+    let side = |id: &str| -> anyhow::Result<together::Side<'a>> {
+        let job = jobs
+            .iter()
+            .find(|j| j.id == id)
+            .with_context(|| format!("--together: row {id} is not among --rows"))?;
+        let (e, port) = envoys
+            .get(&job.key)
+            .with_context(|| format!("--together: row {id} has no Envoy"))?;
+        Ok(together::Side {
+            id: &job.id,
+            pid: e.child.pid(),
+            port: *port,
+            load: &job.load,
+            expect_2xx: job.expect_2xx,
+        })
+    };
+    let mut pairs = Vec::new();
+    for pair in spec.split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = pair
+            .split_once(':')
+            .with_context(|| format!("--together wants row:row pairs, got {pair:?}"))?;
+        let (a, b) = (side(a)?, side(b)?);
+        if a.pid == b.pid {
+            bail!("--together: rows {} and {} share one Envoy", a.id, b.id);
+        }
+        pairs.push((a, b));
+    }
+    Ok(pairs)
+}
+
 /// The builds of the filter to measure: every `--wasm [label=]path` (label: the file's
 /// name), or the one `scripts/build-envoy-filter.sh` builds.
 fn variants() -> anyhow::Result<Vec<(String, PathBuf)>> {
@@ -962,35 +1003,11 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // `--together a:b,…`: pairs of rows in the same windows instead of the rounds below.
+    let slice_ms = arg("--slice-ms", 100);
     if let Some(spec) = std::env::args().skip_while(|a| a != "--together").nth(1) {
-        let mut pairs = Vec::new();
-        for pair in spec.split(',') {
-            let (a, b) = pair
-                .split_once(':')
-                .with_context(|| format!("--together wants row:row pairs, got {pair:?}"))?;
-            let side = |id: &str| -> anyhow::Result<together::Side> {
-                let job = jobs
-                    .iter()
-                    .find(|j| j.id == id)
-                    .with_context(|| format!("--together: row {id} is not among --rows"))?;
-                let (e, port) = envoys
-                    .get(&job.key)
-                    .with_context(|| format!("--together: row {id} has no Envoy"))?;
-                Ok(together::Side {
-                    id: &job.id,
-                    pid: e.child.pid(),
-                    port: *port,
-                    load: &job.load,
-                    expect_2xx: job.expect_2xx,
-                })
-            };
-            let (a, b) = (side(a)?, side(b)?);
-            if a.pid == b.pid {
-                bail!("--together: rows {} and {} share one Envoy", a.id, b.id);
-            }
-            pairs.push((a, b));
-        }
-        let report = together::run(&pairs, rounds, seconds, arg("--slice-ms", 100), &dir)?;
+        let pairs = together_pairs(&jobs, &envoys, &spec)?;
+        let measured = together::measure(&pairs, rounds, seconds, slice_ms, &dir)?;
+        let report = together::table(&measured, rounds, seconds, slice_ms);
         println!("{report}\n{described}");
         return Ok(());
     }
@@ -1033,6 +1050,25 @@ async fn main() -> anyhow::Result<()> {
             p.measure_round(seconds, &dir)?;
         }
     }
+    // The full run (or `--together-rounds N`) measures the goals' pairs among its rows together
+    // as well: steadier than the rounds.
+    let together_rounds = arg("--together-rounds", 12);
+    let together = if record || std::env::args().any(|a| a == "--together-rounds") {
+        let spec = GOAL_PAIRS
+            .split(',')
+            .filter(|p| {
+                p.split(':').all(|id| {
+                    jobs.iter()
+                        .any(|j| j.id == id && envoys.contains_key(&j.key))
+                })
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let pairs = together_pairs(&jobs, &envoys, &spec)?;
+        together::measure(&pairs, together_rounds, seconds, slice_ms, &dir)?
+    } else {
+        Vec::new()
+    };
     drop(envoys);
 
     // Memory: a fresh mcpgate Envoy, distinct own and Cognito tokens, after 100k and 1M requests.
@@ -1074,6 +1110,9 @@ async fn main() -> anyhow::Result<()> {
         builds: &variants,
         rss: &rss,
         machine: &described,
+        together: &together,
+        together_rounds,
+        slice_ms,
     };
     let mut out = report::render(&run);
     if let Some(p) = &peers {

@@ -149,7 +149,8 @@ pub fn median_ci(mut v: Vec<f64>) -> (f64, Option<(f64, f64)>) {
     (median, ci)
 }
 
-fn with_ci(v: Vec<f64>, digits: usize, signed: bool) -> String {
+/// A median with its interval, as the tables print it: `1.088 (1.080 to 1.110)`.
+pub(crate) fn with_ci((m, ci): (f64, Option<(f64, f64)>), digits: usize, signed: bool) -> String {
     let fmt = |x: f64| {
         if signed {
             format!("{x:+.digits$}")
@@ -157,23 +158,55 @@ fn with_ci(v: Vec<f64>, digits: usize, signed: bool) -> String {
             format!("{x:.digits$}")
         }
     };
-    match median_ci(v) {
-        (m, Some((lo, hi))) => format!("{} ({} to {})", fmt(m), fmt(lo), fmt(hi)),
-        (m, None) => fmt(m),
+    match ci {
+        Some((lo, hi)) => format!("{} ({} to {})", fmt(m), fmt(lo), fmt(hi)),
+        None => fmt(m),
     }
 }
 
-/// Measures every pair in each of `rounds` windows of `seconds`; returns the report.
-pub(crate) fn run(
+/// The windows of one pair.
+pub(crate) struct Pair {
+    /// The rows' ids (`a`, then `b`).
+    pub(crate) a: String,
+    pub(crate) b: String,
+    windows: Vec<Window>,
+}
+
+impl Pair {
+    /// Whether this is the pair `b` measured against `a` (rows' base ids, first build).
+    pub(crate) fn is(&self, a: &str, b: &str) -> bool {
+        self.a == a && self.b == b
+    }
+
+    /// b ÷ a per window: the median and its interval.
+    pub(crate) fn ratio(&self) -> (f64, Option<(f64, f64)>) {
+        median_ci(self.windows.iter().map(|w| w.b / w.a).collect())
+    }
+
+    /// b − a per window (µs per request): the median and its interval.
+    pub(crate) fn diff(&self) -> (f64, Option<(f64, f64)>) {
+        median_ci(self.windows.iter().map(|w| w.b - w.a).collect())
+    }
+}
+
+/// Measures every pair in each of `rounds` windows of `seconds`.
+pub(crate) fn measure(
     pairs: &[(Side, Side)],
     rounds: u64,
     seconds: u64,
     slice_ms: u64,
     dir: &Path,
-) -> anyhow::Result<String> {
-    let mut windows: Vec<Vec<Window>> = pairs.iter().map(|_| Vec::new()).collect();
+) -> anyhow::Result<Vec<Pair>> {
+    let mut out: Vec<Pair> = pairs
+        .iter()
+        .map(|(a, b)| Pair {
+            a: a.id.to_string(),
+            b: b.id.to_string(),
+            windows: Vec::new(),
+        })
+        .collect();
     for round in 0..rounds {
-        for (i, (a, b)) in pairs.iter().enumerate() {
+        for ((a, b), pair) in pairs.iter().zip(&mut out) {
             let w = window(a, b, seconds, slice_ms, round % 2 == 1, dir)?;
             eprintln!(
                 "round {} {} {:.1} µs/req, {} {:.1} µs/req{}",
@@ -184,9 +217,14 @@ pub(crate) fn run(
                 w.b,
                 if w.disturbed { "  (disturbed)" } else { "" }
             );
-            windows[i].push(w);
+            pair.windows.push(w);
         }
     }
+    Ok(out)
+}
+
+/// The table of [`measure`]'s pairs.
+pub(crate) fn table(pairs: &[Pair], rounds: u64, seconds: u64, slice_ms: u64) -> String {
     let mut out = format!(
         "# Rows measured together ({rounds} windows × {seconds} s per pair, both Envoys pinned to CPU {}{}, one wrk -t1 -c16 each on CPU {})\n\n\
          Medians of the windows; in brackets a 95 % confidence interval of the median (order statistics).\n\n\
@@ -199,21 +237,22 @@ pub(crate) fn run(
         },
         crate::WRK_CPU,
     );
-    for ((a, b), w) in pairs.iter().zip(&windows) {
+    for p in pairs {
+        let w = &p.windows;
         let _ = writeln!(
             out,
             "| {} : {} | {} | {} | {} | {} | {}/{} |",
-            a.id,
-            b.id,
-            with_ci(w.iter().map(|x| x.a).collect(), 1, false),
-            with_ci(w.iter().map(|x| x.b).collect(), 1, false),
-            with_ci(w.iter().map(|x| x.b / x.a).collect(), 3, false),
-            with_ci(w.iter().map(|x| x.b - x.a).collect(), 1, true),
+            p.a,
+            p.b,
+            with_ci(median_ci(w.iter().map(|x| x.a).collect()), 1, false),
+            with_ci(median_ci(w.iter().map(|x| x.b).collect()), 1, false),
+            with_ci(p.ratio(), 3, false),
+            with_ci(p.diff(), 1, true),
             w.iter().filter(|x| x.disturbed).count(),
             w.len(),
         );
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
