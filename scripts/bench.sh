@@ -16,7 +16,7 @@
 # `--together a:b,…` (with --rows, --wasm, --rounds, --seconds): each pair of rows measured in
 # the same windows, both Envoys on one CPU, with a 95 % interval for the median of the
 # per-window ratio (bench/src/together.rs); nothing else runs, nothing is written. The full
-# run measures the goals' pairs that way too (`--together-rounds N` windows, 12 by default).
+# run measures the goals' pairs that way too (`--together-rounds N` windows, 16 by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=false

@@ -22,7 +22,7 @@
 //! callgrind, `--rounds` windows each ([`instructions`]); `--together a:b,…` measures pairs of
 //! the selected rows in the same windows, both on the Envoy CPU ([`together`]). The full run
 //! (or `--together-rounds N`) also measures the goals' pairs that way after its rounds
-//! ([`GOAL_PAIRS`], 12 windows), and judges those goals by them.
+//! ([`GOAL_PAIRS`], 16 windows), and judges those goals by them.
 
 mod fastmcp;
 mod floor;
@@ -1052,7 +1052,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // The full run (or `--together-rounds N`) measures the goals' pairs among its rows together
     // as well: steadier than the rounds.
-    let together_rounds = arg("--together-rounds", 12);
+    let together_rounds = arg("--together-rounds", 16);
     let together = if record || std::env::args().any(|a| a == "--together-rounds") {
         let spec = GOAL_PAIRS
             .split(',')

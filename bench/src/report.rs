@@ -100,8 +100,8 @@ fn check(name: &str, value: f64, limit: f64, floor: &str) -> String {
     format!("| {name} | {value:.2} | {limit:.2} | {verdict} | {floor} |\n")
 }
 
-/// A target's line from rows measured together: the median with its 95 % interval; met when
-/// the whole interval is within the limit, "met by the median" when only the median is.
+/// A target's line from rows measured together: the median with its 95 % interval; met or not
+/// met when the whole interval is on one side of the limit, else not settled by this run.
 fn check_together(
     name: &str,
     (m, ci): (f64, Option<(f64, f64)>),
@@ -112,8 +112,9 @@ fn check_together(
 ) -> String {
     let verdict = match ci {
         Some((_, hi)) if hi <= limit => "met",
-        _ if m <= limit => "met by the median",
-        _ => "NOT met",
+        Some((lo, _)) if lo > limit => "NOT met",
+        _ if m <= limit => "not settled (median within)",
+        _ => "not settled (median beyond)",
     };
     let measured = crate::together::with_ci((m, ci), digits, signed);
     format!("| {name} | {measured} | {limit:.2} | {verdict} | {note} |\n")
@@ -286,13 +287,6 @@ pub fn render(run: &Run) -> String {
             let _ = writeln!(out, "| {name} | {v:.2} | — | measured | |");
         }
     }
-    if !run.together.is_empty() {
-        let _ = write!(
-            out,
-            "\n#{}",
-            crate::together::table(run.together, run.together_rounds, run.seconds, run.slice_ms)
-        );
-    }
     if let [(n1, m1), (n2, m2)] = run.rss[..] {
         let _ = write!(
             out,
@@ -321,6 +315,13 @@ pub fn render(run: &Run) -> String {
             "Filter: {label}{} ({} KiB).",
             path.display(),
             size / 1024
+        );
+    }
+    if !run.together.is_empty() {
+        let _ = write!(
+            out,
+            "\n#{}",
+            crate::together::table(run.together, run.together_rounds, run.seconds, run.slice_ms)
         );
     }
     if run.builds.len() > 1 {
