@@ -20,7 +20,7 @@ const URL_SAFE_STRICT: GeneralPurpose = GeneralPurpose::new(
 ///
 /// What it decodes is public or the sender's own (token segments, the public halves of keys,
 /// sealed ciphertext), so it uses a table decoder: every token the guard has not cached goes
-/// through it twice, and `base64ct`'s constant-time arithmetic cost ≈ 20 instructions per
+/// through it twice, and `base64ct`'s constant-time arithmetic cost ≈ 23 instructions per
 /// character there. Encoding, which writes secrets (random tokens), stays constant-time.
 pub fn b64url_decode(input: &str) -> Option<Vec<u8>> {
     URL_SAFE_STRICT.decode(input).ok()
