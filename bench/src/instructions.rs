@@ -417,12 +417,17 @@ fn render(jobs: &[Job], results: &[Vec<Split>], rounds: usize, requests: usize) 
                 "9",
                 "10 tool_rules on a tools/call (goal ≤ 1.10 in CPU time)",
             ),
-            ("4", "1e", "own token repeated against the floor"),
+            (
+                "4",
+                "1eo",
+                "own token repeated against the floor on the same request",
+            ),
             (
                 "4i",
-                "1e",
-                "own token repeated, only the subject passed, against the floor",
+                "1eo",
+                "own token repeated, only the subject passed, against the floor on the same request",
             ),
+            ("4", "1e", "own token repeated against the floor on row 7's request"),
             ("7", "1e", "Cognito token repeated against the floor"),
             (
                 "4",
@@ -435,6 +440,16 @@ fn render(jobs: &[Job], results: &[Vec<Split>], rounds: usize, requests: usize) 
                 "Cognito token repeated against cached jwt_authn (goal ≤ 1.2)",
             ),
             (
+                "3h",
+                "3",
+                "cached jwt_authn: the identity's claims copied into headers, against none",
+            ),
+            (
+                "7",
+                "3h",
+                "Cognito token repeated against cached jwt_authn passing the same identity",
+            ),
+            (
                 "5",
                 "2",
                 "1000 own tokens against uncached jwt_authn (goal ≤ 0.55)",
@@ -443,6 +458,11 @@ fn render(jobs: &[Job], results: &[Vec<Split>], rounds: usize, requests: usize) 
                 "6",
                 "2",
                 "1000 Cognito tokens against uncached jwt_authn (goal ≤ 1.1)",
+            ),
+            (
+                "6",
+                "2r",
+                "1000 Cognito tokens against uncached jwt_authn on the same 1000 tokens",
             ),
         ] {
             if let (Some(x), Some(y)) = (med(a, b), med(by, b)) {

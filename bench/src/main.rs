@@ -3,8 +3,11 @@
 //! reverse, so a load that drifts during a round favours no row) against a
 //! `direct_response` upstream so only the filter is measured. Prints requests/s, p50/p99 and
 //! Envoy CPU µs per request (from /proc; median and min–max of the rounds), the distance to
-//! the proxy-wasm floor (row 1e: an empty Rust filter, [`floor`]), ratios against
-//! `jwt_authn`, the filter size and Envoy's memory after 100k and 1M requests ([`report`]).
+//! the proxy-wasm floor (row 1e: an empty Rust filter, [`floor`]; row 1eo the same on the
+//! own token's shorter request, which Envoy parses for ≈ 15k instructions less), ratios against
+//! `jwt_authn` (row 3h: cached and copying the identity claims into headers, the same job as
+//! row 7; row 2r: uncached on row 6's 1000 tokens), the filter size and Envoy's memory after
+//! 100k and 1M requests ([`report`]).
 //! Rows 9 compare MCP POSTs (JSON-RPC bodies, `Mcp-Method` / `Mcp-Name` headers) without and
 //! with a 10-rule `tool_rules` set, and a `tools/list` answer (20 tools, JSON, answered by
 //! Envoy's `direct_response`) without and with filtering.
@@ -243,11 +246,33 @@ fn envoy_yaml_with(filters: Vec<Value>, idp_port: u16, dynamodb_port: Option<u16
     serde_json::to_string_pretty(&cfg).unwrap_or_default()
 }
 
-fn jwt_authn(issuer: &str, jwks: &str, cache: bool) -> Value {
+/// What `jwt_authn` does besides verifying: row 3h also copies claims into headers.
+#[derive(Clone, Copy, PartialEq)]
+enum Native {
+    Verify,
+    Cached,
+    CachedWithClaims,
+}
+
+fn jwt_authn(issuer: &str, jwks: &str, native: Native) -> Value {
     let mut provider =
         json!({"issuer": issuer, "local_jwks": {"inline_string": jwks}, "forward": false});
-    if cache {
+    if native != Native::Verify {
         provider["jwt_cache_config"] = json!({"jwt_cache_size": 1000});
+    }
+    if native == Native::CachedWithClaims {
+        // mcpgate's default identity headers from the same claims. jwt_authn copies only
+        // strings, numbers and booleans (not `cognito:groups`, a list) and adds rather than
+        // replaces (a client's own `x-mcpgate-sub` stays beside it): the cost of this row is
+        // a lower bound on the same job done natively.
+        provider["claim_to_headers"] = json!([
+            {"header_name": "x-mcpgate-sub", "claim_name": "sub"},
+            {"header_name": "x-mcpgate-username", "claim_name": "username"},
+            {"header_name": "x-mcpgate-groups", "claim_name": "cognito:groups"},
+            {"header_name": "x-mcpgate-scope", "claim_name": "scope"},
+            {"header_name": "x-mcpgate-client-id", "claim_name": "client_id"},
+            {"header_name": "x-mcpgate-email", "claim_name": "email"},
+        ]);
     }
     json!({"name": "envoy.filters.http.jwt_authn", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
@@ -477,6 +502,13 @@ fn rows(l: &Loads) -> Vec<Row> {
             expect_2xx: true,
         },
         Row {
+            id: "1eo",
+            name: "empty proxy-wasm filter, own token (row 4's request)",
+            instance: EMPTY,
+            load: Load::Fixed(bearer(l.own_one)),
+            expect_2xx: true,
+        },
+        Row {
             id: "2",
             name: "jwt_authn RS256, no cache",
             instance: 1,
@@ -484,9 +516,23 @@ fn rows(l: &Loads) -> Vec<Row> {
             expect_2xx: true,
         },
         Row {
+            id: "2r",
+            name: "jwt_authn RS256, no cache, 1000 Cognito tokens rotated (row 6's load)",
+            instance: 1,
+            load: Load::Rotate(l.cognito_file.to_path_buf()),
+            expect_2xx: true,
+        },
+        Row {
             id: "3",
             name: "jwt_authn RS256 + jwt_cache_config",
             instance: 2,
+            load: Load::Fixed(bearer(l.cognito_one)),
+            expect_2xx: true,
+        },
+        Row {
+            id: "3h",
+            name: "jwt_authn RS256 + jwt_cache_config + claim_to_headers (the identity row 7 passes)",
+            instance: CLAIMS,
             load: Load::Fixed(bearer(l.cognito_one)),
             expect_2xx: true,
         },
@@ -627,11 +673,13 @@ fn job_of(jobs: &[Job], base: &str, build: usize) -> Option<usize> {
 const MCPGATE: std::ops::RangeInclusive<usize> = 3..=9;
 /// The instance of row 1e (the empty proxy-wasm filter).
 const EMPTY: usize = 10;
+/// The instance of row 3h (cached `jwt_authn` copying the identity claims into headers).
+const CLAIMS: usize = 11;
 /// The rows of `--quick`.
-const QUICK_ROWS: &str = "1,1e,2,3,4,5,7,8a,4s,9,9r";
+const QUICK_ROWS: &str = "1,1e,1eo,2,3,4,5,7,8a,4s,9,9r";
 
 /// The goals' pairs the full run measures together (`a:b`: row b against row a).
-const GOAL_PAIRS: &str = "9:9r,1e:4,1e:7,3:4,3:7,2:5,2:6";
+const GOAL_PAIRS: &str = "9:9r,1eo:4,1e:7,3:4,3:7,2:5,2:6,3h:7,2r:6";
 
 /// The Envoys and loads of `spec`'s pairs (`a:b,…`, rows' ids as in the table).
 fn together_pairs<'a>(
@@ -855,12 +903,22 @@ async fn main() -> anyhow::Result<()> {
             envoy_yaml_with(vec![mcpgate_env(wasm, &p, env)], idp.port(), Some(m.port))
         })
     };
-    // Instances 0–2 and EMPTY run once; 3–9 (mcpgate) once per `--wasm` build.
+    // Instances 0–2, EMPTY and CLAIMS run once; 3–9 (mcpgate) once per `--wasm` build.
     let config = |instance: usize, wasm: &Path| -> anyhow::Result<String> {
         Ok(match instance {
             0 => envoy_yaml(vec![], idp.port()),
-            1 => envoy_yaml(vec![jwt_authn(&idp.issuer(), &jwks, false)], idp.port()),
-            2 => envoy_yaml(vec![jwt_authn(&idp.issuer(), &jwks, true)], idp.port()),
+            1 => envoy_yaml(
+                vec![jwt_authn(&idp.issuer(), &jwks, Native::Verify)],
+                idp.port(),
+            ),
+            2 => envoy_yaml(
+                vec![jwt_authn(&idp.issuer(), &jwks, Native::Cached)],
+                idp.port(),
+            ),
+            CLAIMS => envoy_yaml(
+                vec![jwt_authn(&idp.issuer(), &jwks, Native::CachedWithClaims)],
+                idp.port(),
+            ),
             3 => envoy_yaml(vec![mcpgate(wasm, &plugin)], idp.port()),
             4 => envoy_yaml(vec![mcpgate(wasm, &pure_plugin)], idp.port()),
             5 => envoy_yaml(vec![mcpgate(wasm, &store_plugin)], idp.port()),
