@@ -370,7 +370,7 @@ fn render(jobs: &[Job], results: &[Vec<Split>], rounds: usize, requests: usize) 
     );
     let _ = writeln!(
         out,
-        "| row | setup | instructions/request | min–max | Envoy's binary (with V8) | V8-compiled code | libraries | − row 1e |"
+        "| row | setup | instructions/request | min–max | Envoy's binary (with V8) | V8-compiled code | libraries | − its floor |"
     );
     let _ = writeln!(
         out,
@@ -383,8 +383,9 @@ fn render(jobs: &[Job], results: &[Vec<Split>], rounds: usize, requests: usize) 
             .filter(|r| !r.is_empty())
             .map(|r| median_of(r, |s| s.total))
     };
-    let floor = med("1e", 0);
+    let own_floor = med("1eo", 0).is_some();
     for (job, r) in jobs.iter().zip(results) {
+        let floor = crate::floor_of(job.base, own_floor);
         if r.is_empty() {
             let _ = writeln!(out, "| {} | {} | — | — | — | — | — | — |", job.id, job.name);
             continue;
@@ -392,7 +393,7 @@ fn render(jobs: &[Job], results: &[Vec<Split>], rounds: usize, requests: usize) 
         let total = median_of(r, |s| s.total);
         let lo = r.iter().map(|s| s.total).fold(f64::INFINITY, f64::min);
         let hi = r.iter().map(|s| s.total).fold(0.0, f64::max);
-        let beyond = floor.map_or("—".into(), |f| format!("{:+.0}", total - f));
+        let beyond = med(floor, 0).map_or("—".into(), |f| format!("{:+.0} ({floor})", total - f));
         let _ = writeln!(
             out,
             "| {} | {} | {total:.0} | {lo:.0}–{hi:.0} | {:.0} | {:.0} | {:.0} | {beyond} |",

@@ -143,12 +143,13 @@ pub fn render(run: &Run) -> String {
          the rounds, and their min–max.\n",
         all.len()
     );
-    let _ = writeln!(out, "| row | setup | req/s | p50 ms | p99 ms | Envoy CPU µs/req | min–max | − row 1e µs | ÷ row 2 | ÷ row 3 | disturbed rounds |");
+    let _ = writeln!(out, "| row | setup | req/s | p50 ms | p99 ms | Envoy CPU µs/req | min–max | − its floor µs | ÷ row 2 | ÷ row 3 | disturbed rounds |");
     let _ = writeln!(
         out,
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let (r2, r3) = (run.med("2"), run.med("3"));
+    let own_floor = !run.med("1eo").is_nan();
     for (i, job) in run.jobs.iter().enumerate() {
         let Some(s) = run.samples.get(i).filter(|s| !s.is_empty()) else {
             let _ = writeln!(
@@ -170,7 +171,10 @@ pub fn render(run: &Run) -> String {
             m(|s| s.rps),
             m(|s| s.p50_ms),
             m(|s| s.p99_ms),
-            signed(run.paired((job.base, job.key.1), ("1e", 0), diff)),
+            {
+                let fl = crate::floor_of(job.base, own_floor);
+                format!("{} ({fl})", signed(run.paired((job.base, job.key.1), (fl, 0), diff)))
+            },
             num(cpu / r2, 2),
             num(cpu / r3, 2),
             s.iter().filter(|s| s.disturbed).count(),
@@ -178,14 +182,8 @@ pub fn render(run: &Run) -> String {
         );
     }
 
-    // Each row against the floor on its own request: rows 4, 4i and 5 send 604-byte own
-    // tokens, as row 1eo does; the others the 946-byte Cognito token, as row 1e does (Envoy
-    // spends ≈ 45 instructions per byte of it before any filter runs). Row 1e when 1eo is not
-    // measured.
-    let floor_of = |id: &str| match id {
-        "4" | "4i" | "5" if !run.med("1eo").is_nan() => "1eo",
-        _ => "1e",
-    };
+    // Each row against the floor on its own request.
+    let floor_of = |id: &str| crate::floor_of(id, own_floor);
     // The filter's own cost (beyond the floor) against jwt_authn's (beyond no filter).
     let r1 = run.med("1");
     let beyond = |id: &str, by: f64, by_name: &str| {
@@ -363,7 +361,7 @@ fn ab(run: &Run, out: &mut String) {
     let first = run.builds.first().map_or("", |b| b.0.as_str());
     let _ = writeln!(
         out,
-        "\n| row | build | Envoy CPU µs/req | min–max | − row 1e µs | − {first} µs | ÷ {first} |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+        "\n| row | build | Envoy CPU µs/req | min–max | − its floor µs | − {first} µs | ÷ {first} |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |"
     );
     for (i, job) in run.jobs.iter().enumerate() {
         if !crate::MCPGATE.contains(&job.key.0) {
@@ -382,7 +380,11 @@ fn ab(run: &Run, out: &mut String) {
             "| {} | {label} | {:.1} | {lo:.1}–{hi:.1} | {} | {} | {} |",
             job.base,
             median(cpu.clone()),
-            signed(run.paired(me, ("1e", 0), diff)),
+            signed(run.paired(
+                me,
+                (crate::floor_of(job.base, !run.med("1eo").is_nan()), 0),
+                diff
+            )),
             signed(run.paired(me, (job.base, 0), diff)),
             num(run.paired(me, (job.base, 0), ratio), 3),
         );
