@@ -4,7 +4,7 @@
 //! `direct_response` upstream so only the filter is measured. Prints requests/s, p50/p99 and
 //! Envoy CPU µs per request (from /proc; median and min–max of the rounds), the distance to
 //! the proxy-wasm floor (row 1e: an empty Rust filter, [`floor`]; row 1eo the same on the
-//! own token's shorter request, which Envoy parses for ≈ 15k instructions less), ratios against
+//! own token's shorter request, ≈ 15k instructions less for Envoy), ratios against
 //! `jwt_authn` (row 3h: cached and copying the identity claims into headers, the same job as
 //! row 7; row 2r: uncached on row 6's 1000 tokens), the filter size and Envoy's memory after
 //! 100k and 1M requests ([`report`]).
@@ -681,7 +681,7 @@ const QUICK_ROWS: &str = "1,1e,1eo,2,3,4,5,7,8a,4s,9,9r";
 /// The floor row `row` is measured against: the empty filter on the same request. The GET
 /// rows with an own token (604 bytes) against row 1eo, when `own_floor` (it was measured);
 /// the others against row 1e (the 946-byte Cognito token: Envoy spends ≈ 45 instructions per
-/// byte of it before any filter runs).
+/// byte of it, the empty filter in place).
 pub(crate) fn floor_of(row: &str, own_floor: bool) -> &'static str {
     match row {
         "4" | "4i" | "5" | "4s" | "5s" | "4d" | "5d" if own_floor => "1eo",
