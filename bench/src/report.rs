@@ -34,6 +34,11 @@ impl Run<'_> {
         self.together.iter().find(|p| p.is(a, b))
     }
 
+    /// The floor row `id` is measured against ([`crate::floor_of`]; row 1eo when it ran).
+    fn floor_of(&self, id: &str) -> &'static str {
+        crate::floor_of(id, !self.med("1eo").is_nan())
+    }
+
     fn pos(&self, base: &str, build: usize) -> Option<usize> {
         crate::job_of(self.jobs, base, build)
     }
@@ -149,7 +154,6 @@ pub fn render(run: &Run) -> String {
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let (r2, r3) = (run.med("2"), run.med("3"));
-    let own_floor = !run.med("1eo").is_nan();
     for (i, job) in run.jobs.iter().enumerate() {
         let Some(s) = run.samples.get(i).filter(|s| !s.is_empty()) else {
             let _ = writeln!(
@@ -172,7 +176,7 @@ pub fn render(run: &Run) -> String {
             m(|s| s.p50_ms),
             m(|s| s.p99_ms),
             {
-                let fl = crate::floor_of(job.base, own_floor);
+                let fl = run.floor_of(job.base);
                 format!("{} ({fl})", signed(run.paired((job.base, job.key.1), (fl, 0), diff)))
             },
             num(cpu / r2, 2),
@@ -182,12 +186,10 @@ pub fn render(run: &Run) -> String {
         );
     }
 
-    // Each row against the floor on its own request.
-    let floor_of = |id: &str| crate::floor_of(id, own_floor);
     // The filter's own cost (beyond the floor) against jwt_authn's (beyond no filter).
     let r1 = run.med("1");
     let beyond = |id: &str, by: f64, by_name: &str| {
-        let fl = floor_of(id);
+        let fl = run.floor_of(id);
         format!(
             "(row {id} − row {fl}) ÷ (row {by_name} − row 1) = {:.2}",
             (run.med(id) - run.med(fl)) / (by - r1)
@@ -197,8 +199,9 @@ pub fn render(run: &Run) -> String {
         out,
         "\n| target | measured | limit | | beyond the floor |\n| --- | ---: | ---: | --- | --- |"
     );
+    // Each row against the floor on its own request.
     for id in ["4", "7", "4i"] {
-        let fl = floor_of(id);
+        let fl = run.floor_of(id);
         let line = match run.together(fl, id) {
             Some(p) => check_together(
                 &format!("row {id} − row {fl}, µs (measured together)"),
@@ -380,11 +383,7 @@ fn ab(run: &Run, out: &mut String) {
             "| {} | {label} | {:.1} | {lo:.1}–{hi:.1} | {} | {} | {} |",
             job.base,
             median(cpu.clone()),
-            signed(run.paired(
-                me,
-                (crate::floor_of(job.base, !run.med("1eo").is_nan()), 0),
-                diff
-            )),
+            signed(run.paired(me, (run.floor_of(job.base), 0), diff)),
             signed(run.paired(me, (job.base, 0), diff)),
             num(run.paired(me, (job.base, 0), ratio), 3),
         );
