@@ -263,21 +263,22 @@ impl Exchange {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Outcome, mcpgate_filter::host::env::RandomFailed> {
-        let pairs: Vec<(&str, &str)> = headers.iter().collect();
         let path = headers.get(":path");
         let address = if vm.gate.wants_client_address(path) {
             client_address(vm)
         } else {
             None
         };
-        let req = Request {
-            method: headers.get(":method"),
-            path,
-            headers: &pairs,
-            body,
-            client_address: address.as_deref(),
-        };
-        vm.with_env(|gate, env| gate.handle(&req, env))
+        headers.with_pairs(|pairs| {
+            let req = Request {
+                method: headers.get(":method"),
+                path,
+                headers: pairs,
+                body,
+                client_address: address.as_deref(),
+            };
+            vm.with_env(|gate, env| gate.handle(&req, env))
+        })
     }
 
     /// A request of a VM without a valid configuration (Envoy refuses one, so this should

@@ -1,18 +1,45 @@
 //! A header map as proxy-wasm hands it over, read in place: one buffer from Envoy, names and
 //! values borrowed from it. (The SDK's reader copies every name into a `String` and every
-//! value into a `Vec`: two allocations per header on every request.)
+//! value into a `Vec`: two allocations per header on every request.) The index of where each
+//! name and value is reuses the last dropped map's, so a request allocates nothing for it.
 //!
 //! The serialization (proxy-wasm ABI 0.2): a little-endian `u32` count, then a `u32` length of
 //! each name and value, then each name and value followed by a NUL byte.
 
+use std::cell::Cell;
 use std::ops::Range;
+
+type Index = Vec<(Range<usize>, Range<usize>)>;
+
+thread_local! {
+    /// The index of the last map dropped, for the next map read (the VM reads one or two
+    /// per request, one after the other). It keeps the room of the largest map seen: at most
+    /// Envoy's header count limit × 16 bytes in wasm32.
+    static SPARE: Cell<Index> = const { Cell::new(Vec::new()) };
+}
+
+/// An empty index with room for `n` entries: the spare one when there is one.
+fn index_for(n: usize) -> Index {
+    let mut index = SPARE.take();
+    index.clear();
+    index.reserve(n);
+    index
+}
 
 /// The headers of a request or response: names lower-cased, values as text (a value that is
 /// not UTF-8 reads with replacement characters).
 #[derive(Clone, Debug, Default)]
 pub struct HeaderMap {
     text: String,
-    pairs: Vec<(Range<usize>, Range<usize>)>,
+    pairs: Index,
+}
+
+impl Drop for HeaderMap {
+    fn drop(&mut self) {
+        if self.pairs.capacity() > 0 {
+            SPARE.set(std::mem::take(&mut self.pairs));
+        }
+    }
 }
 
 impl HeaderMap {
@@ -27,7 +54,7 @@ impl HeaderMap {
         if table_end > buf.len() {
             return None;
         }
-        let mut pairs = Vec::with_capacity(count);
+        let mut pairs = index_for(count);
         let mut at = table_end;
         for i in 0..count {
             let (name_len, value_len) = (word(4 + 8 * i)?, word(8 + 8 * i)?);
@@ -96,7 +123,42 @@ impl HeaderMap {
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }
+
+    /// Runs `f` with the headers as a slice of pairs (what the core takes): from the stack for
+    /// up to [`INLINE`] headers, so a usual request allocates nothing for it.
+    pub fn with_pairs<R>(&self, f: impl FnOnce(&[(&str, &str)]) -> R) -> R {
+        let n = self.pairs.len();
+        if n > INLINE {
+            return f(&self.iter().collect::<Vec<_>>());
+        }
+        let mut inline = [("", ""); INLINE];
+        for (slot, pair) in inline.iter_mut().zip(self.iter()) {
+            *slot = pair;
+        }
+        f(inline.get(..n).unwrap_or_default())
+    }
+
+    /// The map as Envoy serializes it.
+    #[cfg(test)]
+    pub fn serialized(&self) -> Vec<u8> {
+        let word = |n: usize| u32::try_from(n).unwrap().to_le_bytes();
+        let mut out = word(self.pairs.len()).to_vec();
+        for (n, v) in self.iter() {
+            out.extend(word(n.len()));
+            out.extend(word(v.len()));
+        }
+        for (n, v) in self.iter() {
+            out.extend(n.bytes());
+            out.push(0);
+            out.extend(v.bytes());
+            out.push(0);
+        }
+        out
+    }
 }
+
+/// How many headers [`HeaderMap::with_pairs`] hands over from the stack.
+const INLINE: usize = 48;
 
 /// Two maps are equal when they hold the same headers in the same order.
 impl PartialEq for HeaderMap {
@@ -109,7 +171,7 @@ impl Eq for HeaderMap {}
 
 #[cfg(test)]
 mod tests {
-    use super::HeaderMap;
+    use super::{HeaderMap, INLINE};
 
     /// proxy-wasm's serialization of `pairs`.
     fn serialize(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
@@ -154,6 +216,28 @@ mod tests {
             "the same map whichever way it was made"
         );
         assert!(HeaderMap::parse(serialize(&[])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_core_gets_the_same_pairs_from_the_stack_or_not() {
+        for n in [0, 1, INLINE - 1, INLINE, INLINE + 1, 3 * INLINE] {
+            let names: Vec<String> = (0..n).map(|i| format!("X-H{i}")).collect();
+            let m = HeaderMap::from_pairs(names.iter().map(|k| (k.as_str(), "v")));
+            let expected: Vec<(&str, &str)> = m.iter().collect();
+            assert_eq!(expected.len(), n);
+            m.with_pairs(|pairs| assert_eq!(pairs, expected, "{n} headers"));
+            assert_eq!(HeaderMap::parse(m.serialized()), Some(m.clone()));
+        }
+    }
+
+    #[test]
+    fn a_dropped_maps_index_serves_the_next_one() {
+        let a = HeaderMap::parse(serialize(&[(b"a", b"1"), (b"b", b"2"), (b"c", b"3")])).unwrap();
+        let room = a.pairs.capacity();
+        drop(a);
+        let b = HeaderMap::parse(serialize(&[(b"x", b"9")])).unwrap();
+        assert_eq!(b.pairs.capacity(), room, "the index was reused");
+        assert_eq!(b.iter().collect::<Vec<_>>(), [("x", "9")], "and emptied");
     }
 
     #[test]

@@ -78,8 +78,10 @@ impl Response {
 /// Let the request continue to the upstream MCP server, with these header changes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Forward {
-    /// Headers to remove first (the client's `Authorization`, spoofed identity headers).
-    pub remove_headers: Vec<Cow<'static, str>>,
+    /// Headers to remove first (the client's `Authorization`, spoofed identity headers):
+    /// borrowed from a constant when that is all there is to remove (a guarded request
+    /// without spoofed headers allocates nothing for it, [`Forward::remove`]).
+    pub remove_headers: Cow<'static, [Cow<'static, str>]>,
     /// The verified identity's headers, set afterwards: built once per verified token and
     /// shared with the token cache, so a cache hit copies none of them (`None` on paths that
     /// forward no identity: an empty `Rc` slice would be an allocation per request).
@@ -100,6 +102,16 @@ pub struct Forward {
 }
 
 impl Forward {
+    /// Removes `name` too. The guard's usual case, the token alone, is a constant list.
+    pub(crate) fn remove(&mut self, name: &'static str) {
+        const AUTHORIZATION: &[Cow<'static, str>] = &[Cow::Borrowed("authorization")];
+        if self.remove_headers.is_empty() && name == "authorization" {
+            self.remove_headers = Cow::Borrowed(AUTHORIZATION);
+        } else {
+            self.remove_headers.to_mut().push(Cow::Borrowed(name));
+        }
+    }
+
     /// Every header to set on the request to the origin.
     pub fn headers_to_set(&self) -> impl Iterator<Item = &(String, String)> {
         self.identity_headers

@@ -112,7 +112,7 @@ pub(super) fn handle(
         },
     };
     let mut base = super::forward_base(gate, req, rewrite);
-    base.remove_headers.push("authorization".into());
+    base.remove("authorization");
     base.response_headers = cors;
     let mcp = tools::applies(gate, req.method, path).then(|| tools::inspect(gate, req));
     verify(gate, token, path, base, mcp, false, env)
@@ -192,7 +192,7 @@ fn verify(
     let mut forward = forward(gate, token, &identity, base, headers, env);
     if list_filter.is_some() {
         // The answer must reach the filter readable.
-        forward.remove_headers.push("accept-encoding".into());
+        forward.remove("accept-encoding");
         forward.list_filter = list_filter;
     }
     match revocation {

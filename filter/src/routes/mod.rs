@@ -313,7 +313,7 @@ pub(crate) fn forward_base(gate: &Gate, req: &Request, path: Option<String>) -> 
         }
     }
     Forward {
-        remove_headers,
+        remove_headers: Cow::Owned(remove_headers),
         identity_headers: None,
         set_headers,
         path,

@@ -192,8 +192,27 @@ fn identity_headers_turned_off_are_not_set_and_still_not_spoofable() {
     let f = w.send("GET", "/mcp", &spoofed, "").forward();
     let set: Vec<&str> = f.headers_to_set().map(|(k, _)| k.as_str()).collect();
     assert_eq!(set, ["x-mcpgate-sub", "x-mcpgate-client-id"]);
-    assert!(
-        f.remove_headers.iter().any(|h| h == "x-mcpgate-groups"),
-        "the client's copy of a header the proxy does not set is still removed"
+    assert_eq!(
+        *f.remove_headers,
+        ["x-mcpgate-groups", "authorization"],
+        "the client's copy of a header the proxy does not set is still removed, and the token"
     );
+}
+
+#[test]
+fn a_request_without_spoofed_headers_removes_only_the_token_from_a_constant_list() {
+    let mut w = World::new(json!({}));
+    let (_, t) = w.tokens();
+    let auth = format!("Bearer {}", t["access_token"].as_str().unwrap());
+    let f = w
+        .send("GET", "/mcp", &[("authorization", auth.as_str())], "")
+        .forward();
+    assert_eq!(*f.remove_headers, ["authorization"]);
+    assert!(
+        matches!(f.remove_headers, alloc::borrow::Cow::Borrowed(_)),
+        "nothing allocated for it"
+    );
+    let spoofed = [("x-mcpgate-sub", "admin"), ("authorization", auth.as_str())];
+    let f = w.send("GET", "/mcp", &spoofed, "").forward();
+    assert_eq!(*f.remove_headers, ["x-mcpgate-sub", "authorization"]);
 }
