@@ -190,6 +190,13 @@ pub fn render(run: &Run) -> String {
     let r1 = run.med("1");
     let beyond = |id: &str, by: f64, by_name: &str| {
         let fl = run.floor_of(id);
+        // Sequential medians: when row 3 reads at or below row 1, the ratio means nothing.
+        if by - r1 < 1.0 {
+            return format!(
+                "row {by_name} − row 1 reads {:+.1} µs in this run: within the noise, no ratio",
+                by - r1
+            );
+        }
         format!(
             "(row {id} − row {fl}) ÷ (row {by_name} − row 1) = {:.2}",
             (run.med(id) - run.med(fl)) / (by - r1)
