@@ -1228,30 +1228,36 @@ fn the_forward_removes_the_token_and_spoofs_and_sets_the_identity_and_path() {
     );
 }
 
-/// The host calls of one request, from its headers to its end.
-fn crossings_of(
+/// One request, from its headers to its end: the host calls it made, in order, and the
+/// allocations the filter made in its callbacks (the fake's own work not counted; the SDK's
+/// box for the request's context, made before them, is the SDK's).
+fn trace(
     fake: &Rc<Fake>,
     root: &Root,
     id: u32,
     method: &str,
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
-) -> Vec<&'static str> {
-    fake.crossings.borrow_mut().clear();
+) -> (Vec<&'static str>, usize) {
     let mut ex = exchange(fake, root, id);
     fake.request(id, method, "/mcp", headers);
-    match body {
-        None => assert_eq!(ex.on_request_headers(true), Action::Continue),
-        Some(b) => {
-            fake.with_request(|r| r.body = b.to_vec());
-            ex.on_request_headers(false);
-            assert_eq!(ex.on_request_body(b.len(), true), Action::Continue);
-        }
+    if let Some(b) = body {
+        fake.with_request(|r| r.body = b.to_vec());
     }
     fake.with_request(|r| r.response = vec![(":status".into(), "200".into())]);
-    assert_eq!(ex.on_response_headers(), Action::Continue);
-    drop(ex);
-    fake.crossings.borrow().clone()
+    fake.crossings.borrow_mut().clear();
+    let (allocations, ()) = allocations::count(|| {
+        match body {
+            None => assert_eq!(ex.on_request_headers(true), Action::Continue),
+            Some(b) => {
+                ex.on_request_headers(false);
+                assert_eq!(ex.on_request_body(b.len(), true), Action::Continue);
+            }
+        }
+        assert_eq!(ex.on_response_headers(), Action::Continue);
+        drop(ex);
+    });
+    (fake.crossings.borrow().clone(), allocations)
 }
 
 /// What crosses the proxy-wasm ABI per request. A crossing costs Envoy 1k (the clock, a
@@ -1277,15 +1283,15 @@ fn a_cached_request_crosses_the_abi_once_per_header_it_changes() {
     let (fake, root) = configured(json!({"store": "none"}));
     let auth = format!("Bearer {}", own_token(&fake, &root, "openid"));
     let h = [("authorization", auth.as_str())];
-    let first = crossings_of(&fake, &root, 31, "GET", &h, None);
+    let first = trace(&fake, &root, 31, "GET", &h, None).0;
     assert!(
         first.len() > hot.len(),
         "the first sight of a token does more: {first:?}"
     );
-    assert_eq!(crossings_of(&fake, &root, 32, "GET", &h, None), hot);
+    assert_eq!(trace(&fake, &root, 32, "GET", &h, None).0, hot);
     let body = call(1, "whoami");
     assert_eq!(
-        crossings_of(&fake, &root, 33, "POST", &h, Some(&body)),
+        trace(&fake, &root, 33, "POST", &h, Some(&body)).0,
         hot,
         "without rules the body is not read"
     );
@@ -1293,11 +1299,11 @@ fn a_cached_request_crosses_the_abi_once_per_header_it_changes() {
     let (fake, root) = configured(tool_rules());
     let auth = format!("Bearer {}", own_token(&fake, &root, "openid"));
     let h = [("authorization", auth.as_str())];
-    crossings_of(&fake, &root, 34, "POST", &h, Some(&body));
+    trace(&fake, &root, 34, "POST", &h, Some(&body));
     let mut with_body = hot.to_vec();
     with_body.insert(1, "request_body");
     assert_eq!(
-        crossings_of(&fake, &root, 35, "POST", &h, Some(&body)),
+        trace(&fake, &root, 35, "POST", &h, Some(&body)).0,
         with_body
     );
 }
@@ -1358,36 +1364,6 @@ mod allocations {
     }
 }
 
-/// The allocations of one request's callbacks, from its headers to its end (the SDK's box for
-/// the request's context, made before them, is the SDK's).
-fn allocations_of(
-    fake: &Rc<Fake>,
-    root: &Root,
-    id: u32,
-    method: &str,
-    headers: &[(&str, &str)],
-    body: Option<&[u8]>,
-) -> usize {
-    let mut ex = exchange(fake, root, id);
-    fake.request(id, method, "/mcp", headers);
-    if let Some(b) = body {
-        fake.with_request(|r| r.body = b.to_vec());
-    }
-    fake.with_request(|r| r.response = vec![(":status".into(), "200".into())]);
-    let (n, ()) = allocations::count(|| {
-        match body {
-            None => assert_eq!(ex.on_request_headers(true), Action::Continue),
-            Some(b) => {
-                ex.on_request_headers(false);
-                assert_eq!(ex.on_request_body(b.len(), true), Action::Continue);
-            }
-        }
-        assert_eq!(ex.on_response_headers(), Action::Continue);
-        drop(ex);
-    });
-    n
-}
-
 /// Issue 20: a token seen before costs no allocation in the filter. The identity and its
 /// header list are shared with the token cache, the header map is read in the buffer Envoy
 /// filled (the fake's serializing it is not counted: Envoy does that), the core gets the
@@ -1397,18 +1373,18 @@ fn a_cached_request_allocates_nothing_in_the_filter() {
     let (fake, root) = configured(json!({"store": "none"}));
     let auth = format!("Bearer {}", own_token(&fake, &root, "openid"));
     let h = [("authorization", auth.as_str())];
-    let first = allocations_of(&fake, &root, 41, "GET", &h, None);
+    let first = trace(&fake, &root, 41, "GET", &h, None).1;
     assert!(first > 10, "the first sight verifies and caches: {first}");
-    assert_eq!(allocations_of(&fake, &root, 42, "GET", &h, None), 0);
+    assert_eq!(trace(&fake, &root, 42, "GET", &h, None).1, 0);
     let body = call(1, "whoami");
     assert_eq!(
-        allocations_of(&fake, &root, 43, "POST", &h, Some(&body)),
+        trace(&fake, &root, 43, "POST", &h, Some(&body)).1,
         0,
         "an MCP POST without tool_rules streams through"
     );
     let forged = [("authorization", auth.as_str()), ("x-mcpgate-sub", "admin")];
     assert!(
-        allocations_of(&fake, &root, 44, "GET", &forged, None) > 0,
+        trace(&fake, &root, 44, "GET", &forged, None).1 > 0,
         "a forged identity header is listed for removal (the counter counts)"
     );
 }
