@@ -30,8 +30,7 @@ impl ListAnswer {
     pub fn start(host: &dyn Host, filter: ListFilter) -> Option<Self> {
         let headers = host.response_headers();
         let status = headers.get(":status").parse::<u16>().unwrap_or(0);
-        let pairs: Vec<(&str, &str)> = headers.iter().collect();
-        let answer = match filter.body_kind(status, &pairs) {
+        let answer = match headers.with_pairs(|pairs| filter.body_kind(status, pairs)) {
             BodyKind::Untouched => return None,
             BodyKind::Json => Self::Json(filter),
             BodyKind::Sse => Self::Sse(filter.sse()),
